@@ -1,0 +1,18 @@
+# One image for both processes: `npm run start:api` (default) or `npm run start:worker`.
+FROM node:20-bookworm-slim
+# git clones workspaces; bubblewrap sandboxes setup commands; tini reaps agent process trees.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git bubblewrap ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY workflows ./workflows
+COPY activities ./activities
+ENV NODE_ENV=production RUNWAY_DATA_DIR=/data RUNWAY_WORKSPACES_DIR=/data/workspaces
+RUN mkdir -p /data/workspaces && chown -R node:node /data
+USER node
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["npm", "run", "start:api"]
