@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { priceTableSchema, type PriceTable } from './pricing';
+import { DEFAULT_ALLOWED_HOSTS, type WorkspaceSettings } from './workspaces/settings';
+import { parseCliAgents, type CliAgentTable } from './providers/cli-agent-config';
+
+/** Every setting comes from the environment and is validated once, at start-up. */
+const intFromEnv = (def: number, min = 0) =>
+  z.coerce.number().int().min(min).default(def);
+
+const boolFromEnv = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const envSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: intFromEnv(8080, 0),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/runway'),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().regex(/^[A-Za-z0-9._-]+$/).default('runway'),
+  TEMPORAL_UI_PORT: intFromEnv(8233, 1),
+  RUNWAY_TASK_QUEUE: z.string().min(1).default('runway'),
+  RUNWAY_DATA_DIR: z.string().min(1).default('.data'),
+  RUNWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RUNWAY_SECRETS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+    .optional(),
+  RUNWAY_OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
+  RUNWAY_OPENAI_API_KEY: z.string().optional(),
+  RUNWAY_ANTHROPIC_BASE_URL: z.string().url().default('https://api.anthropic.com/v1'),
+  RUNWAY_ANTHROPIC_API_KEY: z.string().optional(),
+  RUNWAY_PROVIDER_IDLE_TIMEOUT_MS: intFromEnv(60_000, 100),
+  RUNWAY_CLI_AGENTS: z.string().optional(),
+  RUNWAY_WORKSPACES_DIR: z.string().optional(),
+  RUNWAY_DEMO_DELAY_MS: intFromEnv(50, 0),
+  RUNWAY_PRICES: z.string().optional(),
+  RUNWAY_MAX_ACTIVE_RUNS: intFromEnv(10, 1),
+  RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
+  RUNWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RUNWAY_SSE_KEEPALIVE_MS: intFromEnv(15_000, 10),
+  RUNWAY_SSE_MAX_BUFFER_BYTES: intFromEnv(1024 * 1024, 1024),
+  RUNWAY_GIT_ALLOWED_HOSTS: z.string().default(DEFAULT_ALLOWED_HOSTS.join(',')),
+  RUNWAY_LOCAL_REPOS_ROOT: z.string().min(1).optional(),
+  RUNWAY_WORKSPACE_MIN_FREE_MB: intFromEnv(1024, 0),
+  RUNWAY_GIT_TIMEOUT_MS: intFromEnv(600_000, 1000),
+  RUNWAY_SETUP_TIMEOUT_MS: intFromEnv(600_000, 100),
+  RUNWAY_SETUP_MAX_OUTPUT_BYTES: intFromEnv(4 * 1024 * 1024, 1024),
+  RUNWAY_SETUP_MEMORY_MB: intFromEnv(4096, 64),
+  RUNWAY_SETUP_MAX_FILE_MB: intFromEnv(2048, 1),
+  RUNWAY_SETUP_NETWORK: boolFromEnv(false),
+  RUNWAY_SANDBOX: z.enum(['auto', 'bwrap', 'none']).default('auto'),
+  RUNWAY_KEEP_WORKSPACES: boolFromEnv(false),
+  RUNWAY_WORKER_EAGER_ACTIVITIES: intFromEnv(3, 0),
+  RUNWAY_EVENT_BATCH_MS: intFromEnv(20, 1),
+});
+
+export interface Config {
+  env: string;
+  port: number;
+  databaseUrl: string;
+  temporal: { address: string; namespace: string; uiPort: number; taskQueue: string };
+  dataDir: string;
+  /** Undefined until resolved by `resolveLocalSecrets` (a generated one in development). */
+  adminToken?: string;
+  secretsKey?: Buffer;
+  openai: { baseUrl: string; apiKey?: string };
+  anthropic: { baseUrl: string; apiKey?: string };
+  /** Silence from a model provider after which the call is abandoned as hung (and retried). */
+  providerIdleTimeoutMs: number;
+  /** Local agent commands served as `cli/<name>`. */
+  cliAgents: CliAgentTable;
+  workspacesDir: string;
+  demoDelayMs: number;
+  prices: PriceTable;
+  maxActiveRuns: number;
+  maxBodyBytes: number;
+  logLevel: string;
+  /** Event streams: keep-alive comment interval, and the most a slow client may have buffered. */
+  sse: { keepAliveMs: number; maxBufferBytes: number };
+  workspaces: WorkspaceSettings;
+  /** Activity slots a worker may reserve to run activities eagerly on workflow-task completion (0: off). */
+  workerEagerActivities: number;
+  /** Longest wait of a token delta before the worker writes and publishes it. */
+  eventBatchMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  let prices: PriceTable = {};
+  if (e.RUNWAY_PRICES) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(e.RUNWAY_PRICES);
+    } catch {
+      throw new ConfigError('Invalid configuration:\n  RUNWAY_PRICES: not valid JSON');
+    }
+    const p = priceTableSchema.safeParse(raw);
+    if (!p.success) {
+      throw new ConfigError(
+        `Invalid configuration:\n  RUNWAY_PRICES: ${p.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
+      );
+    }
+    prices = p.data;
+  }
+  const cliAgents = parseCliAgents(e.RUNWAY_CLI_AGENTS);
+  if ('error' in cliAgents) throw new ConfigError(`Invalid configuration:\n  RUNWAY_CLI_AGENTS: ${cliAgents.error}`);
+  const dataDir = path.resolve(e.RUNWAY_DATA_DIR);
+  return {
+    env: e.NODE_ENV,
+    workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,
+    eventBatchMs: e.RUNWAY_EVENT_BATCH_MS,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      uiPort: e.TEMPORAL_UI_PORT,
+      taskQueue: e.RUNWAY_TASK_QUEUE,
+    },
+    dataDir,
+    adminToken: e.RUNWAY_ADMIN_TOKEN,
+    secretsKey: e.RUNWAY_SECRETS_KEY ? Buffer.from(e.RUNWAY_SECRETS_KEY, 'base64') : undefined,
+    openai: { baseUrl: e.RUNWAY_OPENAI_BASE_URL.replace(/\/+$/, ''), apiKey: e.RUNWAY_OPENAI_API_KEY },
+    anthropic: { baseUrl: e.RUNWAY_ANTHROPIC_BASE_URL.replace(/\/+$/, ''), apiKey: e.RUNWAY_ANTHROPIC_API_KEY },
+    providerIdleTimeoutMs: e.RUNWAY_PROVIDER_IDLE_TIMEOUT_MS,
+    cliAgents: cliAgents.agents,
+    workspacesDir: path.resolve(e.RUNWAY_WORKSPACES_DIR ?? path.join(dataDir, 'workspaces')),
+    demoDelayMs: e.RUNWAY_DEMO_DELAY_MS,
+    prices,
+    maxActiveRuns: e.RUNWAY_MAX_ACTIVE_RUNS,
+    maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
+    logLevel: e.RUNWAY_LOG_LEVEL,
+    sse: { keepAliveMs: e.RUNWAY_SSE_KEEPALIVE_MS, maxBufferBytes: e.RUNWAY_SSE_MAX_BUFFER_BYTES },
+    workspaces: {
+      allowedHosts: e.RUNWAY_GIT_ALLOWED_HOSTS.split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+      localReposRoot: e.RUNWAY_LOCAL_REPOS_ROOT ? path.resolve(e.RUNWAY_LOCAL_REPOS_ROOT) : null,
+      minFreeMb: e.RUNWAY_WORKSPACE_MIN_FREE_MB,
+      gitTimeoutMs: e.RUNWAY_GIT_TIMEOUT_MS,
+      setupTimeoutMs: e.RUNWAY_SETUP_TIMEOUT_MS,
+      setupMaxOutputBytes: e.RUNWAY_SETUP_MAX_OUTPUT_BYTES,
+      setupMemoryMb: e.RUNWAY_SETUP_MEMORY_MB,
+      setupMaxFileMb: e.RUNWAY_SETUP_MAX_FILE_MB,
+      setupNetwork: e.RUNWAY_SETUP_NETWORK,
+      sandbox: e.RUNWAY_SANDBOX,
+      keep: e.RUNWAY_KEEP_WORKSPACES,
+    },
+  };
+}

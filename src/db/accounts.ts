@@ -1,0 +1,33 @@
+import type { Db } from './database';
+import type { AccountRow } from './schema';
+import { newApiKey, newId, sha256Hex } from '../ids';
+import { creditAccount } from './ledger';
+
+export interface CreatedAccount {
+  account: AccountRow;
+  apiKey: string;
+}
+
+/** Creates an account and returns its API key, the only time the key exists in clear. */
+export async function createAccount(
+  db: Db,
+  input: { name: string; credits: number; maxActiveRuns?: number },
+): Promise<CreatedAccount> {
+  const apiKey = newApiKey();
+  const id = newId('acct');
+  await db
+    .insertInto('accounts')
+    .values({ id, name: input.name, api_key_hash: sha256Hex(apiKey), max_active_runs: input.maxActiveRuns ?? null })
+    .execute();
+  if (input.credits > 0) await creditAccount(db, id, input.credits, 'initial credits');
+  const account = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  return { account, apiKey };
+}
+
+export async function findAccountByApiKey(db: Db, apiKey: string): Promise<AccountRow | undefined> {
+  return db.selectFrom('accounts').selectAll().where('api_key_hash', '=', sha256Hex(apiKey)).executeTakeFirst();
+}
+
+export async function findAccount(db: Db, id: string): Promise<AccountRow | undefined> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}

@@ -1,0 +1,52 @@
+import type { Db } from './database';
+import { appendRunEvents, appendRunEventsNow } from './run-events';
+import { TERMINAL_STATUSES, type RunProgress } from './schema';
+
+/**
+ * Records a preparation step: the run's `progress` and a persisted `progress` event, in one
+ * transaction. A run that already ended keeps its final state.
+ */
+export async function recordRunProgress(db: Db, runId: string, progress: RunProgress): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable('runs')
+      .set({ progress: JSON.stringify(progress) })
+      .where('id', '=', runId)
+      .where('status', 'not in', TERMINAL_STATUSES)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return;
+    await appendRunEvents(trx, runId, [{ type: 'progress', data: { ...progress } }]);
+  });
+}
+
+/** Where the run's workspace is (null once it has been removed). */
+export async function setRunWorkspacePath(db: Db, runId: string, path: string | null): Promise<void> {
+  await db.updateTable('runs').set({ workspace_path: path }).where('id', '=', runId).execute();
+}
+
+/** Lines written by setup commands, as persisted `log` events. */
+export async function appendRunLogs(db: Db, runId: string, lines: { stream: 'stdout' | 'stderr'; line: string }[]): Promise<void> {
+  await appendRunEventsNow(
+    db,
+    runId,
+    lines.map((l) => ({ type: 'log', data: { stream: l.stream, line: l.line } })),
+  );
+}
+
+/**
+ * After its workspace was removed or kept: a run whose settle already moved it to `cleanup`
+ * is now `done`. A run still being prepared or executed is left alone (a failed run is cleaned
+ * before it is settled, and its settle then sees no workspace and goes straight to `done`).
+ */
+export async function finishRunCleanup(db: Db, runId: string, keptPath: string | null): Promise<void> {
+  await db
+    .updateTable('runs')
+    .set({ workspace_path: keptPath })
+    .where('id', '=', runId)
+    .execute();
+  await db.updateTable('runs').set({ step: 'done' }).where('id', '=', runId).where('step', '=', 'cleanup').execute();
+}
+
+export async function getRunStatus(db: Db, runId: string): Promise<{ status: string; workspace_path: string | null } | undefined> {
+  return db.selectFrom('runs').select(['status', 'workspace_path']).where('id', '=', runId).executeTakeFirst();
+}

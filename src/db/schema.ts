@@ -1,0 +1,130 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { Multitask, RunError, RunProgress, RunStatus, RunStep, WorkspaceSpec } from '../../workflows/types';
+
+// The run's vocabulary is defined once, with the workflow, and shared by the database layer.
+export type { Multitask, RunError, RunProgress, RunStatus, RunStep, WorkspaceSpec };
+
+/** Column types of the application database, as Kysely sees them. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export type LedgerKind = 'credit' | 'reserve' | 'charge' | 'refund';
+
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'preparing', 'running', 'stopping'];
+
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  api_key_hash: string;
+  balance: ColumnType<number, number | undefined, number>;
+  reserved: ColumnType<number, number | undefined, number>;
+  max_active_runs: number | null;
+  created_at: Generated<Date>;
+}
+
+export interface LedgerTable {
+  id: Generated<number>;
+  account_id: string;
+  run_id: string | null;
+  kind: LedgerKind;
+  amount: number;
+  balance_after: number;
+  reserved_after: number;
+  idempotency_key: string | null;
+  reason: string | null;
+  created_at: Generated<Date>;
+}
+
+export interface RunsTable {
+  id: string;
+  /** Insertion order: the stable key of list cursors. */
+  seq: Generated<number>;
+  account_id: string;
+  status: RunStatus;
+  step: RunStep;
+  progress: Json<RunProgress | null> | null;
+  model: string;
+  prompt: string;
+  max_tokens: number;
+  workspace: Json<WorkspaceSpec | null> | null;
+  workspace_path: string | null;
+  metadata: Json<Record<string, unknown>>;
+  session_id: string | null;
+  /** The session request this run serves (`req_…`), if any. */
+  request_id: ColumnType<string | null, string | null | undefined, string | null>;
+  retry_of: string | null;
+  request_hash: string;
+  estimate: number;
+  /** Credits per 1,000 tokens, frozen at admission so a price change never alters a running bill. */
+  price_input: number;
+  price_output: number;
+  charged: number | null;
+  refunded: number | null;
+  input_tokens: Generated<number>;
+  output_tokens: Generated<number>;
+  output: Generated<string>;
+  truncated: Generated<boolean>;
+  attempt: Generated<number>;
+  error: Json<RunError | null> | null;
+  last_event_id: Generated<number>;
+  created_at: Timestamp;
+  started_at: Date | null;
+  completed_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export type SessionStatus = 'open' | 'closing' | 'closed';
+
+export interface SessionsTable {
+  id: string;
+  account_id: string;
+  status: ColumnType<SessionStatus, SessionStatus | undefined, SessionStatus>;
+  model: string;
+  max_tokens: number;
+  /** Budget of earlier turns, in estimated tokens, sent with each request. */
+  context_tokens: number;
+  multitask: Multitask;
+  workspace: Json<WorkspaceSpec | null> | null;
+  workspace_path: string | null;
+  metadata: Json<Record<string, unknown>>;
+  last_event_id: Generated<number>;
+  created_at: Generated<Date>;
+  closed_at: Date | null;
+}
+
+export interface RunEventsTable {
+  run_id: string;
+  id: number;
+  type: string;
+  data: Json<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
+export interface AdmissionRejectionsTable {
+  run_id: string;
+  execution_id: string;
+  reason: string;
+  detail: string;
+  balance: number;
+  request_hash: string;
+  created_at: Generated<Date>;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  ledger_entries: LedgerTable;
+  runs: RunsTable;
+  run_events: RunEventsTable;
+  sessions: SessionsTable;
+  admission_rejections: AdmissionRejectionsTable;
+}
+
+export type SessionRow = Selectable<SessionsTable>;
+
+export type AccountRow = Selectable<AccountsTable>;
+export type LedgerRow = Selectable<LedgerTable>;
+export type RunRow = Selectable<RunsTable>;
+export type NewRun = Insertable<RunsTable>;
+export type RunEventRow = Selectable<RunEventsTable>;

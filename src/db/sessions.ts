@@ -1,0 +1,86 @@
+import type { Db } from './database';
+import { appendStreamEvents, type NewRunEvent } from './run-events';
+import type { Multitask, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
+
+export interface NewSession {
+  id: string;
+  accountId: string;
+  model: string;
+  maxTokens: number;
+  contextTokens: number;
+  multitask: Multitask;
+  workspace: WorkspaceSpec | null;
+  metadata: Record<string, unknown>;
+}
+
+export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> {
+  return db
+    .insertInto('sessions')
+    .values({
+      id: s.id,
+      account_id: s.accountId,
+      model: s.model,
+      max_tokens: s.maxTokens,
+      context_tokens: s.contextTokens,
+      multitask: s.multitask,
+      workspace: s.workspace ? JSON.stringify(s.workspace) : null,
+      metadata: JSON.stringify(s.metadata),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getOwnedSession(db: Db, accountId: string, id: string): Promise<SessionRow | undefined> {
+  return db.selectFrom('sessions').selectAll().where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+}
+
+export async function setSessionStatus(db: Db, id: string, status: SessionStatus): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ status, ...(status === 'closed' ? { closed_at: new Date() } : {}) })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function setSessionWorkspacePath(db: Db, id: string, path: string | null): Promise<void> {
+  await db.updateTable('sessions').set({ workspace_path: path }).where('id', '=', id).execute();
+}
+
+/**
+ * Appends to the session's own event log (kept in run_events under the session id, with the
+ * session's gapless counter), notifying listeners exactly as run events do.
+ */
+export async function appendSessionEvents(db: Db, sessionId: string, events: NewRunEvent[]): Promise<number> {
+  return db.transaction().execute((trx) => appendStreamEvents(trx, 'sessions', sessionId, events));
+}
+
+/**
+ * The session's earlier turns for a request's model input, newest kept first within the budget
+ * (in the provider's estimated tokens), returned oldest first.
+ */
+export async function sessionTurnsBefore(
+  db: Db,
+  sessionId: string,
+  beforeSeq: number,
+  budgetTokens: number,
+  estimate: (text: string) => number,
+): Promise<{ prompt: string; output: string }[]> {
+  const rows = await db
+    .selectFrom('runs')
+    .select(['prompt', 'output'])
+    .where('session_id', '=', sessionId)
+    .where('seq', '<', beforeSeq)
+    .where('status', '=', 'succeeded')
+    .orderBy('seq', 'desc')
+    .limit(200)
+    .execute();
+  const turns: { prompt: string; output: string }[] = [];
+  let used = 0;
+  for (const row of rows) {
+    const cost = estimate(row.prompt) + estimate(row.output);
+    if (used + cost > budgetTokens) break;
+    used += cost;
+    turns.push(row);
+  }
+  return turns.reverse();
+}
