@@ -1,0 +1,27 @@
+import type { Db } from '../src/db/database';
+import type { Logger } from '../src/logger';
+import type { RunStopWatcher } from '../src/worker/run-stop-listener';
+import type { ProviderRegistry } from '../src/providers/registry';
+import type { WorkspaceSettings } from '../src/workspaces/settings';
+import type { ProgressReport } from '../workflows/types';
+
+/** What activities need from the outside world; the worker wires real clients, so do tests. */
+export interface ActivityDeps {
+  db: Db;
+  providers: ProviderRegistry;
+  /** Opens the sealed per-run secrets. */
+  secretsKey: Buffer;
+  /** The task queue only this worker's host polls: where a workspace's later steps must run. */
+  hostTaskQueue: string;
+  /** Longest wait of a token delta before it is written and published (the batch window). */
+  eventBatchMs?: number;
+  /** Root folder of run workspaces. */
+  workspacesDir: string;
+  /** Source allow-list, sandbox, limits and retention of workspaces. */
+  workspaces: WorkspaceSettings;
+  /** Tells the run's workflow about progress (step attempt, workspace steps); best effort. */
+  reportProgress: (runId: string, report: ProgressReport) => Promise<void>;
+  logger: Logger;
+  /** Stop requests heard before the workflow's cancellation arrives (optional: a speed-up only). */
+  stops?: RunStopWatcher;
+}

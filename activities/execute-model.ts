@@ -1,0 +1,161 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { publishVolatileEvent } from '../src/db/run-events';
+import { enterRunStep, getRunById, settleRunRecord } from '../src/db/runs';
+import { outputTokensAffordable } from '../src/pricing';
+import { redactError } from '../src/providers/redact';
+import { ProviderError } from '../src/providers/types';
+import { buildModelMessages } from '../src/sessions/model-messages';
+import { unseal } from '../src/secrets/sealed-box';
+import { DEFAULT_BATCH, OutputBatcher } from '../src/streams/output-batcher';
+import { RunOutputWriter } from '../src/streams/run-output-writer';
+import { STOPPED_ERROR, type ExecuteResult, type SealedBox } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+
+async function isLocalWorkspace(root: string, dir: string): Promise<boolean> {
+  const inside = path.resolve(dir).startsWith(path.resolve(root) + path.sep);
+  return inside && (await stat(dir).then((st) => st.isDirectory(), () => false));
+}
+
+export interface ExecuteInput {
+  runId: string;
+  model: string;
+  price: { input: number; output: number };
+  estimate: number;
+  maxTokens: number;
+  sealedSecrets: SealedBox | null;
+  workspacePath: string | null;
+}
+
+interface RunSecrets {
+  apiKey?: string;
+}
+
+const HEARTBEAT_EVERY_MS = 200;
+const TICKS_EVERY_BEATS = 5;
+
+/**
+ * Calls the model and streams its output into the run's event log. The spend cap is enforced
+ * here: the call ends when the reservation is used up, whatever the provider does. A stop
+ * (activity cancellation) aborts the provider's request at once.
+ */
+export function executeModelActivity(deps: ActivityDeps) {
+  // One writer for all the runs this worker executes: their output shares each commit.
+  const batcher = new OutputBatcher(deps.db, { ...DEFAULT_BATCH, maxDelayMs: deps.eventBatchMs ?? DEFAULT_BATCH.maxDelayMs });
+  return async function executeModel(input: ExecuteInput): Promise<ExecuteResult> {
+    const ctx = Context.current();
+    const attempt = ctx.info.attempt;
+    const run = await getRunById(deps.db, input.runId);
+    if (!run) throw ApplicationFailure.nonRetryable(`run ${input.runId} not found`, 'run_not_found');
+    /**
+     * A stop heard here (its NOTIFY, or the run already stopping or stopped when an attempt
+     * begins) ends the call at once. A run without a workspace has nothing to clean up first, so
+     * it is settled here too: clients see it stopped without waiting for a workflow task, and the
+     * workflow's own settle step then finds it settled (settling is idempotent).
+     */
+    const stoppedEarly = async (settle: boolean): Promise<ExecuteResult> => {
+      if (settle && !input.workspacePath) await settleRunRecord(deps.db, { runId: input.runId, status: 'stopped', error: STOPPED_ERROR, truncated: false });
+      return { truncated: false, stopped: true };
+    };
+    if (deps.stops && (run.status === 'stopping' || run.status === 'stopped')) return stoppedEarly(true);
+    await enterRunStep(deps.db, input.runId, 'running', 'execute');
+    // The workflow assumes a first attempt; only a retry costs it a signal (and a workflow task).
+    if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
+
+    if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
+      // The workflow sends this step to the host that prepared the workspace; anywhere else the
+      // agent would work in an empty or foreign folder.
+      throw ApplicationFailure.nonRetryable(`the workspace ${input.workspacePath} is not on this worker`, 'workspace_lost');
+    }
+    const provider = deps.providers.find(input.model);
+    if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${input.model}`, 'unknown_model');
+    const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
+
+    const messages = await buildModelMessages(deps.db, run, provider);
+    const inputTokens = provider.estimateInputTokens(messages);
+    const allowed = Math.min(input.maxTokens, outputTokensAffordable(input.price, inputTokens, input.estimate));
+
+    const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
+    await writer.begin(attempt, { inputTokens: 0, outputTokens: 0 });
+
+    const abort = new AbortController();
+    const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
+    ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+    let stopHeard = false;
+    const unwatch = deps.stops?.watch(input.runId, () => {
+      stopHeard = true;
+      abort.abort(new Error('the run was stopped'));
+    });
+    // Heartbeats carry the cancellation back from the server, so they go out even when the
+    // model is silent.
+    let beats = 0;
+    const beat = setInterval(() => {
+      ctx.heartbeat({ outputTokens: writer.outputTokens });
+      // A volatile tick (never stored, no id) lets followers see a silent model is still alive.
+      if (++beats % TICKS_EVERY_BEATS === 0) {
+        void publishVolatileEvent(deps.db, input.runId, {
+          type: 'progress',
+          data: { step: 'execute', message: 'generating', outputTokens: writer.outputTokens },
+        }).catch(() => undefined);
+      }
+    }, HEARTBEAT_EVERY_MS);
+    ctx.heartbeat({ outputTokens: 0 });
+
+    let truncated = false;
+    try {
+      const stream = provider.stream({
+        model: input.model,
+        messages,
+        maxOutputTokens: allowed,
+        signal: abort.signal,
+        apiKey: secrets.apiKey,
+        cwd: input.workspacePath ?? undefined,
+      });
+      for await (const chunk of stream) {
+        writer.acceptInput(inputTokens);
+        if (chunk.type === 'delta') {
+          if (writer.outputTokens >= allowed) {
+            truncated = true; // the provider went past the cap: cut it off here
+            break;
+          }
+          writer.delta(chunk.text);
+        } else if (chunk.type === 'log') {
+          writer.log(chunk.stream, chunk.line);
+        } else if (chunk.type === 'usage') {
+          writer.setUsage(chunk.usage);
+        } else if (chunk.type === 'finish') {
+          if (chunk.reason === 'length') truncated = true; // stopped at the cap we passed
+        }
+      }
+    } catch (err) {
+      // Settling needs the usage written: only settle early if the last write landed.
+      const written = await writer.close().then(() => true, () => false);
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
+      if (stopHeard) return stoppedEarly(written);
+      // The failure lands in Temporal history and the run's error: never with the run's key in it.
+      throw toActivityFailure(redactError(err, [secrets.apiKey]));
+    } finally {
+      clearInterval(beat);
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      unwatch?.();
+    }
+    await writer.close();
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
+    if (stopHeard) return stoppedEarly(true);
+    return { truncated };
+  };
+}
+
+/** Provider errors keep their classification; Retry-After becomes the next retry's delay. */
+function toActivityFailure(err: unknown): unknown {
+  if (err instanceof ProviderError) {
+    return ApplicationFailure.create({
+      message: err.message,
+      type: err.code,
+      nonRetryable: !err.retryable,
+      nextRetryDelay: err.retryAfterSeconds !== undefined ? `${Math.ceil(err.retryAfterSeconds * 1000)} ms` : undefined,
+    });
+  }
+  return err;
+}

@@ -1,0 +1,23 @@
+import { cleanupWorkspaceActivity } from './cleanup-workspace';
+import type { ActivityDeps } from './deps';
+import { executeModelActivity } from './execute-model';
+import { prepareWorkspaceActivity } from './prepare-workspace';
+import { reserveCreditsActivity } from './reserve-credits';
+import { sessionActivities } from './session-activities';
+import { settleRunActivity } from './settle-run';
+
+export type { ActivityDeps } from './deps';
+
+/** Builds every activity from its dependencies (no module-level singletons). */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    reserveCredits: reserveCreditsActivity(deps),
+    prepareWorkspace: prepareWorkspaceActivity(deps),
+    executeModel: executeModelActivity(deps),
+    settleRun: settleRunActivity(deps),
+    cleanupWorkspace: cleanupWorkspaceActivity(deps),
+    ...sessionActivities(deps),
+  };
+}
+
+export type RunwayActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,101 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import type { Config } from '../config';
+import type { Db } from '../db/database';
+import type { Logger } from '../logger';
+import { createProviderRegistry } from '../providers/create-registry';
+import type { ProviderRegistry } from '../providers/registry';
+import { progressSignal } from '../../workflows/definitions';
+import { RunStopListener } from './run-stop-listener';
+
+export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
+
+export interface RunwayWorkerDeps {
+  config: Config;
+  db: Db;
+  client: Client;
+  logger: Logger;
+  secretsKey: Buffer;
+  providers?: ProviderRegistry;
+  /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/**
+ * The task queue only this machine polls. A workspace lives on one machine's disk, so the steps
+ * that use it (execute, cleanup) are sent here by the workflow (Temporal's worker-specific task
+ * queue pattern). Stable across restarts of the worker on the same host, so a restarted worker
+ * picks its workspaces' work up again.
+ */
+export function hostTaskQueue(taskQueue: string, hostId = process.env.RUNWAY_WORKER_HOST_ID ?? os.hostname()): string {
+  return `${taskQueue}@${hostId}`;
+}
+
+/** Both pollers of one worker process, run and stopped together. */
+export interface RunwayWorker {
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+}
+
+/**
+ * A worker running the run and session workflows and all activities on the platform's task
+ * queue, plus the same activities on this host's own queue (see `hostTaskQueue`).
+ */
+export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ worker: RunwayWorker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
+  const hostQueue = hostTaskQueue(deps.config.temporal.taskQueue);
+  const stops = new RunStopListener({ databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  const activities = createActivities({
+    stops,
+    hostTaskQueue: hostQueue,
+    eventBatchMs: deps.config.eventBatchMs,
+    db: deps.db,
+    providers: deps.providers ?? createProviderRegistry(deps.config),
+    secretsKey: deps.secretsKey,
+    workspacesDir: deps.config.workspacesDir,
+    workspaces: deps.config.workspaces,
+    logger: deps.logger,
+    reportProgress: async (runId, report) => {
+      await deps.client.workflow
+        .getHandle(runId)
+        .signal(progressSignal, report)
+        .catch((err: unknown) => deps.logger.debug({ err, runId }, 'progress signal not delivered'));
+    },
+  });
+  const common = {
+    connection,
+    namespace: deps.config.temporal.namespace,
+    activities,
+    // Stops reach an activity through its heartbeats: keep them frequent so a stop lands fast.
+    maxHeartbeatThrottleInterval: '300 ms',
+    defaultHeartbeatThrottleInterval: '300 ms',
+    maxConcurrentActivityTaskExecutions: 200,
+    maxEagerActivityReservationsPerWorkflowTask: deps.config.workerEagerActivities,
+    shutdownGraceTime: '10 seconds',
+  } satisfies Partial<WorkerOptions>;
+  const shared = await Worker.create({
+    ...common,
+    taskQueue: deps.config.temporal.taskQueue,
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+  });
+  const host = await Worker.create({ ...common, taskQueue: hostQueue });
+  const worker: RunwayWorker = {
+    run: async () => {
+      stops.start();
+      try {
+        await Promise.all([shared.run(), host.run()]);
+      } finally {
+        await stops.stop();
+      }
+    },
+    shutdown: () => {
+      for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    getState: () => shared.getState(),
+  };
+  return { worker, connection };
+}

@@ -1,0 +1,2 @@
+export { runWorkflow } from './run-workflow';
+export { sessionWorkflow } from './session-workflow';

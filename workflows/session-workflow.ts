@@ -1,0 +1,147 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RunwayActivities } from '../activities';
+import {
+  closeSessionSignal,
+  requestFinishedSignal,
+  requestReadySignal,
+  sessionStateQuery,
+  stopSignal,
+  turnSignal,
+} from './definitions';
+import type { SessionCarry, SessionWorkflowInput } from './types';
+
+const { recordSessionEvent, recordSessionError, prepareSessionWorkspace, cleanupSessionWorkspace, closeSessionRecord } =
+  proxyActivities<RunwayActivities>({
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  });
+
+/** Requests handled before the history is handed to a fresh execution (continue-as-new). */
+const REQUESTS_PER_HISTORY = 200;
+const FINISHED_REMEMBERED = 100;
+
+/**
+ * A session: a long-lived entity whose requests (ordinary runs, admitted with their own
+ * reservation) execute one at a time in admission order. The session grants turns, stops what its
+ * multitask mode or a close demands, owns the shared workspace, and publishes `request.completed`.
+ * Its history stays bounded by continuing as new between requests.
+ */
+export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void> {
+  const s: SessionCarry = input.carried ?? { queue: [], active: null, finished: [], workspacePath: null, prepared: false, closing: false };
+  let handled = 0;
+  /** Bumped by every message, so the main loop wakes up exactly when something changed. */
+  let changes = 0;
+  const stopping = new Set<string>();
+
+  const stopRun = async (runId: string, reason: string) => {
+    if (stopping.has(runId)) return;
+    stopping.add(runId);
+    await getExternalWorkflowHandle(runId).signal(stopSignal, { reason }).catch(() => undefined);
+  };
+
+  setHandler(sessionStateQuery, () => ({
+    active: s.active,
+    queued: s.queue.map((q) => q.runId),
+    closing: s.closing,
+    multitask: input.multitask,
+  }));
+
+  setHandler(requestReadySignal, ({ runId, seq }) => {
+    changes++;
+    if (s.active === runId || s.finished.includes(runId) || s.queue.some((q) => q.runId === runId)) return;
+    if (s.closing) {
+      void stopRun(runId, 'session closed');
+      return;
+    }
+    const at = s.queue.findIndex((q) => q.seq > seq);
+    s.queue.splice(at === -1 ? s.queue.length : at, 0, { runId, seq });
+  });
+
+  setHandler(requestFinishedSignal, async ({ runId, status }) => {
+    changes++;
+    if (s.active === runId) s.active = null;
+    s.queue = s.queue.filter((q) => q.runId !== runId);
+    stopping.delete(runId);
+    if (s.finished.includes(runId)) return;
+    s.finished = [...s.finished, runId].slice(-FINISHED_REMEMBERED);
+    handled++;
+    await recordSessionEvent({ sessionId: input.sessionId, type: 'request.completed', runId, status });
+  });
+
+  setHandler(closeSessionSignal, () => {
+    changes++;
+    s.closing = true;
+  });
+
+  if (input.workspace && !s.prepared) {
+    try {
+      const prepared = await prepareSessionWorkspace({ sessionId: input.sessionId, workspace: input.workspace });
+      s.workspacePath = prepared.path;
+      s.workspaceTaskQueue = prepared.taskQueue ?? null;
+      s.prepared = true;
+    } catch (err) {
+      // Without its workspace the session cannot serve: it says why and closes, refunding its queue.
+      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      await recordSessionError({
+        sessionId: input.sessionId,
+        code: failure?.type ?? 'workspace_failed',
+        message: failure?.message ?? String(err),
+      });
+      s.closing = true;
+    }
+  }
+
+  while (!s.closing) {
+    // In interrupt mode the newest request wins: the running one and older waiting ones stop.
+    const newest = s.queue[s.queue.length - 1];
+    if (input.multitask === 'interrupt' && newest) {
+      if (s.active) void stopRun(s.active, 'interrupted by a newer request');
+      for (const q of s.queue) if (q !== newest) void stopRun(q.runId, 'interrupted by a newer request');
+    }
+    // A request being stopped gets no turn: it is about to report itself finished.
+    const next = s.queue.find((q) => !stopping.has(q.runId));
+    if (s.active === null && next) {
+      s.queue = s.queue.filter((q) => q !== next);
+      s.active = next.runId;
+      await getExternalWorkflowHandle(next.runId)
+        .signal(turnSignal, { workspacePath: s.workspacePath, taskQueue: s.workspaceTaskQueue ?? null })
+        .catch(() => {
+          s.active = null; // the run is gone; move on
+        });
+      continue;
+    }
+    if (s.active === null && s.queue.length === 0 && (handled >= REQUESTS_PER_HISTORY || workflowInfo().continueAsNewSuggested)) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof sessionWorkflow>({ ...input, carried: s });
+    }
+    const seen = changes;
+    await condition(() => changes !== seen);
+  }
+
+  // Closing: stop whatever runs or waits (each is charged for what it used and refunded the rest),
+  // wait for them to finish, then remove the workspace and end the session's event stream.
+  for (const runId of [s.active, ...s.queue.map((q) => q.runId)]) {
+    if (runId) await stopRun(runId, 'session closed');
+  }
+  await condition(() => s.active === null && s.queue.length === 0, '10 minutes');
+  if (input.workspace) {
+    // On the host that holds the workspace; a host that is gone keeps its files.
+    const onHost = s.workspaceTaskQueue
+      ? proxyActivities<RunwayActivities>({ startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 minute', taskQueue: s.workspaceTaskQueue })
+      : { cleanupSessionWorkspace };
+    await onHost.cleanupSessionWorkspace({ sessionId: input.sessionId }).catch(() => undefined);
+  }
+  await closeSessionRecord({ sessionId: input.sessionId });
+  await condition(allHandlersFinished);
+}

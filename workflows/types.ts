@@ -1,0 +1,148 @@
+/**
+ * Shapes shared by the workflow, its activities and the API. Types and constants only: this file
+ * is bundled into the deterministic workflow sandbox.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const RUNWAY_ACCOUNT = defineSearchAttributeKey('RunwayAccount', SearchAttributeType.KEYWORD);
+export const RUNWAY_STATUS = defineSearchAttributeKey('RunwayStatus', SearchAttributeType.KEYWORD);
+
+export type RunStatus = 'queued' | 'preparing' | 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
+export type RunStep = 'reserve' | 'prepare' | 'execute' | 'settle' | 'cleanup' | 'done';
+export type TerminalStatus = 'succeeded' | 'failed' | 'stopped';
+
+export interface WorkspaceSpec {
+  repo: string;
+  ref?: string;
+  branch?: string;
+  setup?: string[];
+}
+
+/** AES-256-GCM box: secrets cross Temporal history only in this form. */
+export interface SealedBox {
+  v: 1;
+  iv: string;
+  tag: string;
+  data: string;
+}
+
+export interface RunWorkflowInput {
+  runId: string;
+  accountId: string;
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  estimate: number;
+  price: { input: number; output: number };
+  workspace: WorkspaceSpec | null;
+  metadata: Record<string, unknown>;
+  sessionId: string | null;
+  /** The session request (`req_…`) this run serves; absent in histories recorded before sessions. */
+  requestId?: string | null;
+  retryOf: string | null;
+  /** Hash of the request body, compared when an Idempotency-Key is reused. */
+  requestHash: string;
+  maxActiveRuns: number;
+  sealedSecrets: SealedBox | null;
+}
+
+export type AdmissionRejection = 'insufficient-credits' | 'too-many-active-runs' | 'session-busy' | 'session-closed';
+
+export type Admission =
+  /** `seq` orders a session's requests (absent in histories recorded before sessions). */
+  | { admitted: true; requestHash: string; createdAt: string; seq?: number }
+  | { admitted: false; reason: AdmissionRejection; requestHash: string; balance: number; detail: string };
+
+export interface RunError {
+  code: string;
+  message: string;
+}
+
+/** The error of a run stopped on request. */
+export const STOPPED_ERROR: RunError = { code: 'stopped', message: 'the run was stopped on request' };
+
+export interface RunProgress {
+  step: string;
+  message?: string;
+  pct?: number;
+}
+
+export interface RunState {
+  status: RunStatus;
+  step: RunStep;
+  progress: RunProgress | null;
+  /** Attempt number of the step now running (1 for the first try). */
+  attempt: number;
+}
+
+export interface ExecuteResult {
+  truncated: boolean;
+  /** The worker heard of a stop request and ended the model call before the cancellation came. */
+  stopped?: boolean;
+}
+
+export interface PrepareResult {
+  /** Absolute path of the prepared workspace, or null when the run has none. */
+  path: string | null;
+  /** The preparing host's own task queue: the steps that use the workspace run there. */
+  taskQueue?: string | null;
+}
+
+export interface SettleInput {
+  runId: string;
+  status: TerminalStatus;
+  error: RunError | null;
+  truncated: boolean;
+}
+
+export type RunResult =
+  | { status: TerminalStatus; error: RunError | null; truncated: boolean }
+  | { status: 'rejected'; reason: AdmissionRejection };
+
+export interface ProgressReport {
+  step: RunStep;
+  attempt: number;
+  progress?: RunProgress | null;
+}
+
+export type Multitask = 'enqueue' | 'reject' | 'interrupt';
+
+export interface SessionWorkflowInput {
+  sessionId: string;
+  accountId: string;
+  multitask: Multitask;
+  workspace: WorkspaceSpec | null;
+  /** State carried across continue-as-new; absent on the first run. */
+  carried?: SessionCarry;
+}
+
+export interface QueuedRequest {
+  runId: string;
+  /** Admission order. */
+  seq: number;
+}
+
+export interface SessionCarry {
+  queue: QueuedRequest[];
+  active: string | null;
+  /** Recently finished requests, so a late duplicate `requestReady` is not queued again. */
+  finished: string[];
+  workspacePath: string | null;
+  workspaceTaskQueue?: string | null;
+  prepared: boolean;
+  closing: boolean;
+}
+
+export interface SessionState {
+  active: string | null;
+  queued: string[];
+  closing: boolean;
+  multitask: Multitask;
+}
+
+/** What a session tells its request when the request's turn comes. */
+export interface TurnGrant {
+  workspacePath: string | null;
+  /** Where the session's workspace lives (its host's task queue), when it has one. */
+  taskQueue?: string | null;
+}
