@@ -1,0 +1,230 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import { RUN_EVENTS_CHANNEL } from '../db/run-events';
+import type { Usage } from '../pricing';
+
+export interface BatchOptions {
+  /** Longest time a delta waits before it is written and published. */
+  maxDelayMs: number;
+  /** Deltas of one run that force a write before the delay is up. */
+  maxBatch: number;
+}
+
+/**
+ * 20 ms: across-run coalescing keeps the commit rate at one per window per worker whatever the
+ * number of runs, so the window can be short enough for a 50 ms delivery target (see bench/).
+ */
+export const DEFAULT_BATCH: BatchOptions = { maxDelayMs: 20, maxBatch: 64 };
+
+interface PendingRun {
+  text: string;
+  logs: { stream: 'stdout' | 'stderr'; line: string }[];
+  usage: Usage;
+  deltas: number;
+}
+
+interface Generation {
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** PostgreSQL text and jsonb cannot hold NUL characters. */
+const clean = (text: string) => text.replaceAll('\0', '');
+
+function generation(): Generation {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => undefined); // observed through flush(); never an unhandled rejection
+  return { done, resolve, reject };
+}
+
+/**
+ * Writes the output of every run a worker executes, coalesced: whatever all runs produced in one
+ * window goes to PostgreSQL in one transaction of three statements (output and usage of every
+ * run, their new events with gapless ids, one NOTIFY each). Per-run transactions would cost a
+ * commit per run per window — 200 streaming runs are 4,000 commits a second, and NOTIFY
+ * serialises commits — so latency would grow without bound under load.
+ */
+export class OutputBatcher {
+  private pending = new Map<string, PendingRun>();
+  private current = generation();
+  private timer: NodeJS.Timeout | undefined;
+  /** A write is in flight: what arrives meanwhile waits for it and goes in the next one. */
+  private inFlight = false;
+  private cutWhenDone = false;
+  /** Runs whose output a failed write lost; their writer learns it when it flushes. */
+  private readonly failures = new Map<string, unknown>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: BatchOptions = DEFAULT_BATCH,
+  ) {}
+
+  delta(runId: string, text: string, usage: Usage): void {
+    const run = this.runOf(runId, usage);
+    run.text += clean(text);
+    run.deltas++;
+    this.schedule(run.deltas >= this.options.maxBatch);
+  }
+
+  log(runId: string, stream: 'stdout' | 'stderr', line: string, usage: Usage): void {
+    const run = this.runOf(runId, usage);
+    run.logs.push({ stream, line: clean(line) });
+    run.deltas++;
+    this.schedule(run.deltas >= this.options.maxBatch);
+  }
+
+  usage(runId: string, usage: Usage): void {
+    this.runOf(runId, usage);
+    this.schedule(false);
+  }
+
+  /** Resolves once everything given so far is committed; rejects if a write lost this run's output. */
+  async flush(runId: string): Promise<void> {
+    const { done } = this.current;
+    this.schedule(true);
+    await done.catch(() => undefined);
+    const failure = this.failures.get(runId);
+    if (failure !== undefined) {
+      this.failures.delete(runId);
+      throw failure;
+    }
+  }
+
+  private runOf(runId: string, usage: Usage): PendingRun {
+    let run = this.pending.get(runId);
+    if (!run) {
+      run = { text: '', logs: [], usage, deltas: 0 };
+      this.pending.set(runId, run);
+    }
+    run.usage = usage;
+    return run;
+  }
+
+  private schedule(now: boolean): void {
+    if (now) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.cut();
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.cut();
+      }, this.options.maxDelayMs);
+    }
+  }
+
+  /**
+   * Closes the open batch and writes it. While a write is in flight no new batch is closed: the
+   * open one keeps growing and is written the moment the previous commit lands. A short window
+   * thus costs nothing under load, where a queue of one transaction per window would back up.
+   */
+  private cut(): void {
+    if (this.inFlight) {
+      this.cutWhenDone = true;
+      return;
+    }
+    const batch = this.pending;
+    const gen = this.current;
+    this.pending = new Map();
+    this.current = generation();
+    if (batch.size === 0) {
+      gen.resolve();
+      return;
+    }
+    this.inFlight = true;
+    void this.write(batch)
+      .then(gen.resolve, (err: unknown) => {
+        for (const runId of batch.keys()) this.failures.set(runId, err);
+        gen.reject(err);
+      })
+      .finally(() => {
+        this.inFlight = false;
+        if (this.cutWhenDone) {
+          this.cutWhenDone = false;
+          this.cut();
+        }
+      });
+  }
+
+  private async write(batch: Map<string, PendingRun>): Promise<void> {
+    const runs = [...batch.entries()];
+    const eventsOf = ([, r]: [string, PendingRun]) => r.logs.length + (r.text ? 1 : 0);
+    await this.db.transaction().execute(async (trx) => {
+      const heads = await sql<{ id: string; last_event_id: string | number }>`
+        UPDATE runs AS r
+           SET input_tokens = v.input_tokens,
+               output_tokens = v.output_tokens,
+               last_event_id = r.last_event_id + v.n
+          FROM unnest(${runs.map(([id]) => id)}::text[],
+                      ${runs.map(([, r]) => r.usage.inputTokens)}::int[], ${runs.map(([, r]) => r.usage.outputTokens)}::int[],
+                      ${runs.map(eventsOf)}::int[])
+               AS v(id, input_tokens, output_tokens, n)
+         WHERE r.id = v.id
+     RETURNING r.id, r.last_event_id`.execute(trx);
+      const lastIds = new Map(heads.rows.map((h) => [h.id, Number(h.last_event_id)]));
+      const rows: { run_id: string; id: number; type: string; data: string }[] = [];
+      const notices = new InlineNotices();
+      for (const [runId, run] of runs) {
+        const last = lastIds.get(runId);
+        const count = eventsOf([runId, run]);
+        if (last === undefined || count === 0) continue;
+        let id = last - count + 1;
+        const first = rows.length;
+        // Logs first: a CLI agent's stderr usually explains the output that follows it. Keys in
+        // jsonb's order, so that live (inline) and replayed events serialize alike.
+        for (const l of run.logs) rows.push({ run_id: runId, id: id++, type: 'log', data: JSON.stringify({ line: l.line, stream: l.stream }) });
+        if (run.text) rows.push({ run_id: runId, id: id++, type: 'delta', data: JSON.stringify({ text: run.text }) });
+        notices.add(runId, last, rows.slice(first));
+      }
+      if (rows.length > 0) await trx.insertInto('run_events').values(rows).execute();
+      const payloads = notices.payloads();
+      if (payloads.length > 0) {
+        await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, n) FROM unnest(${payloads}::text[]) AS n`.execute(trx);
+      }
+    });
+  }
+}
+
+/** NOTIFY payloads are limited to 8,000 bytes; stay under it with room for multi-byte text. */
+const MAX_NOTICE_BYTES = 7_500;
+
+/**
+ * The NOTIFY payloads of one batch: the new events themselves, many runs to a payload
+ * (`[[runId, [[id, type, data], …]], …]`), so that API processes deliver them without reading
+ * the table and PostgreSQL sends a few notifications per commit instead of one per run. A run
+ * whose events do not fit gets the short `runId:lastId` notice, and its readers query the table.
+ */
+class InlineNotices {
+  private readonly done: string[] = [];
+  private open: string[] = [];
+  private openBytes = 2;
+
+  add(runId: string, lastId: number, rows: { id: number; type: string; data: string }[]): void {
+    const entry = `[${JSON.stringify(runId)},[${rows.map((r) => `[${r.id},${JSON.stringify(r.type)},${r.data}]`).join(',')}]]`;
+    const bytes = Buffer.byteLength(entry) + 1;
+    if (bytes + 2 > MAX_NOTICE_BYTES) {
+      this.done.push(`${runId}:${lastId}`);
+      return;
+    }
+    if (this.openBytes + bytes > MAX_NOTICE_BYTES) this.close();
+    this.open.push(entry);
+    this.openBytes += bytes;
+  }
+
+  payloads(): string[] {
+    this.close();
+    return this.done;
+  }
+
+  private close(): void {
+    if (this.open.length > 0) this.done.push(`[${this.open.join(',')}]`);
+    this.open = [];
+    this.openBytes = 2;
+  }
+}

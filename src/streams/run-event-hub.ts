@@ -1,0 +1,259 @@
+import { z } from 'zod';
+import type { Db } from '../db/database';
+import { runEventHead } from '../db/run-event-head';
+import { listEventsOfMany, RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL } from '../db/run-events';
+import type { Logger } from '../logger';
+import { PgListener } from './pg-listener';
+import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';
+
+/** Receives one run's events. Called synchronously; implementations only queue. */
+export interface RunEventSubscriber {
+  /** Persisted events, in id order, each delivered once per subscriber. */
+  events(events: PersistedStreamEvent[]): void;
+  volatile(event: StreamEvent): void;
+}
+
+export type Unsubscribe = () => void;
+
+export interface RunEventHubOptions {
+  db: Db;
+  databaseUrl: string;
+  logger: Logger;
+  /** Rows read per query when catching up. */
+  pageSize?: number;
+  /** The LISTEN connection is closed after this long without any subscriber. */
+  idleCloseMs?: number;
+}
+
+const volatilePayloadSchema = z.object({ runId: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()) });
+/** The worker's batched notices carry the events themselves (src/streams/output-batcher.ts). */
+const inlinePayloadSchema = z.array(z.tuple([z.string(), z.array(z.tuple([z.number().int().positive(), z.string(), z.unknown()]))]));
+
+/**
+ * The live fan-out of one API process: a single LISTEN connection for every client, and per run
+ * one reader that, on a notification, reads the rows after the last id it delivered (once for all
+ * of that run's subscribers) and hands them to each. After the connection is (re)established,
+ * every run with subscribers catches up from the table, so a notification lost while the
+ * connection was down loses nothing.
+ */
+export class RunEventHub {
+  private readonly channels = new Map<string, RunChannel>();
+  private readonly listener: PgListener;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Counters for tests and diagnostics. */
+  readonly stats = { notifications: 0, reads: 0, connects: 0, inlineDelivered: 0 };
+
+  constructor(private readonly options: RunEventHubOptions) {
+    this.listener = new PgListener({
+      connectionString: options.databaseUrl,
+      channels: [RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL],
+      logger: options.logger,
+      applicationName: 'runway-events-listener',
+      onNotification: (channel, payload) => this.onNotification(channel, payload),
+      onConnected: () => {
+        this.stats.connects++;
+        for (const channel of this.channels.values()) this.request(channel);
+      },
+    });
+  }
+
+  get subscribedRuns(): number {
+    return this.channels.size;
+  }
+
+  /**
+   * Registers a subscriber and resolves once the run's reader knows where it stands: from then
+   * on, every event committed after the caller's next read of the table reaches the subscriber.
+   * Callers replay from the table only after this resolves.
+   */
+  async subscribe(runId: string, subscriber: RunEventSubscriber): Promise<Unsubscribe> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.listener.start();
+    let channel = this.channels.get(runId);
+    if (!channel) {
+      channel = new RunChannel(runId, this.options.db, this.options.logger);
+      this.channels.set(runId, channel);
+    }
+    const joined = channel;
+    joined.subscribers.add(subscriber);
+    const unsubscribe = () => {
+      joined.subscribers.delete(subscriber);
+      if (joined.subscribers.size > 0 || this.channels.get(runId) !== joined) return;
+      joined.closed = true;
+      this.channels.delete(runId);
+      if (this.channels.size === 0) this.scheduleIdleClose();
+    };
+    try {
+      await joined.ready;
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
+  }
+
+  async close(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const channel of this.channels.values()) channel.closed = true;
+    this.channels.clear();
+    await this.listener.stop();
+  }
+
+  private scheduleIdleClose(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.channels.size === 0) void this.listener.stop();
+    }, this.options.idleCloseMs ?? 30_000);
+    this.idleTimer.unref();
+  }
+
+  /** Channels with news to read, and whether a read round is under way. */
+  private readonly wanted = new Set<RunChannel>();
+  private reading = false;
+
+  /**
+   * Asks for a channel's new rows. Requests are read in rounds, one query for every run asked for
+   * together (with 200 streaming runs a notification burst is one round trip, not 200), and rounds
+   * never overlap, so each run's events are delivered in order and once.
+   */
+  private request(channel: RunChannel): void {
+    if (channel.closed) return;
+    this.wanted.add(channel);
+    if (this.reading) return;
+    this.reading = true;
+    setImmediate(() => {
+      void this.readRounds().finally(() => {
+        this.reading = false;
+        if (this.wanted.size > 0) this.request([...this.wanted][0] as RunChannel);
+      });
+    });
+  }
+
+  private async readRounds(): Promise<void> {
+    const pageSize = this.options.pageSize ?? 2000;
+    while (this.wanted.size > 0) {
+      const batch = [...this.wanted].filter((c) => !c.closed);
+      this.wanted.clear();
+      const ready = (await Promise.allSettled(batch.map((c) => c.ready))).map((r) => r.status === 'fulfilled');
+      const open = batch.filter((c, i) => ready[i]);
+      if (open.length === 0) continue;
+      let rows;
+      try {
+        this.stats.reads++;
+        rows = await listEventsOfMany(this.options.db, open.map((c) => ({ runId: c.runId, after: c.lastId })), pageSize);
+      } catch (err) {
+        this.options.logger.warn({ err, runs: open.length }, 'reading new run events failed; retrying');
+        setTimeout(() => open.forEach((c) => this.request(c)), 500).unref();
+        return;
+      }
+      const byRun = new Map<string, PersistedStreamEvent[]>();
+      for (const row of rows) {
+        const list = byRun.get(row.run_id) ?? [];
+        list.push(fromRunEventRow(row));
+        byRun.set(row.run_id, list);
+      }
+      for (const channel of open) {
+        const events = byRun.get(channel.runId);
+        if (!events || channel.closed) continue;
+        channel.deliver(events);
+        if (events.length >= pageSize) this.wanted.add(channel); // more than one page waits
+      }
+    }
+  }
+
+  /**
+   * Events that came with their notification are delivered without reading the table when they
+   * continue exactly where the run's subscribers are; otherwise (a gap, the channel still opening)
+   * the table is read as for a short notice, and de-duplication by id keeps delivery exactly-once.
+   */
+  private onInlineEvents(payload: string): void {
+    let entries: z.infer<typeof inlinePayloadSchema>;
+    try {
+      entries = inlinePayloadSchema.parse(JSON.parse(payload));
+    } catch (err) {
+      this.options.logger.warn({ err }, 'ignoring a malformed run events notice');
+      return;
+    }
+    for (const [runId, events] of entries) {
+      const run = this.channels.get(runId);
+      if (!run) continue;
+      const stream = events.map(([id, type, data]) => ({ id, type, json: JSON.stringify(data) }));
+      if (run.deliverContiguous(stream)) this.stats.inlineDelivered++;
+      else this.request(run);
+    }
+  }
+
+  private onNotification(channel: string, payload: string): void {
+    if (channel === RUN_EVENTS_CHANNEL && payload.startsWith('[')) {
+      this.stats.notifications++;
+      this.onInlineEvents(payload);
+      return;
+    }
+    if (channel === RUN_EVENTS_CHANNEL) {
+      this.stats.notifications++;
+      const sep = payload.lastIndexOf(':');
+      const lastId = Number(payload.slice(sep + 1));
+      const run = this.channels.get(payload.slice(0, sep));
+      if (run && (!Number.isFinite(lastId) || lastId > run.lastId)) this.request(run);
+      return;
+    }
+    let parsed: z.infer<typeof volatilePayloadSchema>;
+    try {
+      parsed = volatilePayloadSchema.parse(JSON.parse(payload));
+    } catch (err) {
+      this.options.logger.warn({ err }, 'ignoring a malformed volatile event');
+      return;
+    }
+    const run = this.channels.get(parsed.runId);
+    if (!run) return;
+    const event: StreamEvent = { id: null, type: parsed.type, json: JSON.stringify(parsed.data) };
+    for (const subscriber of run.subscribers) subscriber.volatile(event);
+  }
+}
+
+/** One run's subscribers and how far they have been served; the hub reads for it. */
+class RunChannel {
+  readonly subscribers = new Set<RunEventSubscriber>();
+  /** The highest id delivered to subscribers (or known to be committed when the channel opened). */
+  lastId = 0;
+  closed = false;
+  readonly ready: Promise<void>;
+  private isReady = false;
+
+  constructor(
+    readonly runId: string,
+    db: Db,
+    private readonly logger: Logger,
+  ) {
+    // Events committed up to now are the subscribers' own replay; the hub delivers the rest.
+    this.ready = runEventHead(db, runId).then((head) => {
+      this.lastId = head ?? 0;
+      this.isReady = true;
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  /** Delivers events that follow on from what was delivered; false when they do not (a gap). */
+  deliverContiguous(events: PersistedStreamEvent[]): boolean {
+    if (!this.isReady || this.closed) return false;
+    const fresh = events.filter((e) => e.id > this.lastId);
+    if (fresh.length > 0 && fresh[0]?.id !== this.lastId + 1) return false;
+    this.deliver(fresh);
+    return true;
+  }
+
+  deliver(events: PersistedStreamEvent[]): void {
+    const fresh = events.filter((e) => e.id > this.lastId);
+    if (fresh.length === 0) return;
+    this.lastId = fresh[fresh.length - 1]?.id ?? this.lastId;
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber.events(fresh);
+      } catch (err) {
+        this.logger.error({ err, runId: this.runId }, 'run event subscriber failed');
+      }
+    }
+  }
+}

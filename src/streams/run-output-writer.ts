@@ -1,0 +1,75 @@
+import type { Db } from '../db/database';
+import { appendRunEvents } from '../db/run-events';
+import { liveOutputs } from '../db/run-output';
+import type { Usage } from '../pricing';
+import { DEFAULT_BATCH, OutputBatcher, type BatchOptions } from './output-batcher';
+
+/**
+ * Writes one execution attempt's output through the worker's shared `OutputBatcher`: deltas reach
+ * the run's `output` and its event log at most one batch window late, with the usage so far, so
+ * that a stop or a crash is charged for what was used.
+ */
+export class RunOutputWriter {
+  private usage: Usage = { inputTokens: 0, outputTokens: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly runId: string,
+    options: BatchOptions = DEFAULT_BATCH,
+    private readonly batcher: OutputBatcher = new OutputBatcher(db, options),
+  ) {}
+
+  /**
+   * Starts an attempt from nothing. When an earlier attempt left output, a `reset` event tells
+   * clients to drop it: the run's output is the last attempt's text.
+   */
+  async begin(attempt: number, usage: Usage): Promise<void> {
+    this.usage = usage;
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('runs')
+        .set({ attempt, input_tokens: usage.inputTokens, output_tokens: 0 })
+        .where('id', '=', this.runId)
+        .executeTakeFirstOrThrow();
+      // Only a retry can find an earlier attempt's output.
+      if (attempt > 1 && (await liveOutputs(trx, [this.runId])).get(this.runId)) {
+        await appendRunEvents(trx, this.runId, [{ type: 'reset', data: { attempt, reason: 'retry' } }]);
+      }
+    });
+  }
+
+  delta(text: string): void {
+    this.usage = { ...this.usage, outputTokens: this.usage.outputTokens + 1 };
+    this.batcher.delta(this.runId, text, this.usage);
+  }
+
+  /** A line a CLI agent wrote; persisted as a `log` event, batched with the deltas. */
+  log(stream: 'stdout' | 'stderr', line: string): void {
+    this.batcher.log(this.runId, stream, line.slice(0, 8192), this.usage);
+  }
+
+  /**
+   * The provider accepted the call: from now on its input is billable even if the stream is cut
+   * before the provider reports usage. A call refused up front costs nothing.
+   */
+  acceptInput(inputTokens: number): void {
+    if (this.usage.inputTokens > 0) return;
+    this.usage = { ...this.usage, inputTokens };
+    this.batcher.usage(this.runId, this.usage);
+  }
+
+  /** Provider-reported usage replaces the running count. */
+  setUsage(usage: Usage): void {
+    this.usage = usage;
+    this.batcher.usage(this.runId, this.usage);
+  }
+
+  get outputTokens(): number {
+    return this.usage.outputTokens;
+  }
+
+  /** Waits until everything written so far is committed; rethrows a failed write. */
+  async close(): Promise<void> {
+    await this.batcher.flush(this.runId);
+  }
+}
