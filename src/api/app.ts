@@ -1,0 +1,60 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { RunStarter } from '../runs/run-starter';
+import { jsonBody } from './body';
+import type { ApiDeps } from './deps';
+import { buildOpenApiDocument } from './openapi';
+import { problemMiddleware } from './problem';
+import { accountRoutes } from './routes/account';
+import { adminRoutes } from './routes/admin';
+import { eventRoutes } from './routes/events';
+import { healthRoutes } from './routes/health';
+import { runRoutes } from './routes/runs';
+import { sessionRoutes } from './routes/sessions';
+import { SessionService } from '../sessions/session-service';
+import { RunEventHub } from '../streams/run-event-hub';
+
+/** The HTTP API: maps requests onto the run, account and stream modules, and nothing else. */
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const starter = new RunStarter({
+    db: deps.db,
+    temporal: deps.temporal,
+    prices: deps.prices,
+    providers: deps.providers,
+    secretsKey: deps.secretsKey,
+    taskQueue: deps.config.temporal.taskQueue,
+    maxActiveRuns: deps.config.maxActiveRuns,
+    workspaces: deps.config.workspaces,
+  });
+  const sessions = new SessionService({
+    db: deps.db,
+    temporal: deps.temporal,
+    starter,
+    taskQueue: deps.config.temporal.taskQueue,
+    workspaces: deps.config.workspaces,
+  });
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    await next();
+    deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.use(problemMiddleware(deps.logger));
+  app.use(jsonBody(deps.config.maxBodyBytes));
+
+  // One hub per API process: one LISTEN connection for every event stream it serves.
+  const hub = deps.events ?? new RunEventHub({ db: deps.db, databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  const openapi = buildOpenApiDocument();
+  const root = new Router();
+  root.get('/openapi.json', (ctx) => {
+    ctx.body = openapi;
+  });
+
+  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  return app;
+}

@@ -1,0 +1,176 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import {
+  accountSchema,
+  addCreditsSchema,
+  createAccountSchema,
+  createdAccountSchema,
+  createRunSchema,
+  createSessionSchema,
+  ledgerEntrySchema,
+  listQuerySchema,
+  listRunsQuerySchema,
+  pageOf,
+  problemSchema,
+  retryRunSchema,
+  runAcceptedSchema,
+  runSchema,
+  sessionRequestAcceptedSchema,
+  sessionRequestSchema,
+  sessionSchema,
+} from './schemas';
+
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: problemSchema } },
+});
+const idParam = z.object({ id: z.string() });
+
+/** OpenAPI 3.1 generated from the schemas that validate requests, so the two cannot drift. */
+export function buildOpenApiDocument() {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
+  const admin = registry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  const user = [{ [bearer.name]: [] }];
+
+  registry.registerPath({
+    method: 'post', path: '/v1/admin/accounts', summary: 'Create an account (the API key is shown once)',
+    security: [{ [admin.name]: [] }],
+    request: { body: { content: { 'application/json': { schema: createAccountSchema } } } },
+    responses: { 201: json(createdAccountSchema, 'Created'), 400: problem('Invalid input'), 401: problem('Not the admin') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/admin/accounts/{id}/credits', summary: 'Add credits to an account',
+    security: [{ [admin.name]: [] }],
+    request: { params: idParam, body: { content: { 'application/json': { schema: addCreditsSchema } } } },
+    responses: { 200: json(z.object({ balance: z.number().int() }), 'New balance'), 404: problem('No such account') },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/account', summary: 'The caller\'s account', security: user,
+    responses: { 200: json(accountSchema, 'Account'), 401: problem('Bad API key') },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/account/ledger', summary: 'Ledger entries, newest first', security: user,
+    request: { query: listQuerySchema },
+    responses: { 200: json(pageOf(ledgerEntrySchema), 'A page of entries') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/runs', summary: 'Start a run (answers before any AI work)', security: user,
+    request: {
+      headers: z.object({ 'idempotency-key': z.string().optional() }),
+      body: { content: { 'application/json': { schema: createRunSchema } } },
+    },
+    responses: {
+      202: json(runAcceptedSchema, 'Admitted: credits reserved, work queued'),
+      400: problem('Invalid input or unknown model'),
+      402: problem('The estimate exceeds the available balance'),
+      409: problem('Idempotency-Key reused with another body'),
+      429: problem('Too many active runs'),
+    },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/runs', summary: 'The caller\'s runs, newest first', security: user,
+    request: { query: listRunsQuerySchema },
+    responses: { 200: json(pageOf(runSchema), 'A page of runs') },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/runs/{id}', summary: 'One run', security: user,
+    request: { params: idParam },
+    responses: { 200: json(runSchema, 'The run'), 404: problem('No such run') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/runs/{id}/stop', summary: 'Stop a run', security: user,
+    request: { params: idParam },
+    responses: {
+      202: json(z.object({ id: z.string(), status: z.literal('stopping') }), 'Stopping'),
+      409: problem('The run has already ended'),
+    },
+  });
+  registry.registerPath({
+    method: 'delete', path: '/v1/runs/{id}', summary: 'Delete an ended run', security: user,
+    request: { params: idParam },
+    responses: { 204: { description: 'Deleted' }, 409: problem('The run is still active') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/runs/{id}/retry', summary: 'Start a new run with the same input', security: user,
+    request: { params: idParam, body: { content: { 'application/json': { schema: retryRunSchema } } } },
+    responses: { 202: json(runAcceptedSchema, 'Admitted'), 402: problem('Insufficient credits') },
+  });
+  const eventStream = {
+    200: { description: 'An event stream: persisted events after the cursor, then live ones', content: { 'text/event-stream': { schema: z.string() } } },
+    204: { description: 'A finished stream with nothing left to send' },
+    400: problem('Invalid cursor'),
+    404: problem('No such stream'),
+  };
+  const resume = {
+    headers: z.object({ 'last-event-id': z.string().optional() }),
+    query: z.object({ after: z.coerce.number().int().min(0).optional() }),
+  };
+  registry.registerPath({
+    method: 'get', path: '/v1/runs/{id}/events', summary: 'Server-sent events: replay, then live', security: user,
+    request: { params: idParam, ...resume },
+    responses: eventStream,
+  });
+
+  const sessionParam = z.object({ id: z.string() });
+  const requestParam = z.object({ id: z.string(), requestId: z.string() });
+  registry.registerPath({
+    method: 'post', path: '/v1/sessions', summary: 'Create a session', security: user,
+    request: { body: { content: { 'application/json': { schema: createSessionSchema } } } },
+    responses: { 201: json(sessionSchema, 'Created'), 400: problem('Invalid input or unknown model') },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/sessions/{id}', summary: 'One session with its queue', security: user,
+    request: { params: sessionParam },
+    responses: { 200: json(sessionSchema, 'The session'), 404: problem('No such session') },
+  });
+  registry.registerPath({
+    method: 'delete', path: '/v1/sessions/{id}', summary: 'Close a session: stop its work, refund its queue', security: user,
+    request: { params: sessionParam },
+    responses: { 202: json(z.object({ id: z.string(), status: z.enum(['closing', 'closed']) }), 'Closing') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/sessions/{id}/requests', summary: 'Send a request (answers at once)', security: user,
+    request: {
+      params: sessionParam,
+      headers: z.object({ 'idempotency-key': z.string().optional() }),
+      body: { content: { 'application/json': { schema: sessionRequestSchema } } },
+    },
+    responses: {
+      202: json(sessionRequestAcceptedSchema, 'Admitted and queued'),
+      402: problem('Insufficient credits'),
+      409: problem('Session busy (reject mode) or closed'),
+      429: problem('Too many active runs'),
+    },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/sessions/{id}/requests/{requestId}', summary: 'One request (its run)', security: user,
+    request: { params: requestParam },
+    responses: { 200: json(runSchema.extend({ requestId: z.string() }), 'The request'), 404: problem('No such request') },
+  });
+  registry.registerPath({
+    method: 'post', path: '/v1/sessions/{id}/requests/{requestId}/stop', summary: 'Stop one request', security: user,
+    request: { params: requestParam },
+    responses: { 202: json(z.object({ requestId: z.string(), runId: z.string(), status: z.literal('stopping') }), 'Stopping'), 409: problem('Already ended') },
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/sessions/{id}/requests/{requestId}/events', summary: 'A request\'s events', security: user,
+    request: { params: requestParam, ...resume },
+    responses: eventStream,
+  });
+  registry.registerPath({
+    method: 'get', path: '/v1/sessions/{id}/events', summary: 'The session\'s own events (request.completed, session.closed)', security: user,
+    request: { params: sessionParam, ...resume },
+    responses: eventStream,
+  });
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: 'Runway API', version: '1.0.0', description: 'Durable AI runs on Temporal' },
+    servers: [{ url: '/' }],
+  });
+}

@@ -1,0 +1,74 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from '../logger';
+
+export const PROBLEM_BASE = 'https://runway.dev/problems/';
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: { path: string; message: string }[];
+  [extension: string]: unknown;
+}
+
+/** An HTTP error with a stable `type`, rendered as application/problem+json. */
+export class Problem extends Error {
+  override name = 'Problem';
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+
+  body(): ProblemBody {
+    return { type: PROBLEM_BASE + this.slug, title: this.title, status: this.status, detail: this.detail, ...this.extensions };
+  }
+}
+
+export const problems = {
+  notFound: (what = 'resource') => new Problem(404, 'not-found', 'Not found', `no such ${what}`),
+  unauthorized: (detail = 'a valid bearer API key is required') =>
+    new Problem(401, 'unauthorized', 'Unauthorized', detail),
+  conflict: (slug: string, detail: string) => new Problem(409, slug, 'Conflict', detail),
+  validation: (errors: { path: string; message: string }[]) =>
+    new Problem(400, 'validation-error', 'Invalid request', errors.map((e) => `${e.path || 'body'}: ${e.message}`).join('; '), {
+      errors,
+    }),
+};
+
+/** Errors thrown by body parsing and routing carry a status; map those to stable problems. */
+function fromHttpError(err: { status?: number; statusCode?: number; type?: string; message?: string }): Problem | undefined {
+  const status = err.status ?? err.statusCode;
+  if (!status || status < 400 || status >= 500) return undefined;
+  if (status === 413) return new Problem(413, 'payload-too-large', 'Payload too large', 'the request body is over the size limit');
+  if (status === 415) return new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'send application/json');
+  if (status === 400 && (err.type === 'entity.parse.failed' || /json/i.test(err.message ?? ''))) {
+    return new Problem(400, 'malformed-json', 'Malformed JSON', 'the request body is not valid JSON');
+  }
+  if (status === 405) return new Problem(405, 'method-not-allowed', 'Method not allowed', err.message ?? 'method not allowed');
+  return new Problem(status, 'bad-request', 'Bad request', err.message ?? 'bad request');
+}
+
+/** The one place where errors become responses: problems as they are, anything else a logged 500. */
+export function problemMiddleware(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw problems.notFound('endpoint');
+    } catch (err) {
+      let problem = err instanceof Problem ? err : fromHttpError(err as Record<string, never>);
+      if (!problem) {
+        logger.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
+        problem = new Problem(500, 'internal-error', 'Internal error', 'an unexpected error occurred; it has been logged');
+      }
+      ctx.status = problem.status;
+      ctx.type = 'application/problem+json';
+      ctx.body = problem.body();
+    }
+  };
+}

@@ -1,0 +1,90 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { getOwnedRun } from '../../db/runs';
+import { TERMINAL_STATUSES } from '../../db/schema';
+import type { RunEventHub } from '../../streams/run-event-hub';
+import { RunEventStream } from '../../streams/run-event-stream';
+import { SseWriter } from '../../streams/sse-writer';
+import { accountOf, requireAccount } from '../auth';
+import type { ApiDeps } from '../deps';
+import { problems } from '../problem';
+import { validate } from '../validate';
+
+const eventIdSchema = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a non-negative integer event id')
+  .transform(Number)
+  .optional();
+
+const resumeSchema = z.object({
+  after: eventIdSchema,
+  // EventSource sends the header on every reconnection to the original URL, ?after included: the header wins.
+  'Last-Event-ID': eventIdSchema,
+});
+
+const REPLAY_PAGE_SIZE = 2000;
+const RETRY_MS = 1000;
+
+export interface EventStreamTarget {
+  /** The stream's id: a run id, or a session id for the session's own log. */
+  id: string;
+  lastEventId: number;
+  /** A finished stream is replayed and closed, with no live part. */
+  finished: boolean;
+}
+
+/**
+ * Serves one event stream: the persisted events after the client's last id, then live ones.
+ * Runs, session requests and sessions all stream through here.
+ */
+export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Context, target: EventStreamTarget): Promise<void> {
+  const header = ctx.get('last-event-id').trim();
+  const resume = validate(resumeSchema, { after: ctx.query.after, 'Last-Event-ID': header === '' ? undefined : header });
+  const afterId = resume['Last-Event-ID'] ?? resume.after ?? 0;
+  if (target.finished && afterId >= target.lastEventId) {
+    // Nothing left to send, ever: 204 tells EventSource clients to stop reconnecting.
+    ctx.status = 204;
+    return;
+  }
+
+  const sink = new SseWriter(ctx.res, { keepAliveMs: deps.config.sse.keepAliveMs, retryMs: RETRY_MS });
+  const stream = new RunEventStream({
+    runId: target.id,
+    afterId,
+    follow: !target.finished,
+    db: deps.db,
+    hub,
+    sink,
+    logger: deps.logger,
+    pageSize: REPLAY_PAGE_SIZE,
+    maxBufferBytes: deps.config.sse.maxBufferBytes,
+  });
+  await stream.subscribe(); // before the first replay query, and before the response starts
+
+  ctx.status = 200;
+  ctx.respond = false; // the stream writes the response itself, for as long as the run lasts
+  ctx.res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+  });
+  sink.start();
+  const outcome = await stream.run();
+  deps.logger.debug({ streamId: target.id, afterId, outcome }, 'event stream closed');
+}
+
+/** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
+export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
+  const router = new Router();
+  router.get('/v1/runs/:id/events', requireAccount(deps), async (ctx) => {
+    const run = await getOwnedRun(deps.db, accountOf(ctx).id, String(ctx.params.id));
+    if (!run) throw problems.notFound('run');
+    await serveEventStream(deps, hub, ctx, {
+      id: run.id,
+      lastEventId: Number(run.last_event_id),
+      finished: (TERMINAL_STATUSES as string[]).includes(run.status),
+    });
+  });
+  return router;
+}

@@ -1,0 +1,205 @@
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+extendZodWithOpenApi(z);
+
+/** Request and response shapes: the same schemas validate requests and generate /openapi.json. */
+
+const MAX_METADATA_BYTES = 16 * 1024;
+
+export const workspaceSchema = z
+  .object({
+    repo: z.string().min(1).max(2048).describe('https URL on the allow-list, or a local path under the allowed root'),
+    ref: z.string().min(1).max(255).optional(),
+    branch: z.string().min(1).max(255).optional(),
+    setup: z.array(z.string().min(1).max(4096)).max(20).optional(),
+  })
+  .strict()
+  .openapi('WorkspaceSpec');
+
+export const metadataSchema = z
+  .record(z.string().max(128), z.unknown())
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
+    message: `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
+  });
+
+export const secretsSchema = z
+  .object({
+    // Visible ASCII only: a key is sent as an HTTP header, where control characters are refused.
+    apiKey: z.string().min(1).max(4096).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters').optional(),
+  })
+  .strict()
+  .describe('Used for this run only; never stored in clear text');
+
+export const modelNameSchema = z
+  .string()
+  .max(200)
+  .regex(/^[a-z0-9][a-z0-9-]*\/[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must look like <provider>/<model>');
+
+export const createRunSchema = z
+  .object({
+    prompt: z.string().min(1).max(200_000),
+    model: modelNameSchema.default('demo/echo'),
+    maxTokens: z.number().int().min(1).max(200_000).default(512),
+    workspace: workspaceSchema.optional(),
+    secrets: secretsSchema.optional(),
+    metadata: metadataSchema.default({}),
+    sessionId: z.string().regex(/^ses_[0-9a-z]{1,64}$/).optional(),
+  })
+  .strict()
+  .openapi('CreateRun');
+export type CreateRunRequest = z.infer<typeof createRunSchema>;
+
+export const retryRunSchema = z.object({ secrets: secretsSchema.optional() }).strict().openapi('RetryRun');
+
+export const runStatusSchema = z.enum(['queued', 'preparing', 'running', 'stopping', 'succeeded', 'failed', 'stopped']);
+
+export const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+export const listRunsQuerySchema = listQuerySchema.extend({
+  status: runStatusSchema.optional(),
+  sessionId: z.string().max(80).optional(),
+});
+
+export const createAccountSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    credits: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER / 4).default(0),
+    maxActiveRuns: z.number().int().min(1).max(10_000).optional(),
+  })
+  .strict()
+  .openapi('CreateAccount');
+
+export const addCreditsSchema = z
+  .object({
+    amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER / 4),
+    reason: z.string().max(500).optional(),
+  })
+  .strict()
+  .openapi('AddCredits');
+
+export const runSchema = z
+  .object({
+    id: z.string(),
+    status: runStatusSchema,
+    step: z.enum(['reserve', 'prepare', 'execute', 'settle', 'cleanup', 'done']),
+    progress: z.object({ step: z.string(), message: z.string().optional(), pct: z.number().optional() }).nullable(),
+    model: z.string(),
+    prompt: z.string(),
+    maxTokens: z.number().int(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    completedAt: z.string().nullable(),
+    cost: z.object({ estimate: z.number().int(), charged: z.number().int(), refunded: z.number().int() }),
+    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }),
+    output: z.string(),
+    truncated: z.boolean(),
+    attempt: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    sessionId: z.string().nullable(),
+    retryOf: z.string().nullable(),
+  })
+  .openapi('Run');
+export type RunView = z.infer<typeof runSchema>;
+
+export const runAcceptedSchema = z
+  .object({
+    id: z.string(),
+    status: runStatusSchema,
+    createdAt: z.string(),
+    estimate: z.number().int(),
+    links: z.object({ self: z.string(), events: z.string(), stop: z.string() }),
+  })
+  .openapi('RunAccepted');
+
+export const accountSchema = z
+  .object({ id: z.string(), name: z.string(), balance: z.number().int(), reserved: z.number().int() })
+  .openapi('Account');
+
+export const createdAccountSchema = z
+  .object({ id: z.string(), name: z.string(), apiKey: z.string(), balance: z.number().int() })
+  .openapi('CreatedAccount');
+
+export const ledgerEntrySchema = z
+  .object({
+    id: z.string(),
+    runId: z.string().nullable(),
+    kind: z.enum(['credit', 'reserve', 'charge', 'refund']),
+    amount: z.number().int(),
+    balanceAfter: z.number().int(),
+    reservedAfter: z.number().int(),
+    reason: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('LedgerEntry');
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+export function pageOf<T extends z.ZodTypeAny>(item: T) {
+  return z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+}
+
+export const createSessionSchema = z
+  .object({
+    model: modelNameSchema.default('demo/echo'),
+    maxTokens: z.number().int().min(1).max(200_000).default(512),
+    contextTokens: z.number().int().min(0).max(200_000).default(2000).describe('Budget of earlier turns sent with each request'),
+    workspace: workspaceSchema.optional(),
+    metadata: metadataSchema.default({}),
+    multitask: z.enum(['enqueue', 'reject', 'interrupt']).default('enqueue'),
+  })
+  .strict()
+  .openapi('CreateSession');
+export type CreateSessionRequest = z.infer<typeof createSessionSchema>;
+
+export const sessionRequestSchema = z
+  .object({
+    prompt: z.string().min(1).max(200_000),
+    maxTokens: z.number().int().min(1).max(200_000).optional(),
+    secrets: secretsSchema.optional(),
+    metadata: metadataSchema.default({}),
+  })
+  .strict()
+  .openapi('SessionRequest');
+export type SessionRequestBody = z.infer<typeof sessionRequestSchema>;
+
+export const sessionSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(['open', 'closing', 'closed']),
+    model: z.string(),
+    maxTokens: z.number().int(),
+    contextTokens: z.number().int(),
+    multitask: z.enum(['enqueue', 'reject', 'interrupt']),
+    workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+    closedAt: z.string().nullable(),
+    activeRequest: z.string().nullable(),
+    queuedRequests: z.array(z.string()),
+  })
+  .openapi('Session');
+export type SessionView = z.infer<typeof sessionSchema>;
+
+export const sessionRequestAcceptedSchema = z
+  .object({
+    requestId: z.string(),
+    runId: z.string(),
+    status: runStatusSchema,
+    estimate: z.number().int(),
+    links: z.object({ self: z.string(), events: z.string(), run: z.string() }),
+  })
+  .openapi('SessionRequestAccepted');

@@ -1,0 +1,129 @@
+import type { Client } from '@temporalio/client';
+import { Problem } from '../api/problem';
+import type { CreateSessionRequest, SessionRequestBody } from '../api/schemas';
+import type { Db } from '../db/database';
+import { getRunById } from '../db/runs';
+import type { AccountRow, SessionRow } from '../db/schema';
+import { insertSession, setSessionStatus } from '../db/sessions';
+import { derivedId, newId } from '../ids';
+import type { RunStarter, StartedRun } from '../runs/run-starter';
+import { assertValidWorkspace } from '../workspaces/validate';
+import type { WorkspacePolicy } from '../workspaces/settings';
+import {
+  closeSessionSignal,
+  requestReadySignal,
+  SESSION_WORKFLOW_TYPE,
+  sessionStateQuery,
+} from '../../workflows/definitions';
+import { RUNWAY_ACCOUNT, type SessionState, type SessionWorkflowInput } from '../../workflows/types';
+
+export interface SessionServiceDeps {
+  db: Db;
+  temporal: Client;
+  starter: RunStarter;
+  taskQueue: string;
+  workspaces?: WorkspacePolicy;
+}
+
+/** The request id shown to clients is the run id under another prefix: one lookup, no mapping table. */
+export const requestIdOf = (runId: string) => `req_${runId.slice('run_'.length)}`;
+
+const sessionClosed = () => new Problem(409, 'session-closed', 'Session closed', 'the session is closed');
+
+/**
+ * Sessions as long-lived workflows. A request is admitted as an ordinary run (its own reservation,
+ * 402/429 as usual, 409 when the session is closed or, in reject mode, busy); the session then
+ * runs its requests one at a time in admission order.
+ */
+export class SessionService {
+  constructor(private readonly deps: SessionServiceDeps) {}
+
+  async create(account: AccountRow, body: CreateSessionRequest): Promise<SessionRow> {
+    this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // 400 for an unknown model
+    assertValidWorkspace(body.workspace, this.deps.workspaces);
+    const session = await insertSession(this.deps.db, {
+      id: newId('ses'),
+      accountId: account.id,
+      model: body.model,
+      maxTokens: body.maxTokens,
+      contextTokens: body.contextTokens,
+      multitask: body.multitask,
+      workspace: body.workspace ?? null,
+      metadata: body.metadata,
+    });
+    const input: SessionWorkflowInput = {
+      sessionId: session.id,
+      accountId: account.id,
+      multitask: body.multitask,
+      workspace: body.workspace ?? null,
+    };
+    try {
+      await this.deps.temporal.workflow.start(SESSION_WORKFLOW_TYPE, {
+        workflowId: session.id,
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        typedSearchAttributes: [{ key: RUNWAY_ACCOUNT, value: account.id }],
+        memo: { model: body.model, multitask: body.multitask },
+        staticSummary: `session (${body.multitask}) for ${account.id}`,
+      });
+    } catch (err) {
+      await setSessionStatus(this.deps.db, session.id, 'closed');
+      throw err;
+    }
+    return session;
+  }
+
+  async submit(
+    account: AccountRow,
+    session: SessionRow,
+    body: SessionRequestBody,
+    idempotencyKey?: string,
+  ): Promise<StartedRun & { requestId: string }> {
+    const runId = idempotencyKey ? derivedId('run', account.id, session.id, idempotencyKey) : newId('run');
+    const requestId = requestIdOf(runId);
+    const request = {
+      prompt: body.prompt,
+      model: session.model,
+      maxTokens: body.maxTokens ?? session.max_tokens,
+      metadata: body.metadata,
+      secrets: body.secrets,
+      sessionId: session.id,
+    };
+    const ids = { runId, requestId, contextTokens: session.context_tokens };
+    // A replayed Idempotency-Key returns its run without queueing it again.
+    if (idempotencyKey && (await getRunById(this.deps.db, runId))) {
+      return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids })), requestId };
+    }
+    if (session.status !== 'open') throw sessionClosed();
+    // Admission also checks the session (open; in reject mode, idle) under its row lock.
+    const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
+    // Awaited before the reply, so a client's sequential requests reach the session in order.
+    // The run signals the same on its own, in case this process dies right here.
+    await this.deps.temporal.workflow
+      .getHandle(session.id)
+      .signal(requestReadySignal, { runId, seq: started.seq })
+      .catch(() => undefined);
+    return { ...started, requestId };
+  }
+
+  async close(session: SessionRow): Promise<void> {
+    if (session.status === 'closed') return;
+    await setSessionStatus(this.deps.db, session.id, 'closing');
+    await this.deps.temporal.workflow
+      .getHandle(session.id)
+      .signal(closeSessionSignal)
+      .catch((err: Error) => {
+        if (err.name !== 'WorkflowNotFoundError') throw err;
+      });
+  }
+
+  /** The session workflow's live queue, or an empty one once it has ended. */
+  async state(session: SessionRow): Promise<SessionState> {
+    if (session.status === 'closed') return { active: null, queued: [], closing: false, multitask: session.multitask };
+    try {
+      return await this.deps.temporal.workflow.getHandle(session.id).query(sessionStateQuery);
+    } catch {
+      return { active: null, queued: [], closing: session.status !== 'open', multitask: session.multitask };
+    }
+  }
+}
