@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bootstrap, onShutdown } from '../bootstrap';
+import { loadConfig } from '../config';
+import { startLocalPostgresIfDown } from '../db/local-postgres';
+import { devServerOptionsFrom, portOpen, startDevServer, type DevServer } from '../temporal/dev-server';
+
+/**
+ * `npm start`: the whole platform on one machine. Starts the local Temporal dev server (unless
+ * one already answers on TEMPORAL_ADDRESS), applies migrations, then runs the worker and the API
+ * as child processes, restarting either one if it dies.
+ */
+async function main() {
+  try {
+    await startLocalPostgresIfDown(loadConfig().databaseUrl, (msg) => process.stdout.write(`${msg}\n`));
+  } catch {
+    // bootstrap() below reports configuration and connection problems clearly
+  }
+  const { config, logger, pool } = await bootstrap('runway');
+  await pool.end();
+  const server = devServerOptionsFrom(config);
+
+  let temporal: DevServer | undefined;
+  if (await portOpen(server.ip ?? '127.0.0.1', server.port)) {
+    logger.info(`using the Temporal server already listening on ${config.temporal.address}`);
+  } else {
+    temporal = await startDevServer({ ...server, log: (msg) => logger.info(msg) });
+    logger.info(`Temporal Web UI: http://${server.ip}:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
+  }
+
+  let stopping = false;
+  const children = new Map<string, ChildProcess>();
+  const launch = (name: string, file: string, restarts = 0) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, file)], {
+      stdio: 'inherit',
+      env: process.env,
+    });
+    children.set(name, child);
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      const delay = Math.min(30_000, 500 * 2 ** restarts);
+      logger.warn({ code, signal }, `${name} exited; restarting in ${delay} ms`);
+      void sleep(delay).then(() => !stopping && launch(name, file, restarts + 1));
+    });
+  };
+  launch('worker', 'worker.ts');
+  launch('api', 'api.ts');
+  logger.info(`API on http://127.0.0.1:${config.port}; admin token in ${path.join(config.dataDir, 'admin-token')}${config.adminToken ? ' (or RUNWAY_ADMIN_TOKEN)' : ''}`);
+
+  onShutdown(logger, async () => {
+    stopping = true;
+    await Promise.all(
+      [...children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    await temporal?.stop();
+  });
+}
+
+void main();
