@@ -1,0 +1,54 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { createDb, createPool, ensureDatabaseExists } from '../src/db/database';
+import { migrateToLatest } from '../src/db/migrate';
+import { freePort, startDevServer } from '../src/temporal/dev-server';
+import { waitForNamespace } from '../src/temporal/connection';
+import { WORKFLOWS_PATH } from '../src/worker/create-worker';
+import { ensureTemporalCli } from '../src/temporal/cli';
+
+/**
+ * One real stack for the whole test run: a fresh PostgreSQL database, a Temporal dev server on
+ * free ports (headless, its own SQLite file) and the workflow bundle built once.
+ */
+export default async function globalSetup(): Promise<void> {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'runway-test-'));
+  const base = process.env.RUNWAY_TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
+  const databaseUrl = `${base}/runway_test_${Date.now()}_${process.pid}`;
+  await ensureDatabaseExists(databaseUrl);
+  const pool = createPool(databaseUrl, 2);
+  await migrateToLatest(createDb(pool));
+  await pool.end();
+
+  await ensureTemporalCli((msg) => process.stdout.write(`${msg}\n`));
+  const port = await freePort();
+  const server = await startDevServer({ port, uiPort: null, namespace: 'runway', dataDir: path.join(workDir, 'temporal') });
+  await waitForNamespace(server.address, 'runway');
+
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const bundlePath = path.join(workDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, code);
+
+  Object.assign(process.env, {
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: 'runway',
+    RUNWAY_DATA_DIR: path.join(workDir, 'data'),
+    RUNWAY_TEST_WORKDIR: workDir,
+    RUNWAY_TEST_BUNDLE: bundlePath,
+    RUNWAY_LOG_LEVEL: process.env.RUNWAY_LOG_LEVEL ?? 'warn',
+  });
+  (globalThis as Record<string, unknown>).__runwayTestStack = { server, databaseUrl, workDir };
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => process.stderr.write(`${message}\n`),
+};
+

@@ -1,0 +1,215 @@
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bearer, createAccount, expectLedgerConsistent, startRun, waitForRun } from './helpers/api';
+import { startStack, type TestStack } from './helpers/stack';
+import { ConfigError, loadConfig } from '../src/config';
+import { CliAgentProvider } from '../src/providers/cli-agent';
+import type { ModelChunk } from '../src/providers/types';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'runway-cli-test-'));
+const file = (name: string) => path.join(dir, name);
+
+/** Small agents, written as sh scripts; each one's behaviour is in its name. */
+const SCRIPTS: Record<string, string> = {
+  'slow.sh': `prompt=$(cat)
+echo "working on: $prompt" >&2
+for i in 1 2 3 4; do
+  echo "line $i of the answer"
+  sleep 0.3
+done
+echo "all done" >&2
+`,
+  'inspect.sh': `env > "$1"
+pwd > "$1.cwd"
+echo "prompt was: $2"
+echo "my key is $RUNWAY_RUN_API_KEY"
+`,
+  'sleeper.sh': `sleep 1000 &
+echo "$$ $!" > "$1"
+while true; do echo tick; sleep 0.2; done
+`,
+  'failing.sh': `echo run >> "$1"
+echo "starting" >&2
+echo "something went wrong: disk full" >&2
+exit 3
+`,
+  'slowpoke.sh': `echo thinking
+sleep 30
+`,
+  'pwd.sh': `pwd
+`,
+};
+
+const AGENTS = {
+  slow: { command: '/bin/sh', args: [file('slow.sh')] },
+  inspect: { command: 'sh', args: [file('inspect.sh'), file('env.txt')], prompt: 'arg', env: { AGENT_MODE: 'test' } },
+  sleeper: { command: '/bin/sh', args: [file('sleeper.sh'), file('pids.txt')] },
+  failing: { command: '/bin/sh', args: [file('failing.sh'), file('attempts.txt')] },
+  slowpoke: { command: '/bin/sh', args: [file('slowpoke.sh')], timeoutMs: 1000 },
+  pwd: { command: '/bin/sh', args: [file('pwd.sh')] },
+};
+
+const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
+
+/** Alive and not a zombie (an orphan may wait a moment for its reaper). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+let stack: TestStack;
+beforeAll(async () => {
+  for (const [name, text] of Object.entries(SCRIPTS)) writeFileSync(file(name), text);
+  // Platform-looking variables in the worker's environment that an agent must never see.
+  process.env.FAKE_PLATFORM_TOKEN = 'platform-token-value';
+  process.env.RUNWAY_OPENAI_API_KEY = 'sk-platform-openai-key';
+  stack = await startStack({ env: { RUNWAY_CLI_AGENTS: JSON.stringify(AGENTS) } });
+});
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function eventsOf(runId: string) {
+  return stack.db.selectFrom('run_events').select(['type', 'data']).where('run_id', '=', runId).orderBy('id').execute();
+}
+
+describe('cli/<name> agents', () => {
+  test('stdout lines stream as deltas (newlines kept), stderr lines become log events, usage is words', async () => {
+    const account = await createAccount(stack, 1000);
+    const prompt = 'fix the flaky test';
+    const res = await startRun(stack, account, { prompt, model: 'cli/slow', maxTokens: 100 });
+    expect(res.status).toBe(202);
+    expect(res.body.estimate).toBe(words(prompt) + 100);
+
+    const partial = await waitForRun(stack, account, res.body.id, (r) => r.output.length > 0);
+    expect(partial.status).toBe('running');
+    const run = await waitForRun(stack, account, res.body.id);
+    expect(run.status).toBe('succeeded');
+    const expected = [1, 2, 3, 4].map((i) => `line ${i} of the answer\n`).join('');
+    expect(partial.output.length).toBeLessThan(expected.length);
+    expect(run.output).toBe(expected);
+    expect(run.usage).toEqual({ inputTokens: words(prompt), outputTokens: words(expected) });
+    expect(run.cost.charged).toBe(words(prompt) + words(expected));
+
+    const events = await eventsOf(run.id);
+    expect(events.filter((e) => e.type === 'delta').length).toBeGreaterThanOrEqual(3);
+    expect(events.filter((e) => e.type === 'log').map((e) => e.data)).toEqual([
+      { stream: 'stderr', line: `working on: ${prompt}` },
+      { stream: 'stderr', line: 'all done' },
+    ]);
+    await expectLedgerConsistent(stack, account);
+  });
+
+  test('prompt as last argument, a temporary working folder, a scrubbed environment with only the run’s key', async () => {
+    const account = await createAccount(stack, 1000);
+    const key = 'sk-run-transient-key-123456';
+    const prompt = 'it is "quoted"; $(rm -rf /) `and` not a shell';
+    const res = await startRun(stack, account, { prompt, model: 'cli/inspect', maxTokens: 100, secrets: { apiKey: key } });
+    const run = await waitForRun(stack, account, res.body.id);
+    expect(run.status).toBe('succeeded');
+    // Passed verbatim, never through a shell; the key the agent printed is scrubbed from the output.
+    expect(run.output).toBe(`prompt was: ${prompt}\nmy key is [redacted]\n`);
+
+    const env = Object.fromEntries(
+      readFileSync(file('env.txt'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    expect(env).toMatchObject({ RUNWAY_RUN_API_KEY: key, AGENT_MODE: 'test', PATH: process.env.PATH });
+    const shellOwn = ['PWD', 'SHLVL', '_', 'OLDPWD'];
+    const allowed = ['PATH', 'HOME', 'LANG', 'RUNWAY_RUN_API_KEY', 'AGENT_MODE', ...shellOwn];
+    expect(Object.keys(env).filter((name) => !allowed.includes(name))).toEqual([]);
+    const dump = readFileSync(file('env.txt'), 'utf8');
+    for (const secret of ['platform-token-value', 'sk-platform-openai-key', process.env.DATABASE_URL ?? 'postgres://']) {
+      expect(dump).not.toContain(secret);
+    }
+
+    const cwd = readFileSync(file('env.txt.cwd'), 'utf8').trim();
+    expect(cwd.startsWith(realpathSync(os.tmpdir()))).toBe(true);
+    expect(existsSync(cwd)).toBe(false); // removed with the run
+  });
+
+  test('stop kills the whole process tree within 2 s and charges what was used', async () => {
+    const account = await createAccount(stack, 1000);
+    rmSync(file('pids.txt'), { force: true });
+    const res = await startRun(stack, account, { prompt: 'loop forever', model: 'cli/sleeper', maxTokens: 500 });
+    await waitForRun(stack, account, res.body.id, (r) => r.output.includes('tick'));
+    const pids = readFileSync(file('pids.txt'), 'utf8').trim().split(' ').map(Number);
+    expect(pids).toHaveLength(2);
+    expect(pids.every(isAlive)).toBe(true);
+
+    const asked = Date.now();
+    expect((await stack.http.post(`/v1/runs/${res.body.id}/stop`).set(bearer(account))).status).toBe(202);
+    while (pids.some(isAlive) && Date.now() - asked < 2000) await sleep(20);
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(Date.now() - asked).toBeLessThan(2000);
+
+    const run = await waitForRun(stack, account, res.body.id, undefined, 5000);
+    expect(run.status).toBe('stopped');
+    const ticks = run.output.split('\n').filter(Boolean).length;
+    expect(run.usage.outputTokens).toBe(ticks);
+    expect(run.cost.charged).toBe(words('loop forever') + ticks);
+    await expectLedgerConsistent(stack, account);
+  });
+
+  test('a non-zero exit fails the run with the stderr tail, without a retry', async () => {
+    const account = await createAccount(stack, 1000);
+    rmSync(file('attempts.txt'), { force: true });
+    const res = await startRun(stack, account, { prompt: 'break', model: 'cli/failing', maxTokens: 50 });
+    const run = await waitForRun(stack, account, res.body.id);
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      code: 'cli_exit',
+      message: 'agent "failing" exited with code 3: starting\nsomething went wrong: disk full',
+    });
+    await sleep(1500); // past the first retry interval
+    expect(readFileSync(file('attempts.txt'), 'utf8')).toBe('run\n');
+    await expectLedgerConsistent(stack, account);
+  });
+
+  test('an agent past its timeout is killed and the run fails', async () => {
+    const account = await createAccount(stack, 1000);
+    const started = Date.now();
+    const res = await startRun(stack, account, { prompt: 'take forever', model: 'cli/slowpoke', maxTokens: 50 });
+    const run = await waitForRun(stack, account, res.body.id, undefined, 15_000);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'cli_timeout', message: expect.stringContaining('timed out after 1000 ms') });
+    expect(run.output).toBe('thinking\n');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await expectLedgerConsistent(stack, account);
+  });
+
+  test('the agent runs in the run’s workspace when it has one', async () => {
+    const workspace = mkdtempSync(path.join(os.tmpdir(), 'runway-ws-'));
+    const provider = new CliAgentProvider(loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify(AGENTS) }).cliAgents);
+    const chunks: ModelChunk[] = [];
+    const call = { model: 'cli/pwd', messages: [{ role: 'user' as const, content: 'where?' }], maxOutputTokens: 10, signal: new AbortController().signal, cwd: workspace };
+    for await (const chunk of provider.stream(call)) chunks.push(chunk);
+    expect(chunks.filter((c) => c.type === 'delta')).toEqual([{ type: 'delta', text: `${realpathSync(workspace)}\n` }]);
+    expect(existsSync(workspace)).toBe(true); // the workspace is not the agent's to remove
+    rmSync(workspace, { recursive: true, force: true });
+  });
+
+  test('RUNWAY_CLI_AGENTS is validated at start-up', () => {
+    expect(() => loadConfig({ RUNWAY_CLI_AGENTS: '{not json' })).toThrow(ConfigError);
+    expect(() => loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ a: { args: [] } }) })).toThrow(/RUNWAY_CLI_AGENTS: a\.command/);
+    expect(() => loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ a: { command: 'x', prompt: 'shell' } }) })).toThrow(/a\.prompt/);
+    expect(() => loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ 'bad name!': { command: 'x' } }) })).toThrow(ConfigError);
+    expect(loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ a: { command: 'x' } }) }).cliAgents).toEqual({
+      a: { command: 'x', args: [], prompt: 'stdin', timeoutMs: 600_000, env: {} },
+    });
+  });
+});

@@ -1,0 +1,97 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { bearer, createAccount, startRun, waitForRun } from './helpers/api';
+import { FakeOpenAi } from './helpers/fake-openai';
+import { createFixtureRepo } from './helpers/git-repos';
+import { startStack } from './helpers/stack';
+import { ensureTemporalCli } from '../src/temporal/cli';
+
+/**
+ * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
+ * a workspace on its host's queue, a session and its request; `v1-*` from the first admission
+ * design, `v2-remote-steps-*` from before reserve and settle became local activities) are kept as
+ * fixtures and replayed against the current workflow code. A change that
+ * would break runs already in flight fails here; use `patched()` for such changes.
+ * Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts (only when intended).
+ */
+const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
+
+async function recordHistories(): Promise<void> {
+  const fake = new FakeOpenAi();
+  await fake.start();
+  const reposRoot = path.join(process.env.RUNWAY_TEST_WORKDIR as string, 'replay-repos');
+  const repo = createFixtureRepo(reposRoot).path;
+  const stack = await startStack({
+    env: { RUNWAY_OPENAI_BASE_URL: fake.baseUrl, RUNWAY_DEMO_DELAY_MS: '20', RUNWAY_LOCAL_REPOS_ROOT: reposRoot, RUNWAY_WORKSPACE_MIN_FREE_MB: '1' },
+  });
+  try {
+    const account = await createAccount(stack, 1000);
+    const cases: Record<string, () => Promise<string>> = {
+      succeeded: async () => (await startRun(stack, account, { prompt: 'replay me please', maxTokens: 10 })).body.id,
+      'provider-failed': async () => {
+        fake.enqueue({ kind: 'status', status: 400 });
+        return (await startRun(stack, account, { prompt: 'fail', model: 'openai/gpt-4o-mini', maxTokens: 10 })).body.id;
+      },
+      stopped: async () => {
+        const id = (await startRun(stack, account, { prompt: Array(100).fill('z').join(' '), maxTokens: 100 })).body.id;
+        await waitForRun(stack, account, id, (r) => r.status === 'running');
+        await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
+        return id;
+      },
+      truncated: async () => (await startRun(stack, account, { prompt: 'a b c d e f', maxTokens: 2 })).body.id,
+      workspace: async () =>
+        (await startRun(stack, account, { prompt: 'in a workspace', maxTokens: 5, workspace: { repo, branch: 'runway/replay', setup: ['echo ok'] } })).body.id,
+      'session-request': async () => {
+        const session = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo', maxTokens: 5, contextTokens: 50 });
+        sessionId = session.body.id as string;
+        const first = await stack.http.post(`/v1/sessions/${sessionId}/requests`).set(bearer(account)).send({ prompt: 'first turn' });
+        await waitForRun(stack, account, first.body.runId);
+        return (await stack.http.post(`/v1/sessions/${sessionId}/requests`).set(bearer(account)).send({ prompt: 'second turn' })).body.runId;
+      },
+      'session-closed': async () => {
+        await stack.http.delete(`/v1/sessions/${sessionId}`).set(bearer(account));
+        return sessionId;
+      },
+    };
+    let sessionId = '';
+    mkdirSync(FIXTURES, { recursive: true });
+    for (const [name, start] of Object.entries(cases)) {
+      const id = await start();
+      if (id.startsWith('run_')) await waitForRun(stack, account, id);
+      const handle = stack.temporal.workflow.getHandle(id);
+      await handle.result();
+      // The CLI writes the canonical protobuf JSON that Worker.runReplayHistories reads back.
+      const json = execFileSync(await ensureTemporalCli(), [
+        'workflow', 'show', '--workflow-id', id, '--output', 'json',
+        '--address', stack.config.temporal.address, '--namespace', stack.config.temporal.namespace,
+      ]);
+      writeFileSync(path.join(FIXTURES, `${name}.json`), json);
+    }
+    const poor = await createAccount(stack, 0);
+    const refused = await startRun(stack, poor, { prompt: 'no money', maxTokens: 10 });
+    expect(refused.status).toBe(402);
+  } finally {
+    await stack.stop();
+    await fake.stop();
+  }
+}
+
+test('recorded run histories replay deterministically against the current workflow code', async () => {
+  if (process.env.RUNWAY_RECORD_HISTORIES === '1') await recordHistories();
+  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+  expect(files.length).toBeGreaterThanOrEqual(17);
+  const script = path.join(__dirname, '..', 'scripts', 'replay-histories.ts');
+  let stdout: string;
+  try {
+    stdout = execFileSync(process.execPath, ['--import', 'tsx', script, FIXTURES, process.env.RUNWAY_TEST_BUNDLE as string], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    stdout = String((err as { stdout?: string }).stdout ?? err);
+  }
+  const report = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { replayed: number; results: { workflowId: string; error: string | null }[] };
+  expect(report.replayed).toBe(files.length);
+  expect(report.results.filter((r) => r.error)).toEqual([]);
+}, 120_000);
