@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import type { Client } from '@temporalio/client';
+import type { Db } from '../../src/db/database';
+import { connectClient, waitForNamespace } from '../../src/temporal/connection';
+import type { DevServer } from '../../src/temporal/dev-server';
+import type { Cleanup } from './cleanup';
+import type { ProcessMap } from './cpu-meter';
+import { createBenchDatabase } from './database';
+import { gcProbeEnv } from './gc-probe';
+import { startApi, startBenchWorker, startPlatformWorker, stopProcess, type PlatformProcess } from './processes';
+import { startBenchTemporal } from './temporal-server';
+
+export interface StackNeeds {
+  /** Start a platform worker with this RUNWAY_DEMO_DELAY_MS (omit: no platform worker). */
+  platformWorkerDelayMs?: number;
+  benchWorker?: boolean;
+}
+
+export interface BenchStack {
+  db: Db;
+  temporal: Client;
+  api: PlatformProcess & { baseUrl: string };
+  platformTaskQueue: string;
+  benchTaskQueue: string;
+  /** (Re)starts the platform worker with the given demo delay, unless one with it is running. */
+  ensurePlatformWorker(demoDelayMs: number): Promise<void>;
+  ensureBenchWorker(): Promise<void>;
+  /** The stack's processes by component, for CPU accounting. */
+  processes: ProcessMap;
+}
+
+const NAMESPACE = 'runway';
+
+/**
+ * The real local stack, all of it the bench's own: a headless Temporal dev server on a free port
+ * with its data in a temporary folder, a fresh PostgreSQL database, and the API and workers as
+ * separate processes. Everything started is registered with `cleanup`, which stops it in reverse.
+ */
+export async function startBenchStack(
+  needs: StackNeeds,
+  cleanup: Cleanup,
+  log: (msg: string) => void,
+): Promise<BenchStack> {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'runway-bench-'));
+  cleanup.add('work dir', async () => rmSync(workDir, { recursive: true, force: true }));
+
+  log('creating a fresh database and starting a Temporal dev server');
+  const database = await createBenchDatabase();
+  cleanup.add('database', () => database.drop());
+  const server: DevServer = await startBenchTemporal({ dataDir: path.join(workDir, 'temporal'), namespace: NAMESPACE, log });
+  cleanup.add('temporal dev server', () => server.stop());
+  await waitForNamespace(server.address, NAMESPACE);
+  const temporal = await connectClient(server.address, NAMESPACE);
+  cleanup.add('temporal client', () => temporal.connection.close());
+
+  const platformTaskQueue = 'runway-bench-platform';
+  const benchTaskQueue = 'runway-bench-floor';
+  const env: Record<string, string> = {
+    DATABASE_URL: database.url,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: NAMESPACE,
+    RUNWAY_TASK_QUEUE: platformTaskQueue,
+    RUNWAY_DATA_DIR: path.join(workDir, 'data'),
+    RUNWAY_ADMIN_TOKEN: `bench-${randomBytes(12).toString('hex')}`,
+    RUNWAY_SECRETS_KEY: randomBytes(32).toString('base64'),
+    RUNWAY_LOG_LEVEL: 'info', // the worker's readiness line is at info; neither process logs per request
+    RUNWAY_MAX_ACTIVE_RUNS: '1000000',
+    BENCH_TASK_QUEUE: benchTaskQueue,
+  };
+
+  let platformWorker: { proc: PlatformProcess; delayMs: number } | undefined;
+  let benchWorker: PlatformProcess | undefined;
+  const launchPlatformWorker = async (delayMs: number) => {
+    const proc = await startPlatformWorker({ ...env, RUNWAY_DEMO_DELAY_MS: String(delayMs) });
+    platformWorker = { proc, delayMs };
+  };
+  const launchBenchWorker = async () => {
+    benchWorker = await startBenchWorker(env);
+  };
+  // Workers are stopped before the API, the API before the server (cleanup runs in reverse).
+  let api: (PlatformProcess & { baseUrl: string }) | undefined;
+  cleanup.add('api', async () => (api ? stopProcess(api) : undefined));
+  cleanup.add('platform worker', async () => (platformWorker ? stopProcess(platformWorker.proc) : undefined));
+  cleanup.add('bench worker', async () => (benchWorker ? stopProcess(benchWorker) : undefined));
+
+  log('starting the API and worker processes');
+  const started = await Promise.allSettled([
+    // The API carries the memory probe (a full GC and a reading on SIGUSR2) for the memory bench.
+    startApi({ ...env, ...gcProbeEnv(workDir) }).then((proc) => void (api = proc)),
+    needs.platformWorkerDelayMs !== undefined ? launchPlatformWorker(needs.platformWorkerDelayMs) : undefined,
+    needs.benchWorker ? launchBenchWorker() : undefined,
+  ]);
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  if (!api) throw new Error('the API did not start');
+  const apiProcess = api;
+
+  return {
+    db: database.db,
+    temporal,
+    api: apiProcess,
+    platformTaskQueue,
+    benchTaskQueue,
+    async ensurePlatformWorker(delayMs) {
+      if (platformWorker?.delayMs === delayMs && platformWorker.proc.child.exitCode === null) return;
+      if (platformWorker) {
+        log(`restarting the platform worker with RUNWAY_DEMO_DELAY_MS=${delayMs}`);
+        await stopProcess(platformWorker.proc);
+        platformWorker = undefined;
+      }
+      await launchPlatformWorker(delayMs);
+    },
+    async ensureBenchWorker() {
+      if (!benchWorker || benchWorker.child.exitCode !== null) await launchBenchWorker();
+    },
+    processes: async () => {
+      const backends = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(database.db);
+      const pids = (p: PlatformProcess | undefined) => (p?.child.pid ? [p.child.pid] : []);
+      return {
+        temporal: server.process.pid ? [server.process.pid] : [],
+        api: pids(apiProcess),
+        worker: pids(platformWorker?.proc),
+        'bench-worker': pids(benchWorker),
+        'bench (clients)': [process.pid],
+        postgres: backends.rows.map((r) => r.pid),
+      };
+    },
+  };
+}
