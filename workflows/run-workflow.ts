@@ -65,6 +65,16 @@ const local = proxyLocalActivities<RunwayActivities>(LOCAL);
 const { prepareWorkspace } = proxyActivities<RunwayActivities>(LONG);
 /** Runs started before local steps (recorded histories) keep their scheduled activities. */
 export const LOCAL_STEPS_PATCH = 'local-db-steps';
+/** Session requests recorded before the run announced itself only as a fallback. */
+export const LATE_ANNOUNCE_PATCH = 'session-announce-fallback';
+/**
+ * How long a session request waits for its turn before telling the session itself that it is
+ * ready. The API tells the session before replying; this covers an API process that died between
+ * admission and that signal. Telling it at once, as well, made the run's signal race the API's for
+ * the session's lock: the server's own task gives up after its 500 ms lock timeout, and the
+ * client's reply waited that long.
+ */
+const ANNOUNCE_FALLBACK = '10 seconds';
 
 /**
  * The steps that use a workspace run on the host that holds it (its own task queue), or on any
@@ -154,8 +164,11 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   const tellSession = async (notify: () => Promise<void>) => {
     await CancellationScope.nonCancellable(() => notify().catch(() => undefined));
   };
-  const seq = admission.seq ?? 0;
-  if (session) await tellSession(() => session.signal(requestReadySignal, { runId: input.runId, seq }));
+  const announce = async () => {
+    if (session) await tellSession(() => session.signal(requestReadySignal, { runId: input.runId, seq: admission?.seq ?? 0 }));
+  };
+  const announceLate = session !== undefined && patched(LATE_ANNOUNCE_PATCH);
+  if (session && !announceLate) await announce();
 
   let truncated = false;
   let workspacePath: string | null = null;
@@ -163,6 +176,7 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   try {
     await work.run(async () => {
       if (session) {
+        if (announceLate && !(await condition(() => turn !== undefined, ANNOUNCE_FALLBACK))) await announce();
         await condition(() => turn !== undefined);
         workspacePath = turn?.workspacePath ?? null;
         hostQueue = turn?.taskQueue ?? null;

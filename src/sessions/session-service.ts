@@ -98,7 +98,7 @@ export class SessionService {
     // Admission also checks the session (open; in reject mode, idle) under its row lock.
     const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
     // Awaited before the reply, so a client's sequential requests reach the session in order.
-    // The run signals the same on its own, in case this process dies right here.
+    // A run that gets no turn within 10 s tells the session itself, in case this process dies here.
     await this.deps.temporal.workflow
       .getHandle(session.id)
       .signal(requestReadySignal, { runId, seq: started.seq })
