@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -30,6 +31,8 @@ const { recordSessionEvent, recordSessionError, prepareSessionWorkspace, cleanup
 /** Requests handled before the history is handed to a fresh execution (continue-as-new). */
 const REQUESTS_PER_HISTORY = 200;
 const FINISHED_REMEMBERED = 100;
+/** Sessions recorded before completions were published one at a time. */
+export const ORDERED_COMPLETIONS_PATCH = 'ordered-completions';
 
 /**
  * A session: a long-lived entity whose requests (ordinary runs, admitted with their own
@@ -68,6 +71,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
     s.queue.splice(at === -1 ? s.queue.length : at, 0, { runId, seq });
   });
 
+  /** The last `request.completed` publication: each waits for the one before it. */
+  let published: Promise<void> = Promise.resolve();
   setHandler(requestFinishedSignal, async ({ runId, status }) => {
     changes++;
     if (s.active === runId) s.active = null;
@@ -76,7 +81,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
     if (s.finished.includes(runId)) return;
     s.finished = [...s.finished, runId].slice(-FINISHED_REMEMBERED);
     handled++;
-    await recordSessionEvent({ sessionId: input.sessionId, type: 'request.completed', runId, status });
+    const publish = () => recordSessionEvent({ sessionId: input.sessionId, type: 'request.completed', runId, status });
+    if (!patched(ORDERED_COMPLETIONS_PATCH)) return publish();
+    // In completion order, even when an earlier publication is being retried.
+    const mine = published.then(publish);
+    published = mine.catch(() => undefined);
+    await mine;
   });
 
   setHandler(closeSessionSignal, () => {
