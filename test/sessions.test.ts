@@ -53,9 +53,11 @@ test('three quick follow-ups answer at once, run in order, and the third sees th
   for (const [q, answer] of [[q1, 'one'], [q2, 'two'], [q3, 'three']] as const) {
     fake.when(q, { kind: 'stream', tokens: [`answer-${answer}`], delayMs: 150 });
   }
-  // The process's first request pays one-off costs (connections, JIT); follow-ups are what we time.
+  // The process's first request pays one-off costs (connections, JIT, the worker's first session
+  // and run workflow tasks); follow-ups are what we time.
   const warm = await ask(account, (await createSession(account)).id, 'warm-up');
   expect(warm.res.status).toBe(202);
+  await waitForRun(stack, account, warm.res.body.runId);
   const sessionStream = await SseConnection.open(`${stack.baseUrl}/v1/sessions/${session.id}/events`, bearer(account));
   expect(sessionStream.status).toBe(200);
   const asked = [];
