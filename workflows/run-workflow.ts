@@ -70,9 +70,9 @@ export const LATE_ANNOUNCE_PATCH = 'session-announce-fallback';
 /**
  * How long a session request waits for its turn before telling the session itself that it is
  * ready. The API tells the session before replying; this covers an API process that died between
- * admission and that signal. Telling it at once, as well, made the run's signal race the API's for
- * the session's lock: the server's own task gives up after its 500 ms lock timeout, and the
- * client's reply waited that long.
+ * admission and that signal. Telling it at once, as well, made the run's signal contend with the
+ * API's (and the session's turn) for the session's lock in the server: about one follow-up in
+ * twenty waited ~500 ms, the server's lock timeout for its own tasks, for its 202.
  */
 const ANNOUNCE_FALLBACK = '10 seconds';
 
