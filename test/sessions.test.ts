@@ -1,8 +1,6 @@
+import { createRunStarter } from '../src/api/app';
 import { findAccount } from '../src/db/accounts';
 import { newId } from '../src/ids';
-import { PriceBook } from '../src/pricing';
-import { createProviderRegistry } from '../src/providers/create-registry';
-import { RunStarter } from '../src/runs/run-starter';
 import { requestIdOf } from '../src/sessions/session-service';
 import { bearer, createAccount, expectLedgerConsistent, getRun, type TestAccount, waitForRun } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
@@ -111,16 +109,7 @@ test('three quick follow-ups answer at once, run in order, and the third sees th
 test('a request whose API process died before telling the session still runs: the run tells it itself', async () => {
   const account = await createAccount(stack, 10_000);
   const session = await createSession(account);
-  const { config } = stack;
-  const starter = new RunStarter({
-    db: stack.db,
-    temporal: stack.temporal,
-    prices: new PriceBook(config.prices),
-    providers: createProviderRegistry(config),
-    secretsKey: stack.secretsKey,
-    taskQueue: config.temporal.taskQueue,
-    maxActiveRuns: config.maxActiveRuns,
-  });
+  const starter = createRunStarter(stack.apiDeps);
   fake.when('orphaned request', { kind: 'stream', tokens: ['adopted'] });
   const runId = newId('run');
   // What the API does for a session request up to its signal to the session, and no further.

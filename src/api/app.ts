@@ -14,11 +14,9 @@ import { sessionRoutes } from './routes/sessions';
 import { SessionService } from '../sessions/session-service';
 import { RunEventHub } from '../streams/run-event-hub';
 
-/** The HTTP API: maps requests onto the run, account and stream modules, and nothing else. */
-export function createApp(deps: ApiDeps): Koa {
-  const app = new Koa();
-  app.proxy = false;
-  const starter = new RunStarter({
+/** Admission as the API does it, for these dependencies. */
+export function createRunStarter(deps: ApiDeps): RunStarter {
+  return new RunStarter({
     db: deps.db,
     temporal: deps.temporal,
     prices: deps.prices,
@@ -28,6 +26,13 @@ export function createApp(deps: ApiDeps): Koa {
     maxActiveRuns: deps.config.maxActiveRuns,
     workspaces: deps.config.workspaces,
   });
+}
+
+/** The HTTP API: maps requests onto the run, account and stream modules, and nothing else. */
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const starter = createRunStarter(deps);
   const sessions = new SessionService({
     db: deps.db,
     temporal: deps.temporal,

@@ -2,9 +2,10 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
-import type { PriceBook } from '../pricing';
+import { PriceBook } from '../pricing';
+import { createProviderRegistry } from '../providers/create-registry';
 import type { ProviderRegistry } from '../providers/registry';
-import type { RunEventHub } from '../streams/run-event-hub';
+import { RunEventHub } from '../streams/run-event-hub';
 
 export interface ApiDeps {
   config: Config;
@@ -17,4 +18,14 @@ export interface ApiDeps {
   adminToken: string;
   /** The process's live event fan-out (one LISTEN connection); its owner closes it on shutdown. Created by the app when absent. */
   events?: RunEventHub;
+}
+
+/** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub). */
+export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events'>): ApiDeps & { events: RunEventHub } {
+  return {
+    ...base,
+    prices: new PriceBook(base.config.prices),
+    providers: createProviderRegistry(base.config),
+    events: new RunEventHub({ db: base.db, databaseUrl: base.config.databaseUrl, logger: base.logger }),
+  };
 }

@@ -1,8 +1,6 @@
 import { createApp } from '../api/app';
+import { apiDepsFor } from '../api/deps';
 import { bootstrap, onShutdown } from '../bootstrap';
-import { PriceBook } from '../pricing';
-import { RunEventHub } from '../streams/run-event-hub';
-import { createProviderRegistry } from '../providers/create-registry';
 import type { Connection } from '@temporalio/client';
 import { connectClient, waitForNamespace } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
@@ -12,18 +10,9 @@ async function main() {
   await waitForNamespace(config.temporal.address, config.temporal.namespace);
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   await ensureSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
-  const events = new RunEventHub({ db, databaseUrl: config.databaseUrl, logger });
-  const app = createApp({
-    config,
-    db,
-    temporal,
-    logger,
-    prices: new PriceBook(config.prices),
-    providers: createProviderRegistry(config),
-    secretsKey: secrets.secretsKey,
-    adminToken: secrets.adminToken,
-    events,
-  });
+  const deps = apiDepsFor({ config, db, temporal, logger, secretsKey: secrets.secretsKey, adminToken: secrets.adminToken });
+  const { events } = deps;
+  const app = createApp(deps);
   const server = app.listen(config.port, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

@@ -6,12 +6,10 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
+import { apiDepsFor, type ApiDeps } from '../../src/api/deps';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, createPool, type Db } from '../../src/db/database';
 import { createLogger } from '../../src/logger';
-import { PriceBook } from '../../src/pricing';
-import { RunEventHub } from '../../src/streams/run-event-hub';
-import { createProviderRegistry } from '../../src/providers/create-registry';
 import { connectClient } from '../../src/temporal/connection';
 import { createRunwayWorker, type RunwayWorker } from '../../src/worker/create-worker';
 
@@ -23,6 +21,8 @@ export interface TestStack {
   temporal: Client;
   adminToken: string;
   secretsKey: Buffer;
+  /** What the API was built with (to exercise its parts directly). */
+  apiDeps: ApiDeps;
   http: ReturnType<typeof request>;
   /** Starts the in-process worker again after `stopWorker`. */
   startWorker(): Promise<void>;
@@ -60,18 +60,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const pool = createPool(config.databaseUrl, 20);
   const db = createDb(pool);
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
-  const events = new RunEventHub({ db, databaseUrl: config.databaseUrl, logger });
-  const app = createApp({
-    config,
-    db,
-    temporal,
-    logger,
-    prices: new PriceBook(config.prices),
-    providers: createProviderRegistry(config),
-    secretsKey,
-    adminToken,
-    events,
-  });
+  const apiDeps = apiDepsFor({ config, db, temporal, logger, secretsKey, adminToken });
+  const { events } = apiDeps;
+  const app = createApp(apiDeps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -107,6 +98,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     temporal,
     adminToken,
     secretsKey,
+    apiDeps,
     http: request(baseUrl),
     startWorker,
     stopWorker,
