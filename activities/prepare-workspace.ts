@@ -8,6 +8,7 @@ import { LineBatcher } from '../src/workspaces/line-batcher';
 import type { OutputStream } from '../src/workspaces/process';
 import { prepareWorkspace as prepare, type PrepareProgress } from '../src/workspaces/prepare';
 import { SetupSandbox } from '../src/workspaces/sandbox';
+import { truncate } from '../src/text';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
@@ -60,7 +61,7 @@ export function prepareWorkspaceActivity(deps: ActivityDeps) {
             void publishVolatileEvent(deps.db, runId, { type: 'progress', data: { ...p } }).catch(() => undefined);
             void deps.reportProgress(runId, { step: 'prepare', attempt, progress: p });
           },
-          log: (stream, line) => logs.push({ stream, line: line.slice(0, 8192) }),
+          log: (stream, line) => logs.push({ stream, line: truncate(line, 8192) }),
         },
       );
       await logs.close();

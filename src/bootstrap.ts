@@ -1,9 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createDb, createPool, ensureDatabaseExists, type Db } from './db/database';
 import { migrateToLatest } from './db/migrate';
-import { resolvePlatformSecrets, type PlatformSecrets } from './local-secrets';
 import { createLogger, type Logger } from './logger';
+
+export interface PlatformSecrets {
+  adminToken: string;
+  secretsKey: Buffer;
+}
+
+/**
+ * The value in `file`, or a new one written there. The new value goes to a temporary file of
+ * the same folder (mode 600, synced) that is then hard-linked into place: the link appears with
+ * its whole content, and fails when the file already exists. So processes starting together all
+ * end up with the first one's value, none ever reads an empty or partial file, and an existing
+ * file is never replaced (which would change a key other processes already use).
+ */
+export function readOrCreateSecretFile(file: string, make: () => string, valid: (value: string) => boolean): string {
+  const read = () => {
+    const value = readFileSync(file, 'utf8').trim();
+    if (!valid(value)) throw new ConfigError(`Invalid configuration:\n  ${file} does not hold a valid value; remove it to generate a new one`);
+    return value;
+  };
+  try {
+    return read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const value = make();
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${value}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temp, file);
+    return value;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return read(); // another process linked its value first: use that one
+  } finally {
+    unlinkSync(temp);
+  }
+}
+
+/**
+ * The admin token and the key that seals per-run secrets. Production must set both; for local
+ * use they are generated once into the data folder (mode 600) and shared by every process.
+ */
+export function resolvePlatformSecrets(config: Config): PlatformSecrets {
+  if (config.env === 'production' && (!config.adminToken || !config.secretsKey)) {
+    throw new ConfigError('Invalid configuration:\n  RUNWAY_ADMIN_TOKEN and RUNWAY_SECRETS_KEY are required in production');
+  }
+  const adminToken =
+    config.adminToken ??
+    readOrCreateSecretFile(path.join(config.dataDir, 'admin-token'), () => randomBytes(24).toString('base64url'), (v) => v.length >= 16);
+  const secretsKey =
+    config.secretsKey ??
+    Buffer.from(
+      readOrCreateSecretFile(
+        path.join(config.dataDir, 'secrets.key'),
+        () => randomBytes(32).toString('base64'),
+        (v) => Buffer.from(v, 'base64').length === 32,
+      ),
+      'base64',
+    );
+  return { adminToken, secretsKey };
+}
 
 export interface Platform {
   config: Config;
@@ -19,8 +89,10 @@ export interface Platform {
  */
 export async function bootstrap(name: string): Promise<Platform> {
   let config: Config;
+  let secrets: PlatformSecrets;
   try {
     config = loadConfig();
+    secrets = resolvePlatformSecrets(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -29,7 +101,6 @@ export async function bootstrap(name: string): Promise<Platform> {
     throw err;
   }
   const logger = createLogger(name, config.logLevel);
-  const secrets = resolvePlatformSecrets(config);
   const safeUrl = config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@');
   try {
     await ensureDatabaseExists(config.databaseUrl);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { stripTerminalControls, truncate } from '../text';
 
 /** One event as a client sees it: `id` is null for volatile events. */
 export interface ReceivedEvent {
@@ -59,7 +60,8 @@ export async function* followRunEvents(options: FollowOptions): AsyncGenerator<R
       });
       if (res.status === 204) return; // the run ended and we already have everything
       if (res.status >= 400 && res.status < 500) {
-        const body = (await res.text().catch(() => '')).slice(0, 500);
+        // Shown on the user's terminal: no escape sequence of the server's gets through.
+        const body = stripTerminalControls(truncate(await res.text().catch(() => ''), 500));
         throw new FollowError(res.status, `GET ${url}: ${res.status} ${body}`);
       }
       if (!res.ok || !res.body) throw new Error(`GET ${url}: ${res.status}`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { stripTerminalControls } from '../text';
 import type { ReceivedEvent } from './follow-run-events';
 
 const statusData = z.object({ status: z.string(), step: z.string().optional() });
@@ -23,7 +24,9 @@ interface Out {
 /**
  * Renders a run's events on a terminal: the output on stdout as it arrives, everything else on
  * stderr, with one self-replacing progress line while the run is queued or preparing (a plain
- * line per change when stderr is not a terminal).
+ * line per change when stderr is not a terminal). Everything shown comes from the run (model
+ * output, agent logs, errors) and is hostile: escape sequences could rewrite the screen, retitle
+ * the window or plant text in the clipboard, so they and control characters are stripped.
  */
 export class TerminalView {
   /** The terminal status, once `end` has arrived. */
@@ -59,11 +62,12 @@ export class TerminalView {
       }
       case 'delta': {
         const d = deltaData.safeParse(event.data);
-        if (!d.success || d.data.text === '') return;
+        const text = d.success ? stripTerminalControls(d.data.text) : '';
+        if (text === '') return;
         this.clearProgress();
         this.outputStarted = true;
-        this.stdout.write(d.data.text);
-        this.outputEndsWithNewline = d.data.text.endsWith('\n');
+        this.stdout.write(text);
+        this.outputEndsWithNewline = text.endsWith('\n');
         return;
       }
       case 'log': {
@@ -109,10 +113,11 @@ export class TerminalView {
     // On a shared terminal, a note must not be glued to a partial output line.
     if (!this.outputEndsWithNewline && this.stdout.isTTY && this.stderr.isTTY) this.stderr.write('\n');
     if (this.stdout.isTTY && this.stderr.isTTY) this.outputEndsWithNewline = true;
-    this.stderr.write(`${text}\n`);
+    this.stderr.write(`${stripTerminalControls(text)}\n`);
   }
 
-  private progress(text: string): void {
+  private progress(raw: string): void {
+    const text = stripTerminalControls(raw).replaceAll('\n', ' ');
     if (text === this.lastProgress) return;
     this.lastProgress = text;
     if (this.outputStarted) return;

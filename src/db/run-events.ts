@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
 import type { Database, RunEventRow } from './schema';
+import { safeJson } from '../text';
 
 export type RunEventType = 'status' | 'progress' | 'delta' | 'log' | 'usage' | 'error' | 'end' | 'reset' | 'request.completed' | 'session.closed';
 
@@ -47,7 +48,9 @@ export async function appendStreamEvents(
   const first = last - events.length + 1;
   await trx
     .insertInto('run_events')
-    .values(events.map((e, i) => ({ run_id: streamId, id: first + i, type: e.type, data: JSON.stringify(e.data) })))
+    // Event data carries tenant and model text (progress messages, setup output, errors): never
+    // let a NUL or a lone surrogate in it refuse the whole transaction.
+    .values(events.map((e, i) => ({ run_id: streamId, id: first + i, type: e.type, data: safeJson(e.data) })))
     .execute();
   await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${`${streamId}:${last}`})`.execute(trx);
   return last;
@@ -70,7 +73,7 @@ export async function listRunEvents(db: Db, runId: string, afterId: number, limi
 }
 
 export async function publishVolatileEvent(db: Db, runId: string, event: NewRunEvent): Promise<void> {
-  const payload = JSON.stringify({ runId, type: event.type, data: event.data });
+  const payload = safeJson({ runId, type: event.type, data: event.data });
   // NOTIFY payloads are limited to 8000 bytes; volatile events are small progress ticks.
   if (Buffer.byteLength(payload) > 7900) return;
   await sql`SELECT pg_notify(${RUN_VOLATILE_CHANNEL}, ${payload})`.execute(db);

@@ -3,6 +3,7 @@ import { parseEventJson, postEventStream } from './event-stream';
 import { DEFAULT_IDLE_TIMEOUT_MS, HttpChatProvider } from './http-chat-provider';
 import type { ModelCall, ModelChunk, ModelMessage } from './types';
 import { ProviderError } from './types';
+import { excerpt } from '../text';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 
@@ -84,7 +85,8 @@ export class AnthropicProvider extends HttpChatProvider {
           return;
         case 'error': {
           const kind = data.error?.type ?? 'error';
-          throw new ProviderError(data.error?.message ?? 'provider error', `provider_${kind}`, RETRYABLE_ERRORS.has(kind));
+          const message = excerpt(String(data.error?.message ?? 'provider error'), 500);
+          throw new ProviderError(message, `provider_${excerpt(String(kind), 64)}`, RETRYABLE_ERRORS.has(kind));
         }
         default:
           break; // ping, content_block_start/stop and future event types

@@ -1,5 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { httpError, transportError } from './http-errors';
+import { excerpt } from '../text';
+import { httpError, redirectError, transportError } from './http-errors';
 import { ProviderError } from './types';
 
 export interface EventStreamRequest {
@@ -36,10 +37,14 @@ export async function* postEventStream(req: EventStreamRequest): AsyncGenerator<
         headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...req.headers },
         body: JSON.stringify(req.body),
         signal,
+        // A followed redirect would resend the key to wherever the Location points (fetch drops
+        // only Authorization across origins, never x-api-key): the call fails instead.
+        redirect: 'manual',
       });
     } catch (err) {
       throw transportError(err, req.signal, idle.signal);
     }
+    if (response.status >= 300 && response.status < 400) throw await redirectError(response);
     if (!response.ok || !response.body) throw await httpError(response);
 
     const events: EventSourceMessage[] = [];
@@ -73,6 +78,6 @@ export function parseEventJson<T>(event: EventSourceMessage): T {
   try {
     return JSON.parse(event.data) as T;
   } catch {
-    throw new ProviderError(`provider sent invalid JSON: ${event.data.slice(0, 200)}`, 'provider_protocol', true);
+    throw new ProviderError(`provider sent invalid JSON: ${excerpt(event.data, 200)}`, 'provider_protocol', true);
   }
 }

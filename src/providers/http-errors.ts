@@ -1,3 +1,4 @@
+import { excerpt } from '../text';
 import { ProviderError } from './types';
 
 /**
@@ -23,11 +24,23 @@ export function isRetryableStatus(status: number): boolean {
 /** A non-2xx answer, classified; the body excerpt helps the user (keys in it are scrubbed later). */
 export async function httpError(response: Response): Promise<ProviderError> {
   const status = response.status;
-  const body = (await response.text().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 500);
+  // The excerpt becomes the run's error, stored as jsonb: it must be storable whatever the body holds.
+  const body = excerpt((await response.text().catch(() => '')).replace(/\s+/g, ' ').trim(), 500);
   const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
   const tooLong = retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_SECONDS;
   const message = `provider answered ${status}${body ? `: ${body}` : ''}${tooLong ? ` (asked to retry after ${Math.round(retryAfter)} s)` : ''}`;
   return new ProviderError(message, `provider_http_${status}`, isRetryableStatus(status) && !tooLong, tooLong ? undefined : retryAfter);
+}
+
+/** A 3xx: never followed (it could carry the key elsewhere), and retrying would get the same answer. */
+export async function redirectError(response: Response): Promise<ProviderError> {
+  await response.body?.cancel().catch(() => undefined);
+  const location = excerpt(response.headers.get('location') ?? '', 200);
+  return new ProviderError(
+    `provider answered ${response.status}, a redirect${location ? ` to ${location}` : ''}; redirects are not followed, so that the API key stays with the configured base URL (point it at the final address)`,
+    'provider_redirect',
+    false,
+  );
 }
 
 /** A failure before or while reading the answer: the caller's stop, our idle timeout, or the network. */

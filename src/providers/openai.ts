@@ -2,6 +2,7 @@ import { parseEventJson, postEventStream } from './event-stream';
 import { DEFAULT_IDLE_TIMEOUT_MS, HttpChatProvider } from './http-chat-provider';
 import type { ModelCall, ModelChunk } from './types';
 import { ProviderError } from './types';
+import { excerpt } from '../text';
 
 interface ChatChunk {
   choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
@@ -37,7 +38,7 @@ export class OpenAiProvider extends HttpChatProvider {
       if (event.data === '[DONE]') return;
       const chunk = parseEventJson<ChatChunk>(event);
       if (chunk.error) {
-        throw new ProviderError(chunk.error.message ?? 'provider error', 'provider_stream_error', true);
+        throw new ProviderError(excerpt(String(chunk.error.message ?? 'provider error'), 500), 'provider_stream_error', true);
       }
       for (const choice of chunk.choices ?? []) {
         const text = choice.delta?.content;

@@ -1,7 +1,10 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { Db } from '../db/database';
 import { RUN_EVENTS_CHANNEL } from '../db/run-events';
+import { createLogger, type Logger } from '../logger';
 import type { Usage } from '../pricing';
+import { sanitize } from '../text';
 
 export interface BatchOptions {
   /** Longest time a delta waits before it is written and published. */
@@ -26,22 +29,26 @@ interface PendingRun {
 interface Generation {
   done: Promise<void>;
   resolve: () => void;
-  reject: (err: unknown) => void;
 }
-
-/** PostgreSQL text and jsonb cannot hold NUL characters. */
-const clean = (text: string) => text.replaceAll('\0', '');
 
 function generation(): Generation {
   let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  done.catch(() => undefined); // observed through flush(); never an unhandled rejection
-  return { done, resolve, reject };
+  const done = new Promise<void>((res) => (resolve = res));
+  return { done, resolve };
 }
+
+/** Token counts go to int columns: a provider reporting 1e12, 1.5 or NaN must not fail the batch. */
+const MAX_TOKENS = 2 ** 31 - 1;
+const tokenCount = (n: number) => (Number.isFinite(n) ? Math.min(MAX_TOKENS, Math.max(0, Math.round(n))) : 0);
+
+/**
+ * Errors about the data (class 22 data exception, 23 constraint, 54 program limit, P0 raised by
+ * a trigger): the server refused a statement, so the transaction is certain to have rolled back.
+ * After any other failure (a lost connection, a shutdown) the commit may have happened.
+ */
+const isDataError = (err: unknown) => err instanceof pg.DatabaseError && /^(22|23|54|P0)/.test(err.code ?? '');
+
+let fallbackLogger: Logger | undefined;
 
 /**
  * Writes the output of every run a worker executes, coalesced: whatever all runs produced in one
@@ -57,52 +64,59 @@ export class OutputBatcher {
   /** A write is in flight: what arrives meanwhile waits for it and goes in the next one. */
   private inFlight = false;
   private cutWhenDone = false;
-  /** Runs whose output a failed write lost; their writer learns it when it flushes. */
+  /**
+   * Runs whose output a failed write lost; their writer learns it when it flushes, and until then
+   * nothing more of theirs is written (their attempt fails and starts over after a `reset`).
+   */
   private readonly failures = new Map<string, unknown>();
 
   constructor(
     private readonly db: Db,
     private readonly options: BatchOptions = DEFAULT_BATCH,
+    private readonly logger?: Logger,
   ) {}
 
   delta(runId: string, text: string, usage: Usage): void {
     const run = this.runOf(runId, usage);
-    run.text += clean(text);
+    if (!run) return;
+    run.text += text;
     run.deltas++;
     this.schedule(run.deltas >= this.options.maxBatch);
   }
 
   log(runId: string, stream: 'stdout' | 'stderr', line: string, usage: Usage): void {
     const run = this.runOf(runId, usage);
-    run.logs.push({ stream, line: clean(line) });
+    if (!run) return;
+    run.logs.push({ stream, line });
     run.deltas++;
     this.schedule(run.deltas >= this.options.maxBatch);
   }
 
   usage(runId: string, usage: Usage): void {
-    this.runOf(runId, usage);
-    this.schedule(false);
+    if (this.runOf(runId, usage)) this.schedule(false);
   }
 
   /** Resolves once everything given so far is committed; rejects if a write lost this run's output. */
   async flush(runId: string): Promise<void> {
     const { done } = this.current;
     this.schedule(true);
-    await done.catch(() => undefined);
-    const failure = this.failures.get(runId);
-    if (failure !== undefined) {
+    await done;
+    if (this.failures.has(runId)) {
+      const failure = this.failures.get(runId);
       this.failures.delete(runId);
       throw failure;
     }
   }
 
-  private runOf(runId: string, usage: Usage): PendingRun {
+  /** The run's open batch entry; undefined while its output is known to be lost. */
+  private runOf(runId: string, usage: Usage): PendingRun | undefined {
+    if (this.failures.has(runId)) return undefined;
     let run = this.pending.get(runId);
     if (!run) {
       run = { text: '', logs: [], usage, deltas: 0 };
       this.pending.set(runId, run);
     }
-    run.usage = usage;
+    run.usage = { inputTokens: tokenCount(usage.inputTokens), outputTokens: tokenCount(usage.outputTokens) };
     return run;
   }
 
@@ -139,11 +153,18 @@ export class OutputBatcher {
     }
     this.inFlight = true;
     void this.write(batch)
-      .then(gen.resolve, (err: unknown) => {
-        for (const runId of batch.keys()) this.failures.set(runId, err);
-        gen.reject(err);
+      .then((failed) => {
+        for (const [runId, err] of failed) {
+          this.failures.set(runId, err);
+          this.pending.delete(runId); // what came meanwhile would follow a hole
+        }
+        if (failed.size > 0) {
+          const logger = this.logger ?? (fallbackLogger ??= createLogger('output-batcher', process.env.RUNWAY_LOG_LEVEL ?? 'info'));
+          logger.error({ err: failed.values().next().value, runIds: [...failed.keys()] }, 'run output could not be written; those attempts fail and start over');
+        }
       })
       .finally(() => {
+        gen.resolve();
         this.inFlight = false;
         if (this.cutWhenDone) {
           this.cutWhenDone = false;
@@ -152,8 +173,26 @@ export class OutputBatcher {
       });
   }
 
-  private async write(batch: Map<string, PendingRun>): Promise<void> {
+  /**
+   * Writes a batch; resolves to the runs whose output it lost. When the server refuses the batch
+   * for its data, each run is written alone, so that a row one run cannot store costs that run
+   * its output and not every run of the window. Ids stay gapless (a refused transaction takes
+   * its ids back) and nothing is written twice (nothing of the refused batch was committed).
+   */
+  private async write(batch: Map<string, PendingRun>): Promise<Map<string, unknown>> {
     const runs = [...batch.entries()];
+    try {
+      await this.commit(runs);
+      return new Map();
+    } catch (err) {
+      if (runs.length === 1 || !isDataError(err)) return new Map(runs.map(([runId]) => [runId, err]));
+    }
+    const failed = new Map<string, unknown>();
+    for (const run of runs) await this.commit([run]).catch((err: unknown) => failed.set(run[0], err));
+    return failed;
+  }
+
+  private async commit(runs: [string, PendingRun][]): Promise<void> {
     const eventsOf = ([, r]: [string, PendingRun]) => r.logs.length + (r.text ? 1 : 0);
     await this.db.transaction().execute(async (trx) => {
       const heads = await sql<{ id: string; last_event_id: string | number }>`
@@ -178,8 +217,9 @@ export class OutputBatcher {
         const first = rows.length;
         // Logs first: a CLI agent's stderr usually explains the output that follows it. Keys in
         // jsonb's order, so that live (inline) and replayed events serialize alike.
-        for (const l of run.logs) rows.push({ run_id: runId, id: id++, type: 'log', data: JSON.stringify({ line: l.line, stream: l.stream }) });
-        if (run.text) rows.push({ run_id: runId, id: id++, type: 'delta', data: JSON.stringify({ text: run.text }) });
+        // Sanitized here, on the whole text of the window: a pair split across two deltas survives.
+        for (const l of run.logs) rows.push({ run_id: runId, id: id++, type: 'log', data: JSON.stringify({ line: sanitize(l.line), stream: l.stream }) });
+        if (run.text) rows.push({ run_id: runId, id: id++, type: 'delta', data: JSON.stringify({ text: sanitize(run.text) }) });
         notices.add(runId, last, rows.slice(first));
       }
       if (rows.length > 0) await trx.insertInto('run_events').values(rows).execute();

@@ -4,6 +4,7 @@ import { runEventHead } from '../db/run-event-head';
 import { listEventsOfMany, RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL } from '../db/run-events';
 import type { Logger } from '../logger';
 import { PgListener } from './pg-listener';
+import { StreamSlots } from './stream-slots';
 import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';
 
 /** Receives one run's events. Called synchronously; implementations only queue. */
@@ -42,6 +43,8 @@ export class RunEventHub {
   private idleTimer: NodeJS.Timeout | undefined;
   /** Counters for tests and diagnostics. */
   readonly stats = { notifications: 0, reads: 0, connects: 0, inlineDelivered: 0 };
+  /** The event streams this process serves, per account (one hub per API process). */
+  readonly streams = new StreamSlots();
 
   constructor(private readonly options: RunEventHubOptions) {
     this.listener = new PgListener({

@@ -117,7 +117,10 @@ export class RunEventStream {
       sink.end();
       return;
     }
-    if (!flowing) await sink.drained();
+    if (!flowing && !(await sink.drained()) && !this.outcome) {
+      this.o.logger.info({ runId: this.o.runId, lastSent: this.lastSent }, 'dropping an event stream client that stopped reading');
+      this.outcome = 'slow-client';
+    }
   }
 
   /** Live events wait here while the replay runs or the client is behind; the wait is bounded. */

@@ -2,6 +2,7 @@ import type { Db } from '../db/database';
 import { appendRunEvents } from '../db/run-events';
 import { liveOutputs } from '../db/run-output';
 import type { Usage } from '../pricing';
+import { truncate } from '../text';
 import { DEFAULT_BATCH, OutputBatcher, type BatchOptions } from './output-batcher';
 
 /**
@@ -45,7 +46,7 @@ export class RunOutputWriter {
 
   /** A line a CLI agent wrote; persisted as a `log` event, batched with the deltas. */
   log(stream: 'stdout' | 'stderr', line: string): void {
-    this.batcher.log(this.runId, stream, line.slice(0, 8192), this.usage);
+    this.batcher.log(this.runId, stream, truncate(line, 8192), this.usage);
   }
 
   /**

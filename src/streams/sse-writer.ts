@@ -6,7 +6,11 @@ export interface SseWriterOptions {
   keepAliveMs: number;
   /** The reconnection delay suggested to clients (`retry:`). */
   retryMs: number;
+  /** Longest wait for a client to take what was written before it is dropped (default 30 s). */
+  writeTimeoutMs?: number;
 }
+
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
 /**
  * Writes the text/event-stream framing onto a response.
@@ -69,10 +73,27 @@ export class SseWriter {
     return this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
   }
 
-  /** Resolves when the client has taken the buffered bytes, or the connection is gone. */
-  drained(): Promise<void> {
-    if (!this.open || this.out.writableLength === 0) return Promise.resolve();
-    return Promise.race([new Promise<void>((resolve) => this.out.once('drain', () => resolve())), this.closed]);
+  /**
+   * Resolves when the client has taken the buffered bytes, or the connection is gone: true, or
+   * false when it had not taken them within the write timeout and has been dropped. Without the
+   * deadline a client that never reads would hold its replay, and its connection, forever.
+   */
+  drained(): Promise<boolean> {
+    if (!this.open || this.out.writableLength === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (drained: boolean) => {
+        clearTimeout(timer);
+        this.out.off('drain', onDrain);
+        resolve(drained);
+      };
+      const onDrain = () => done(true);
+      const timer = setTimeout(() => {
+        this.destroy();
+        done(false);
+      }, this.options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS);
+      this.out.on('drain', onDrain);
+      void this.closed.then(() => done(true));
+    });
   }
 
   /** Ends the stream normally, after what is buffered has been sent. */

@@ -10,6 +10,7 @@ import { tailLines, type OutputStream, type ProcessOutcome } from './process';
 import type { SetupSandbox } from './sandbox';
 import type { WorkspaceSettings } from './settings';
 import { isInside, parseRepoSource } from './source';
+import { sanitize, truncate } from '../text';
 import { workspaceIssues, type WorkspaceRequest } from './issues';
 
 export type PrepareStep = 'disk_check' | 'clone' | 'branch' | 'setup' | 'ready';
@@ -168,5 +169,5 @@ function displayUrl(remote: GitRemote): string {
 
 function shorten(line: string, max = 120): string {
   const flat = line.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return truncate(sanitize(flat), max, '…');
 }

@@ -8,7 +8,7 @@ import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
 import { accountOf, requireAccount } from '../auth';
 import type { ApiDeps } from '../deps';
-import { problems } from '../problem';
+import { Problem, problems } from '../problem';
 import { validate } from '../validate';
 
 const eventIdSchema = z
@@ -48,30 +48,41 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
     return;
   }
 
-  const sink = new SseWriter(ctx.res, { keepAliveMs: deps.config.sse.keepAliveMs, retryMs: RETRY_MS });
-  const stream = new RunEventStream({
-    runId: target.id,
-    afterId,
-    follow: !target.finished,
-    db: deps.db,
-    hub,
-    sink,
-    logger: deps.logger,
-    pageSize: REPLAY_PAGE_SIZE,
-    maxBufferBytes: deps.config.sse.maxBufferBytes,
-  });
-  await stream.subscribe(); // before the first replay query, and before the response starts
+  const { sse } = deps.config;
+  const release = hub.streams.take(accountOf(ctx).id, sse.maxStreamsPerAccount);
+  if (!release) {
+    throw new Problem(429, 'too-many-streams', 'Too many streams', `the account already has ${sse.maxStreamsPerAccount} event streams open; close one first`, {
+      maxStreams: sse.maxStreamsPerAccount,
+    });
+  }
+  try {
+    const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
+    const stream = new RunEventStream({
+      runId: target.id,
+      afterId,
+      follow: !target.finished,
+      db: deps.db,
+      hub,
+      sink,
+      logger: deps.logger,
+      pageSize: REPLAY_PAGE_SIZE,
+      maxBufferBytes: sse.maxBufferBytes,
+    });
+    await stream.subscribe(); // before the first replay query, and before the response starts
 
-  ctx.status = 200;
-  ctx.respond = false; // the stream writes the response itself, for as long as the run lasts
-  ctx.res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    'x-accel-buffering': 'no',
-  });
-  sink.start();
-  const outcome = await stream.run();
-  deps.logger.debug({ streamId: target.id, afterId, outcome }, 'event stream closed');
+    ctx.status = 200;
+    ctx.respond = false; // the stream writes the response itself, for as long as the run lasts
+    ctx.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    });
+    sink.start();
+    const outcome = await stream.run();
+    deps.logger.debug({ streamId: target.id, afterId, outcome }, 'event stream closed');
+  } finally {
+    release(); // however the stream ended: run() returns once the connection is gone
+  }
 }
 
 /** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
