@@ -38,10 +38,13 @@ const envSchema = z.object({
   RUNWAY_DEMO_DELAY_MS: intFromEnv(50, 0),
   RUNWAY_PRICES: z.string().optional(),
   RUNWAY_MAX_ACTIVE_RUNS: intFromEnv(10, 1),
+  RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RUNWAY_SSE_KEEPALIVE_MS: intFromEnv(15_000, 10),
   RUNWAY_SSE_MAX_BUFFER_BYTES: intFromEnv(1024 * 1024, 1024),
+  RUNWAY_SSE_WRITE_TIMEOUT_MS: intFromEnv(30_000, 100),
+  RUNWAY_MAX_STREAMS_PER_ACCOUNT: intFromEnv(100, 1),
   RUNWAY_GIT_ALLOWED_HOSTS: z.string().default(DEFAULT_ALLOWED_HOSTS.join(',')),
   RUNWAY_LOCAL_REPOS_ROOT: z.string().min(1).optional(),
   RUNWAY_WORKSPACE_MIN_FREE_MB: intFromEnv(1024, 0),
@@ -50,8 +53,10 @@ const envSchema = z.object({
   RUNWAY_SETUP_MAX_OUTPUT_BYTES: intFromEnv(4 * 1024 * 1024, 1024),
   RUNWAY_SETUP_MEMORY_MB: intFromEnv(4096, 64),
   RUNWAY_SETUP_MAX_FILE_MB: intFromEnv(2048, 1),
+  RUNWAY_SETUP_MAX_PROCESSES: intFromEnv(256, 8),
   RUNWAY_SETUP_NETWORK: boolFromEnv(false),
   RUNWAY_SANDBOX: z.enum(['auto', 'bwrap', 'none']).default('auto'),
+  RUNWAY_SANDBOX_UID: intFromEnv(65534, 1),
   RUNWAY_KEEP_WORKSPACES: boolFromEnv(false),
   RUNWAY_WORKER_EAGER_ACTIVITIES: intFromEnv(3, 0),
   RUNWAY_EVENT_BATCH_MS: intFromEnv(20, 1),
@@ -76,10 +81,16 @@ export interface Config {
   demoDelayMs: number;
   prices: PriceTable;
   maxActiveRuns: number;
+  /** Sessions per account that are not closed yet. */
+  maxOpenSessions: number;
   maxBodyBytes: number;
   logLevel: string;
-  /** Event streams: keep-alive comment interval, and the most a slow client may have buffered. */
-  sse: { keepAliveMs: number; maxBufferBytes: number };
+  /**
+   * Event streams: keep-alive comment interval, the most a slow client may have buffered, how long
+   * a write may wait for a client that does not read, and how many streams an account may hold
+   * open at once on one API process.
+   */
+  sse: { keepAliveMs: number; maxBufferBytes: number; writeTimeoutMs: number; maxStreamsPerAccount: number };
   workspaces: WorkspaceSettings;
   /** Activity slots a worker may reserve to run activities eagerly on workflow-task completion (0: off). */
   workerEagerActivities: number;
@@ -140,9 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoDelayMs: e.RUNWAY_DEMO_DELAY_MS,
     prices,
     maxActiveRuns: e.RUNWAY_MAX_ACTIVE_RUNS,
+    maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     logLevel: e.RUNWAY_LOG_LEVEL,
-    sse: { keepAliveMs: e.RUNWAY_SSE_KEEPALIVE_MS, maxBufferBytes: e.RUNWAY_SSE_MAX_BUFFER_BYTES },
+    sse: {
+      keepAliveMs: e.RUNWAY_SSE_KEEPALIVE_MS,
+      maxBufferBytes: e.RUNWAY_SSE_MAX_BUFFER_BYTES,
+      writeTimeoutMs: e.RUNWAY_SSE_WRITE_TIMEOUT_MS,
+      maxStreamsPerAccount: e.RUNWAY_MAX_STREAMS_PER_ACCOUNT,
+    },
     workspaces: {
       allowedHosts: e.RUNWAY_GIT_ALLOWED_HOSTS.split(',')
         .map((h) => h.trim().toLowerCase())
@@ -154,8 +171,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       setupMaxOutputBytes: e.RUNWAY_SETUP_MAX_OUTPUT_BYTES,
       setupMemoryMb: e.RUNWAY_SETUP_MEMORY_MB,
       setupMaxFileMb: e.RUNWAY_SETUP_MAX_FILE_MB,
+      setupMaxProcesses: e.RUNWAY_SETUP_MAX_PROCESSES,
       setupNetwork: e.RUNWAY_SETUP_NETWORK,
       sandbox: e.RUNWAY_SANDBOX,
+      sandboxUid: e.RUNWAY_SANDBOX_UID,
       keep: e.RUNWAY_KEEP_WORKSPACES,
     },
   };

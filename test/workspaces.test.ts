@@ -39,6 +39,8 @@ const run = (workspace: Record<string, unknown>) => startRun(stack, account, { p
 const waitDone = (id: string, timeoutMs?: number) =>
   waitForRun(stack, account, id, (r) => ['succeeded', 'failed', 'stopped'].includes(r.status) && r.step === 'done', timeoutMs);
 const progressSteps = async (runId: string) => (await runEvents(stack.db, runId, 'progress')).map((e) => e.data.step);
+/** A root worker hands a workspace its setup commands ran in to the sandbox uid: root's git must be told to trust it. */
+const gitIn = (dir: string, ...args: string[]) => git(dir, '-c', 'safe.directory=*', ...args);
 
 describe('workspace preparation', () => {
   test('clones a local repo, branches from ref, runs setup in order, reports each step, and keeps the workspace', async () => {
@@ -65,9 +67,9 @@ describe('workspace preparation', () => {
     expect(readFileSync(path.join(dir, 'copy.txt'), 'utf8')).toBe('hi\n'); // commands ran in order
     expect(readFileSync(path.join(dir, 'where.txt'), 'utf8').trim()).toBe(dir);
     expect(existsSync(path.join(dir, 'dev.txt'))).toBe(true);
-    expect(git(dir, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('runway/fix-1');
-    expect(git(dir, 'rev-parse', 'HEAD')).toBe(repo.commits.dev);
-    expect(git(dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
+    expect(gitIn(dir, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('runway/fix-1');
+    expect(gitIn(dir, 'rev-parse', 'HEAD')).toBe(repo.commits.dev);
+    expect(gitIn(dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
     // The clone scratch space and the setup HOME are gone even though the checkout is kept.
     expect(existsSync(path.join(workspacesDir, '.partial', res.body.id))).toBe(false);
     expect(existsSync(path.join(workspacesDir, '.home', res.body.id))).toBe(false);
@@ -288,6 +290,7 @@ describe('limits', () => {
         RUNWAY_WORKSPACE_MIN_FREE_MB: '1',
         RUNWAY_SETUP_TIMEOUT_MS: '700',
         RUNWAY_SETUP_MAX_OUTPUT_BYTES: '4096',
+        RUNWAY_SETUP_MAX_PROCESSES: '32',
       },
     });
     owner = await createAccount(limited, 10_000);
@@ -308,6 +311,19 @@ describe('limits', () => {
     expect(noisyRun.error?.message.length).toBeLessThan(3000);
     // Output lines are events too, but only up to the per-attempt cap.
     expect((await runEvents(limited.db, noisy.body.id, 'log')).length).toBeLessThanOrEqual(1000);
+    await expectLedgerConsistent(limited, owner);
+  });
+
+  test('a setup command forking past RUNWAY_SETUP_MAX_PROCESSES fails cleanly and leaves nothing running', async () => {
+    const marker = String(Math.floor(100_000 + Math.random() * 800_000));
+    // Bounded: 100 sleepers at most, against a limit of 32.
+    const bomb = `i=0; while [ $i -lt 100 ]; do sleep 5.${marker} & i=$((i+1)); done; wait`;
+    const res = await startRun(limited, owner, { prompt: 'x', workspace: { repo: repo.path, setup: [bomb] } });
+    const run = await waitForRun(limited, owner, res.body.id, (r) => r.step === 'done' && r.status === 'failed');
+    expect(run.error?.code).toBe('workspace_setup_failed');
+    expect(run.error?.message).toMatch(/Cannot fork/);
+    expect(run.error?.message).not.toContain('timed out');
+    expect(pidsWith(`sleep 5.${marker}`)).toEqual([]);
     await expectLedgerConsistent(limited, owner);
   });
 });

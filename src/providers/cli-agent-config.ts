@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /** One operator-configured local agent, served as `cli/<name>`. */
@@ -6,11 +7,15 @@ export const cliAgentSchema = z
     /** Executable: an absolute path, or a name looked up in the agent's PATH. Never run through a shell. */
     command: z.string().min(1),
     args: z.array(z.string()).default([]),
-    /** How the prompt reaches the agent: written to its stdin, or appended as the last argument. */
+    /** How the prompt reaches the agent: written to its stdin, or appended as the last argument, after `--`. */
     prompt: z.enum(['stdin', 'arg']).default('stdin'),
     timeoutMs: z.number().int().min(100).max(24 * 3600 * 1000).default(600_000),
     /** Extra variables the operator chooses to give the agent (its own model key, say). */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string()).default({}),
+    /** Outbound network from the sandbox (public addresses only): agents usually call a model API. */
+    network: z.boolean().default(true),
+    /** Host folders the sandbox shows read-only at the same path: the agent's installation outside /usr. */
+    readOnlyPaths: z.array(z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path')).default([]),
   })
   .strict();
 

@@ -2,8 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Usage } from '../pricing';
+import type { Launch } from '../workspaces/process';
+import type { Sandbox } from '../workspaces/sandbox';
 import { runAgentProcess, type ProcessEvent } from './agent-process';
-import { childEnv } from './child-env';
+import { agentEnv } from './child-env';
 import type { CliAgentConfig, CliAgentTable } from './cli-agent-config';
 import { redactText, withRedactedErrors } from './redact';
 import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
@@ -32,17 +34,28 @@ function exitError(name: string, agent: CliAgentConfig, exit: Extract<ProcessEve
 }
 
 /**
- * `cli/<name>`: a local agent command configured by the operator (RUNWAY_CLI_AGENTS). It runs in
- * the run's workspace (else a fresh temporary folder) with a scrubbed environment; stdout lines
- * are the output, stderr lines are log events, exit code 0 is success and anything else a
- * failure that retrying will not fix. The run's transient key, if any, is RUNWAY_RUN_API_KEY.
+ * Configured values short enough to be ordinary words ("1", "fast") are not secrets, and
+ * scrubbing them would shred the output; anything longer may be a key the agent could print.
+ */
+const MIN_SCRUBBED_VALUE_CHARS = 8;
+
+function configuredSecrets(agent: CliAgentConfig | undefined): string[] {
+  return Object.values(agent?.env ?? {}).filter((value) => value.length >= MIN_SCRUBBED_VALUE_CHARS);
+}
+
+/**
+ * `cli/<name>`: a local agent command configured by the operator (RUNWAY_CLI_AGENTS). Tenant
+ * prompts steer it, so it runs in the same sandbox as setup commands, in the run's workspace
+ * (else its private HOME), with a scrubbed environment; stdout lines are the output, stderr lines
+ * are log events, exit code 0 is success and anything else a failure that retrying will not
+ * fix. The run's transient key, if any, is RUNWAY_RUN_API_KEY.
  */
 export class CliAgentProvider implements ModelProvider {
   readonly prefix = 'cli';
 
   constructor(
     private readonly agents: CliAgentTable,
-    private readonly parentEnv: NodeJS.ProcessEnv = process.env,
+    private readonly sandbox: Sandbox,
   ) {}
 
   supports(model: string): boolean {
@@ -54,26 +67,50 @@ export class CliAgentProvider implements ModelProvider {
   }
 
   stream(call: ModelCall): AsyncIterable<ModelChunk> {
-    return withRedactedErrors(this.chunks(call), [call.apiKey]);
+    const agent = this.agentOf(call.model);
+    return withRedactedErrors(this.chunks(call), [call.apiKey, ...configuredSecrets(agent)]);
+  }
+
+  private agentOf(model: string): CliAgentConfig | undefined {
+    const name = model.slice('cli/'.length);
+    return Object.hasOwn(this.agents, name) ? this.agents[name] : undefined;
+  }
+
+  /** The agent's sandboxed start: the workspace (else its private HOME) as its folder. */
+  private async launch(agent: CliAgentConfig, call: ModelCall, prompt: string, home: string): Promise<Launch> {
+    try {
+      return await this.sandbox.launch({
+        // After `--`, a prompt such as "--version" or "-rf" is never read as an option.
+        argv: [agent.command, ...agent.args, ...(agent.prompt === 'arg' ? ['--', prompt] : [])],
+        workspace: call.cwd ?? null,
+        home,
+        env: agentEnv({ extra: agent.env, apiKey: call.apiKey }),
+        network: agent.network,
+        timeoutMs: agent.timeoutMs,
+        readOnlyPaths: agent.readOnlyPaths,
+      });
+    } catch (err) {
+      throw new ProviderError(`cannot start the agent: ${(err as Error).message}`, 'cli_spawn_failed', false);
+    }
   }
 
   private async *chunks(call: ModelCall): AsyncGenerator<ModelChunk> {
     const name = call.model.slice('cli/'.length);
-    const agent = Object.hasOwn(this.agents, name) ? this.agents[name] : undefined;
+    const agent = this.agentOf(call.model);
     if (!agent) throw new ProviderError(`no CLI agent named "${name}" is configured`, 'unknown_model', false);
+    const problem = await this.sandbox.unavailable(agent.network);
+    if (problem) throw new ProviderError(`agent "${name}" is refused because ${problem}`, 'cli_sandbox_unavailable', false);
     const prompt = promptOf(call.messages);
-    const tempDir = call.cwd ? undefined : await mkdtemp(path.join(os.tmpdir(), 'runway-cli-'));
+    const home = await mkdtemp(path.join(os.tmpdir(), 'runway-cli-'));
     const usage: Usage = { inputTokens: countWords(prompt), outputTokens: 0 };
     const tail: string[] = [];
-    // The agent may print its environment: the key is scrubbed from everything it says. NULs
-    // go too, since PostgreSQL text cannot hold them.
-    const scrub = (text: string) => redactText(text.replaceAll('\0', ''), [call.apiKey]);
+    // The agent may print its environment: the key and the operator's values are scrubbed from
+    // everything it says. NULs go too, since PostgreSQL text cannot hold them.
+    const secrets = [call.apiKey, ...configuredSecrets(agent)];
+    const scrub = (text: string) => redactText(text.replaceAll('\0', ''), secrets);
     try {
       const events = runAgentProcess({
-        command: agent.command,
-        args: agent.prompt === 'arg' ? [...agent.args, prompt] : agent.args,
-        cwd: call.cwd ?? (tempDir as string),
-        env: childEnv(this.parentEnv, { extra: agent.env, apiKey: call.apiKey }),
+        launch: await this.launch(agent, call, prompt, home),
         stdin: agent.prompt === 'stdin' ? prompt : undefined,
         signal: call.signal,
         timeoutMs: agent.timeoutMs,
@@ -102,7 +139,7 @@ export class CliAgentProvider implements ModelProvider {
         }
       }
     } finally {
-      if (tempDir) await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(home, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 }

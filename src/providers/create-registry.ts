@@ -1,17 +1,21 @@
 import type { Config } from '../config';
+import { Sandbox } from '../workspaces/sandbox';
 import { AnthropicProvider } from './anthropic';
 import { CliAgentProvider } from './cli-agent';
 import { DemoEchoProvider } from './demo-echo';
 import { OpenAiProvider } from './openai';
 import { ProviderRegistry } from './registry';
 
-/** Every provider the platform offers, configured from the environment. */
-export function createProviderRegistry(config: Config): ProviderRegistry {
+/**
+ * Every provider the platform offers, configured from the environment. `warn` hears why CLI
+ * agents are refused when the sandbox does not work (it is probed on the first agent run).
+ */
+export function createProviderRegistry(config: Config, warn: (message: string) => void = () => undefined): ProviderRegistry {
   const idleTimeoutMs = config.providerIdleTimeoutMs;
   return new ProviderRegistry([
     new DemoEchoProvider(config.demoDelayMs),
     new OpenAiProvider({ ...config.openai, idleTimeoutMs }),
     new AnthropicProvider({ ...config.anthropic, idleTimeoutMs }),
-    new CliAgentProvider(config.cliAgents),
+    new CliAgentProvider(config.cliAgents, new Sandbox(config.workspaces, config.workspacesDir, warn)),
   ]);
 }

@@ -54,7 +54,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     hostTaskQueue: hostQueue,
     eventBatchMs: deps.config.eventBatchMs,
     db: deps.db,
-    providers: deps.providers ?? createProviderRegistry(deps.config),
+    providers: deps.providers ?? createProviderRegistry(deps.config, (message) => deps.logger.warn(message)),
     secretsKey: deps.secretsKey,
     workspacesDir: deps.config.workspacesDir,
     workspaces: deps.config.workspaces,

@@ -1,20 +1,41 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 
 export type OutputStream = 'stdout' | 'stderr';
 
-export interface ProcessOptions {
+/** How to start a program: what a sandbox hands to `runProcess`. */
+export interface Launch {
+  argv: string[];
   cwd: string;
   /** The whole environment of the child: nothing is inherited. */
   env: Record<string, string>;
-  /** Aborting kills the process group at once (a stopped run). */
+  /** Extra pipes given to the child as fd 3, 4, …, for a handshake with it. */
+  pipes?: number;
+  /**
+   * Runs once the child is spawned, with the parent ends of its extra pipes. A rejection kills
+   * the child's group and is reported as `spawnError`.
+   */
+  start?: (pipes: (Readable & Writable)[]) => Promise<void>;
+  /** Runs once the child and its group are gone (helpers the launch started die here). */
+  finish?: () => void;
+}
+
+export interface ProcessOptions extends Omit<Launch, 'argv'> {
+  /** Aborting kills the process group (a stopped run). */
   signal?: AbortSignal;
   timeoutMs: number;
   /** More output than this (stdout + stderr) kills the process group. */
   maxOutputBytes?: number;
   /** Complete lines as they arrive (carriage returns also end a line, for progress meters). */
   onLine?: (stream: OutputStream, line: string) => void;
+  /** Raw output as it arrives. */
+  onOutput?: (stream: OutputStream, chunk: Buffer) => void;
+  /** Written to the child's stdin, which is then closed; without it stdin is /dev/null. */
+  stdin?: string;
+  /** Time between SIGTERM and SIGKILL when the platform kills the group; 0 (default): SIGKILL at once. */
+  killGraceMs?: number;
 }
 
 export interface ProcessOutcome {
@@ -24,7 +45,7 @@ export interface ProcessOutcome {
   killed: 'timeout' | 'aborted' | 'output_limit' | null;
   /** The last few KiB of stdout and stderr, interleaved as received. */
   tail: string;
-  /** Set when the program could not be started at all (ENOENT, …). */
+  /** Set when the program could not be started at all (ENOENT, a failed sandbox handshake, …). */
   spawnError?: Error;
 }
 
@@ -32,10 +53,19 @@ const TAIL_BYTES = 16 * 1024;
 /** After the main process exits, how long its pipes may still drain before they are cut. */
 const DRAIN_MS = 200;
 
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
 /**
  * Runs argv (never through a shell) as the leader of a new process group, so a stop, a timeout
  * or an output flood kills its whole tree with one signal, and so does its normal end: setup
- * commands must not leave daemons behind.
+ * commands and agents must not leave daemons behind. Shared by setup commands, git and agents.
  */
 export function runProcess(argv: string[], options: ProcessOptions): Promise<ProcessOutcome> {
   const [file, ...args] = argv;
@@ -45,9 +75,11 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
     let bytes = 0;
     let killed: ProcessOutcome['killed'] = null;
     let settled = false;
+    let startError: Error | undefined;
     const partial: Record<OutputStream, string> = { stdout: '', stderr: '' };
 
     if (options.signal?.aborted) {
+      options.finish?.();
       resolve({ exitCode: null, signal: null, killed: 'aborted', tail: '' });
       return;
     }
@@ -55,20 +87,17 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
       cwd: options.cwd,
       env: options.env,
       detached: true, // setsid(): the child leads a new process group we can kill as a whole
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...Array<'pipe'>(options.pipes ?? 0).fill('pipe')],
     });
 
-    const killGroup = () => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // the group is already gone
-      }
-    };
+    let graceTimer: NodeJS.Timeout | undefined;
     const kill = (why: NonNullable<ProcessOutcome['killed']>) => {
-      killed ??= why;
-      killGroup();
+      if (killed) return;
+      killed = why;
+      const grace = options.killGraceMs ?? 0;
+      if (grace <= 0) return signalGroup(child, 'SIGKILL');
+      signalGroup(child, 'SIGTERM');
+      graceTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), grace);
     };
     const onAbort = () => kill('aborted');
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -77,6 +106,7 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
     const onData = (stream: OutputStream) => (chunk: Buffer) => {
       bytes += chunk.length;
       if (options.maxOutputBytes !== undefined && bytes > options.maxOutputBytes) kill('output_limit');
+      options.onOutput?.(stream, chunk);
       const text = chunk.toString('utf8');
       tail = (tail + text).slice(-TAIL_BYTES);
       if (!options.onLine) return;
@@ -84,27 +114,45 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
       partial[stream] = lines.pop() ?? '';
       for (const line of lines) if (line.length > 0) options.onLine(stream, line);
     };
-    child.stdout.on('data', onData('stdout'));
-    child.stderr.on('data', onData('stderr'));
+    child.stdout?.on('data', onData('stdout'));
+    child.stderr?.on('data', onData('stderr'));
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // a program that does not read its stdin is fine
+      child.stdin.end(options.stdin);
+    }
+    const pipes = child.stdio.slice(3) as (Readable & Writable)[];
+    for (const pipe of pipes) pipe.on('error', () => undefined); // the child may close its ends first
+    if (options.start && child.pid !== undefined) {
+      options.start(pipes).catch((err: unknown) => {
+        startError = err instanceof Error ? err : new Error(String(err));
+        signalGroup(child, 'SIGKILL');
+      });
+    }
 
     const finish = (outcome: Omit<ProcessOutcome, 'tail' | 'killed'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(graceTimer);
       options.signal?.removeEventListener('abort', onAbort);
+      for (const pipe of pipes) pipe.destroy();
+      options.finish?.();
       for (const stream of ['stdout', 'stderr'] as const) {
         if (partial[stream] && options.onLine) options.onLine(stream, partial[stream]);
       }
-      resolve({ ...outcome, killed, tail });
+      const spawnError = outcome.spawnError ?? startError;
+      resolve({ ...outcome, ...(spawnError ? { spawnError } : {}), killed, tail });
     };
-    child.once('error', (err) => finish({ exitCode: null, signal: null, spawnError: err }));
+    child.once('error', (err) => {
+      if (child.pid === undefined) finish({ exitCode: null, signal: null, spawnError: err });
+    });
     child.once('exit', (exitCode, signal) => {
       // Whatever the command left running in its group goes with it.
-      killGroup();
+      signalGroup(child, 'SIGKILL');
       // A process that escaped the group may hold the pipes open: do not wait for it forever.
       const cut = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        child.stdout?.destroy();
+        child.stderr?.destroy();
         finish({ exitCode, signal });
       }, DRAIN_MS);
       child.once('close', () => {
@@ -126,24 +174,21 @@ export function tailLines(text: string, lines = 15, maxChars = 2000): string {
   return kept.length > maxChars ? `…${kept.slice(-maxChars)}` : kept;
 }
 
-let setprivPath: string | null | undefined;
-
-/** util-linux `setpriv` (for --pdeathsig), found once on the worker's PATH. */
-function setpriv(): string | null {
-  if (setprivPath === undefined) {
-    const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':');
-    setprivPath = dirs.map((d) => path.join(d, 'setpriv')).find((p) => existsSync(p)) ?? null;
-  }
-  return setprivPath;
+/** A program found on the worker's own PATH (looked up each time: tests and operators change it). */
+export function findProgram(name: string): string | null {
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
+  return dirs.map((d) => path.join(d, name)).find((p) => existsSync(p)) ?? null;
 }
+
+let setprivPath: string | null | undefined;
 
 /**
  * Prefixes argv with `setpriv --pdeathsig <signal>`: the program gets that signal when the worker
  * dies, even of a SIGKILL that leaves no chance to run clean-up code. No-op without setpriv.
  */
 export function withParentDeathSignal(argv: string[], signal: 'TERM' | 'KILL'): string[] {
-  const guard = setpriv();
-  return guard ? [guard, '--pdeathsig', signal, '--', ...argv] : argv;
+  setprivPath ??= findProgram('setpriv');
+  return setprivPath ? [setprivPath, '--pdeathsig', signal, '--', ...argv] : argv;
 }
 
 /**

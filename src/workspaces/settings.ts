@@ -1,4 +1,7 @@
-/** How setup commands are isolated: `auto` uses bubblewrap when it works here, else the fallback. */
+/**
+ * How tenant code (setup commands, CLI agents) is isolated: `auto` and `bwrap` both mean bubblewrap
+ * or refuse the work; `none` runs it without a sandbox (a trusted single-tenant worker only).
+ */
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
 /** What a run may ask for as its workspace source; checked at the API and again on the worker. */
@@ -22,9 +25,13 @@ export interface WorkspaceSettings extends WorkspacePolicy {
   setupMemoryMb: number;
   /** Largest file a setup process may write (RLIMIT_FSIZE). */
   setupMaxFileMb: number;
-  /** Give setup commands the network (bubblewrap only; the fallback cannot take it away). */
+  /** Most processes (threads included) of one sandbox (RLIMIT_NPROC inside its user namespace). */
+  setupMaxProcesses: number;
+  /** Give setup commands outbound network (public addresses only; RUNWAY_SANDBOX=none cannot take it away). */
   setupNetwork: boolean;
   sandbox: SandboxMode;
+  /** Host uid and gid of sandboxed commands when the worker runs as root (else the worker's own). */
+  sandboxUid: number;
   /** Keep the workspaces of succeeded runs (their path stays on the run). */
   keep: boolean;
 }
