@@ -18,12 +18,12 @@ async function isLocalWorkspace(root: string, dir: string): Promise<boolean> {
   return inside && (await stat(dir).then((st) => st.isDirectory(), () => false));
 }
 
+/**
+ * Model, price, estimate and token cap are read from the admitted run row, never from the
+ * caller: what executes is exactly what was admitted and billed.
+ */
 export interface ExecuteInput {
   runId: string;
-  model: string;
-  price: { input: number; output: number };
-  estimate: number;
-  maxTokens: number;
   sealedSecrets: SealedBox | null;
   workspacePath: string | null;
 }
@@ -42,7 +42,7 @@ const TICKS_EVERY_BEATS = 5;
  */
 export function executeModelActivity(deps: ActivityDeps) {
   // One writer for all the runs this worker executes: their output shares each commit.
-  const batcher = new OutputBatcher(deps.db, { ...DEFAULT_BATCH, maxDelayMs: deps.eventBatchMs ?? DEFAULT_BATCH.maxDelayMs });
+  const batcher = new OutputBatcher(deps.db, { ...DEFAULT_BATCH, maxDelayMs: deps.eventBatchMs ?? DEFAULT_BATCH.maxDelayMs }, deps.logger);
   return async function executeModel(input: ExecuteInput): Promise<ExecuteResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
@@ -68,13 +68,14 @@ export function executeModelActivity(deps: ActivityDeps) {
       // agent would work in an empty or foreign folder.
       throw ApplicationFailure.nonRetryable(`the workspace ${input.workspacePath} is not on this worker`, 'workspace_lost');
     }
-    const provider = deps.providers.find(input.model);
-    if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${input.model}`, 'unknown_model');
+    const price = { input: run.price_input, output: run.price_output };
+    const provider = deps.providers.find(run.model);
+    if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
     const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
 
     const messages = await buildModelMessages(deps.db, run, provider);
     const inputTokens = provider.estimateInputTokens(messages);
-    const allowed = Math.min(input.maxTokens, outputTokensAffordable(input.price, inputTokens, input.estimate));
+    const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
 
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
     await writer.begin(attempt, { inputTokens: 0, outputTokens: 0 });
@@ -105,7 +106,7 @@ export function executeModelActivity(deps: ActivityDeps) {
     let truncated = false;
     try {
       const stream = provider.stream({
-        model: input.model,
+        model: run.model,
         messages,
         maxOutputTokens: allowed,
         signal: abort.signal,

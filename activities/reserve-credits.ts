@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { admitRun } from '../src/db/runs';
 import type { Admission, RunWorkflowInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { failFastOnDataErrors } from './final-errors';
 
 /**
  * Debits the estimate into a reservation, only if the balance covers it. Usually the API decided
@@ -9,6 +10,6 @@ import type { ActivityDeps } from './deps';
  */
 export function reserveCreditsActivity(deps: ActivityDeps) {
   return async function reserveCredits(input: RunWorkflowInput): Promise<Admission> {
-    return admitRun(deps.db, input, Context.current().info.workflowExecution?.runId ?? '');
+    return failFastOnDataErrors(() => admitRun(deps.db, input, Context.current().info.workflowExecution?.runId ?? ''));
   };
 }

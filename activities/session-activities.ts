@@ -6,6 +6,7 @@ import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
 import { SetupSandbox } from '../src/workspaces/sandbox';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
+import { recordingLeftovers } from './cleanup-workspace';
 import type { ActivityDeps } from './deps';
 
 /** Side effects of the session workflow: its event log, its workspace, its closing. */
@@ -70,8 +71,10 @@ export function sessionActivities(deps: ActivityDeps) {
     },
 
     async cleanupSessionWorkspace(input: { sessionId: string }): Promise<void> {
-      await removeWorkspace(deps.workspacesDir, input.sessionId);
-      await setSessionWorkspacePath(deps.db, input.sessionId, null);
+      await recordingLeftovers(deps, input.sessionId, async () => {
+        await removeWorkspace(deps.workspacesDir, input.sessionId);
+        await setSessionWorkspacePath(deps.db, input.sessionId, null);
+      });
     },
 
     /** A session whose workspace cannot be prepared says why on its stream before it closes. */

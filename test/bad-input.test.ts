@@ -118,6 +118,7 @@ test('the OpenAPI document describes every endpoint from the validating schemas'
       '/v1/account/ledger',
       '/v1/admin/accounts',
       '/v1/admin/accounts/{id}/credits',
+      '/v1/admin/workspace-leftovers',
       '/v1/runs',
       '/v1/runs/{id}',
       '/v1/runs/{id}/events',

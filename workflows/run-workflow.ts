@@ -9,7 +9,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
-  type LocalActivityOptions,
+  log,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -27,7 +27,9 @@ import {
   stopSignal,
   turnSignal,
 } from './definitions';
+import { PATCHES } from './patches';
 import {
+  CLEANUP_ATTEMPTS,
   RUNWAY_STATUS,
   STOPPED_ERROR,
   type Admission,
@@ -41,11 +43,11 @@ import {
   type TurnGrant,
 } from './types';
 
-/** Quick database steps: retried fast and for a long time, since they are idempotent. */
-const SHORT: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
-};
+/** Quick database steps: retried fast, for a bounded time, since they are idempotent. */
+const DB_RETRY = { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
+const SHORT: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: DB_RETRY };
+/** A workspace removal that keeps failing (its host's disk, a path the OS refuses) is given up on. */
+const CLEANUP: ActivityOptions = { startToCloseTimeout: '5 minutes', retry: { ...DB_RETRY, maximumAttempts: CLEANUP_ATTEMPTS } };
 /** Long steps: heartbeat so a dead worker is noticed within seconds, and wait for their clean-up on stop. */
 const LONG: ActivityOptions = {
   startToCloseTimeout: '2 hours',
@@ -57,24 +59,34 @@ const LONG: ActivityOptions = {
  * The same quick database steps as local activities: run by the worker that runs the workflow,
  * inside its workflow task, so a run costs the Temporal server two workflow tasks and one
  * activity instead of six and four. Safe because both are idempotent (a retry after a worker
- * crash re-runs them in the next workflow task).
+ * crash re-runs them in the next workflow task). Admission gives up after an hour (the run then
+ * ends as failed and refunded); settling, which is the refund, keeps trying for a day.
  */
-const LOCAL: LocalActivityOptions = { startToCloseTimeout: '30 seconds', retry: SHORT.retry };
-const remote = proxyActivities<RunwayActivities>(SHORT);
-const local = proxyLocalActivities<RunwayActivities>(LOCAL);
+const local = {
+  reserveCredits: proxyLocalActivities<RunwayActivities>({ ...SHORT, scheduleToCloseTimeout: '1 hour' }).reserveCredits,
+  settleRun: proxyLocalActivities<RunwayActivities>({ ...SHORT, scheduleToCloseTimeout: '1 day' }).settleRun,
+};
+const remote = {
+  reserveCredits: proxyActivities<RunwayActivities>({ ...SHORT, scheduleToCloseTimeout: '1 hour' }).reserveCredits,
+  settleRun: proxyActivities<RunwayActivities>({ ...SHORT, scheduleToCloseTimeout: '1 day' }).settleRun,
+};
 const { prepareWorkspace } = proxyActivities<RunwayActivities>(LONG);
-/** Runs started before local steps (recorded histories) keep their scheduled activities. */
-export const LOCAL_STEPS_PATCH = 'local-db-steps';
-/** Session requests recorded before the run announced itself only as a fallback. */
-export const LATE_ANNOUNCE_PATCH = 'session-announce-fallback';
 /**
  * How long a session request waits for its turn before telling the session itself that it is
  * ready. The API tells the session before replying; this covers an API process that died between
  * admission and that signal. Telling it at once, as well, made the run's signal contend with the
- * API's (and the session's turn) for the session's lock in the server: about one follow-up in
- * twenty waited ~500 ms, the server's lock timeout for its own tasks, for its 202.
+ * API's (and the session's turn) for the session's lock in the server (see the changelog).
  */
 const ANNOUNCE_FALLBACK = '10 seconds';
+/** While it waits, a session request asks again now and then: a session that is gone ends it. */
+const REANNOUNCE_EVERY = '10 minutes';
+/** The error of a session request whose session ended before its turn. */
+const SESSION_GONE: RunError = { code: 'session_closed', message: 'the session ended before this request got its turn' };
+/** The error of a run whose admitted row holds another request body than its own input. */
+const KEY_RACE: RunError = {
+  code: 'idempotency_conflict',
+  message: 'a concurrent request with the same Idempotency-Key and another body was admitted under this id; nothing was executed',
+};
 
 /**
  * The steps that use a workspace run on the host that holds it (its own task queue), or on any
@@ -84,8 +96,8 @@ const ANNOUNCE_FALLBACK = '10 seconds';
 function stepsOn(taskQueue: string | null | undefined) {
   // Activity proxies have no own properties: pick the functions, never spread a proxy.
   const long = proxyActivities<RunwayActivities>(taskQueue ? { ...LONG, taskQueue, scheduleToStartTimeout: '5 minutes' } : LONG);
-  const short = proxyActivities<RunwayActivities>(taskQueue ? { ...SHORT, taskQueue, scheduleToStartTimeout: '1 minute' } : SHORT);
-  return { executeModel: long.executeModel, cleanupWorkspace: short.cleanupWorkspace };
+  const cleanup = proxyActivities<RunwayActivities>(taskQueue ? { ...CLEANUP, taskQueue, scheduleToStartTimeout: '1 minute' } : CLEANUP);
+  return { executeModel: long.executeModel, cleanupWorkspace: cleanup.cleanupWorkspace };
 }
 
 /** Turns an activity failure into the run's `error` shown to clients. */
@@ -106,9 +118,10 @@ function runErrorOf(err: unknown): RunError {
  */
 export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   const state: RunState = { status: 'queued', step: 'reserve', progress: null, attempt: 1 };
-  // eslint-disable-next-line prefer-const -- read by the admit handler before it is assigned
   let admission: Admission | undefined;
   let stopRequested = false;
+  /** Why the run is stopped when the stop did not come from a client. */
+  let stopError: RunError = STOPPED_ERROR;
   const work = new CancellationScope();
   const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'stopped'];
 
@@ -148,26 +161,59 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
     work.cancel();
   });
 
+  /** Ends the run without running it: whatever was reserved is refunded (nothing, if nothing was). */
+  const endUnrun = async (error: RunError): Promise<RunResult> => {
+    await CancellationScope.nonCancellable(() => settleRun({ runId: input.runId, status: 'failed', error, truncated: false }));
+    enter('failed', 'done');
+    await condition(allHandlersFinished);
+    return { status: 'failed', error, truncated: false };
+  };
+
   // The reservation's compensation is its refund, which settling with a failure performs; it is
   // known before the debit is attempted because the debit may land even if the call times out.
   const compensations: (() => Promise<void>)[] = [];
-  const localSteps = patched(LOCAL_STEPS_PATCH);
+  const localSteps = patched(PATCHES.localDbSteps);
   const { reserveCredits, settleRun } = localSteps ? local : remote;
-  admission = await reserveCredits(input);
+  try {
+    admission = await reserveCredits(input);
+  } catch (err) {
+    log.error('admission failed for good', { runId: input.runId, error: runErrorOf(err) });
+    return endUnrun(runErrorOf(err));
+  }
   if (!admission.admitted) {
     await condition(allHandlersFinished);
     return { status: 'rejected', reason: admission.reason };
   }
+  // The row is what was admitted and billed; an input that is not that request never executes.
+  if (admission.requestHash !== input.requestHash && patched(PATCHES.admittedBody)) return endUnrun(KEY_RACE);
 
   // A session request waits for its turn; the session learns of it once its credits are reserved.
   const session = input.sessionId ? getExternalWorkflowHandle(input.sessionId) : undefined;
-  const tellSession = async (notify: () => Promise<void>) => {
-    await CancellationScope.nonCancellable(() => notify().catch(() => undefined));
+  /** Whether the session got the message: a session that has ended cannot. */
+  const tellSession = async (notify: () => Promise<void>): Promise<boolean> =>
+    CancellationScope.nonCancellable(() =>
+      notify().then(
+        () => true,
+        (err: unknown) => {
+          log.warn('session not reached', { runId: input.runId, sessionId: input.sessionId, error: String(err) });
+          return false;
+        },
+      ),
+    );
+  const announce = async (): Promise<boolean> =>
+    session ? tellSession(() => session.signal(requestReadySignal, { runId: input.runId, seq: admission?.seq ?? 0 })) : true;
+  /** Asks for a turn until one comes; a session that can no longer be reached ends the request. */
+  const awaitTurnAnnouncing = async () => {
+    for (;;) {
+      if (!(await announce())) {
+        stopRequested = true;
+        stopError = SESSION_GONE;
+        throw new CancelledFailure('the session has ended');
+      }
+      if (await condition(() => turn !== undefined, REANNOUNCE_EVERY)) return;
+    }
   };
-  const announce = async () => {
-    if (session) await tellSession(() => session.signal(requestReadySignal, { runId: input.runId, seq: admission?.seq ?? 0 }));
-  };
-  const announceLate = session !== undefined && patched(LATE_ANNOUNCE_PATCH);
+  const announceLate = session !== undefined && patched(PATCHES.lateAnnounce);
   if (session && !announceLate) await announce();
 
   let truncated = false;
@@ -176,7 +222,10 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   try {
     await work.run(async () => {
       if (session) {
-        if (announceLate && !(await condition(() => turn !== undefined, ANNOUNCE_FALLBACK))) await announce();
+        if (announceLate && !(await condition(() => turn !== undefined, ANNOUNCE_FALLBACK))) {
+          if (patched(PATCHES.sessionGone)) await awaitTurnAnnouncing();
+          else await announce();
+        }
         await condition(() => turn !== undefined);
         workspacePath = turn?.workspacePath ?? null;
         hostQueue = turn?.taskQueue ?? null;
@@ -192,12 +241,9 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
       }
 
       enter('running', 'execute');
+      // Model, price and caps come from the admitted row (see executeModel).
       const executed = await stepsOn(hostQueue).executeModel({
         runId: input.runId,
-        model: input.model,
-        price: input.price,
-        estimate: input.estimate,
-        maxTokens: input.maxTokens,
         sealedSecrets: input.sealedSecrets,
         workspacePath,
       });
@@ -211,12 +257,15 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   } catch (err) {
     const stopped = stopRequested && isCancellation(err);
     const status: TerminalStatus = stopped ? 'stopped' : 'failed';
-    const error: RunError = stopped ? STOPPED_ERROR : runErrorOf(err);
+    const error: RunError = stopped ? stopError : runErrorOf(err);
     await CancellationScope.nonCancellable(async () => {
       enter(state.status, 'cleanup');
       for (const compensate of compensations) {
-        // A compensation that cannot finish (its host is gone) must not keep the refund from happening.
-        await compensate().catch(() => undefined);
+        // A compensation that cannot finish (its host is gone, its retries are spent) must not
+        // keep the refund from happening; the cleanup step records what it left behind.
+        await compensate().catch((failure: unknown) =>
+          log.error('compensation failed; settling anyway', { runId: input.runId, error: runErrorOf(failure) }),
+        );
       }
       enter(status, 'settle');
       await settleRun({ runId: input.runId, status, error, truncated: false });
@@ -231,9 +280,10 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   await settleRun({ runId: input.runId, status: 'succeeded', error: null, truncated });
   if (workspacePath && !session) {
     enter('succeeded', 'cleanup');
+    // The run has succeeded and is settled; a lost host keeps its files.
     await stepsOn(hostQueue)
       .cleanupWorkspace({ runId: input.runId })
-      .catch(() => undefined); // the run has succeeded and is settled; a lost host keeps its files
+      .catch((failure: unknown) => log.error('workspace cleanup failed', { runId: input.runId, error: runErrorOf(failure) }));
   }
   enter('succeeded', 'done');
   if (session) await tellSession(() => session.signal(requestFinishedSignal, { runId: input.runId, status: 'succeeded' }));

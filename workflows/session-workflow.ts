@@ -1,10 +1,14 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -19,20 +23,34 @@ import {
   stopSignal,
   turnSignal,
 } from './definitions';
-import type { SessionCarry, SessionWorkflowInput } from './types';
+import { PATCHES } from './patches';
+import { CLEANUP_ATTEMPTS, type SessionCarry, type SessionWorkflowInput } from './types';
 
-const { recordSessionEvent, recordSessionError, prepareSessionWorkspace, cleanupSessionWorkspace, closeSessionRecord } =
-  proxyActivities<RunwayActivities>({
-    startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '10 seconds',
-    retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-  });
+const RETRY = { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
+/** The session's database steps: idempotent, retried for a bounded time (about half an hour). */
+const { recordSessionEvent, recordSessionError, closeSessionRecord } = proxyActivities<RunwayActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...RETRY, maximumAttempts: 60 },
+});
+/** The workspace, as a run's: a few attempts, heartbeats carry a close's cancellation to it. */
+const WORKSPACE = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { ...RETRY, maximumAttempts: 5 },
+} as const;
+const { prepareSessionWorkspace } = proxyActivities<RunwayActivities>(WORKSPACE);
+const CLEANUP = { ...WORKSPACE, retry: { ...RETRY, maximumAttempts: CLEANUP_ATTEMPTS } };
+const { cleanupSessionWorkspace } = proxyActivities<RunwayActivities>(CLEANUP);
 
 /** Requests handled before the history is handed to a fresh execution (continue-as-new). */
 const REQUESTS_PER_HISTORY = 200;
 const FINISHED_REMEMBERED = 100;
-/** Sessions recorded before completions were published one at a time. */
-export const ORDERED_COMPLETIONS_PATCH = 'ordered-completions';
+
+function sessionErrorOf(err: unknown): { code: string; message: string } {
+  const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return { code: failure?.type ?? 'workspace_failed', message: failure?.message ?? String(err) };
+}
 
 /**
  * A session: a long-lived entity whose requests (ordinary runs, admitted with their own
@@ -50,7 +68,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
   const stopRun = async (runId: string, reason: string) => {
     if (stopping.has(runId)) return;
     stopping.add(runId);
-    await getExternalWorkflowHandle(runId).signal(stopSignal, { reason }).catch(() => undefined);
+    // A run that has ended already cannot be reached, and needs no stop.
+    await getExternalWorkflowHandle(runId)
+      .signal(stopSignal, { reason })
+      .catch((err: unknown) => log.info('stop not delivered', { runId, error: String(err) }));
   };
 
   setHandler(sessionStateQuery, () => ({
@@ -82,33 +103,39 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
     s.finished = [...s.finished, runId].slice(-FINISHED_REMEMBERED);
     handled++;
     const publish = () => recordSessionEvent({ sessionId: input.sessionId, type: 'request.completed', runId, status });
-    if (!patched(ORDERED_COMPLETIONS_PATCH)) return publish();
+    if (!patched(PATCHES.orderedCompletions)) return publish();
     // In completion order, even when an earlier publication is being retried.
     const mine = published.then(publish);
-    published = mine.catch(() => undefined);
-    await mine;
+    // A publication that failed for good is logged once, here; the next ones still go out.
+    published = mine.catch((err: unknown) => log.error('request.completed not published', { runId, error: String(err) }));
+    await published;
   });
 
+  /** A preparation under way: closing the session cancels it. */
+  let preparation: CancellationScope | undefined;
   setHandler(closeSessionSignal, () => {
     changes++;
     s.closing = true;
+    preparation?.cancel();
   });
 
   if (input.workspace && !s.prepared) {
+    const workspace = input.workspace;
+    const prepare = () => prepareSessionWorkspace({ sessionId: input.sessionId, workspace });
     try {
-      const prepared = await prepareSessionWorkspace({ sessionId: input.sessionId, workspace: input.workspace });
+      if (patched(PATCHES.cancellablePrepare)) preparation = new CancellationScope();
+      const prepared = await (preparation ? preparation.run(prepare) : prepare());
       s.workspacePath = prepared.path;
       s.workspaceTaskQueue = prepared.taskQueue ?? null;
       s.prepared = true;
     } catch (err) {
-      // Without its workspace the session cannot serve: it says why and closes, refunding its queue.
-      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      await recordSessionError({
-        sessionId: input.sessionId,
-        code: failure?.type ?? 'workspace_failed',
-        message: failure?.message ?? String(err),
-      });
+      // Without its workspace the session cannot serve: it says why (unless a close cancelled the
+      // preparation) and closes, refunding its queue.
+      if (s.closing && isCancellation(err)) log.info('workspace preparation cancelled by close', { sessionId: input.sessionId });
+      else await recordSessionError({ sessionId: input.sessionId, ...sessionErrorOf(err) });
       s.closing = true;
+    } finally {
+      preparation = undefined;
     }
   }
 
@@ -126,8 +153,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
       s.active = next.runId;
       await getExternalWorkflowHandle(next.runId)
         .signal(turnSignal, { workspacePath: s.workspacePath, taskQueue: s.workspaceTaskQueue ?? null })
-        .catch(() => {
-          s.active = null; // the run is gone; move on
+        .catch((err: unknown) => {
+          log.warn('turn not delivered; the run is gone', { runId: next.runId, error: String(err) });
+          s.active = null;
         });
       continue;
     }
@@ -148,10 +176,14 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
   if (input.workspace) {
     // On the host that holds the workspace; a host that is gone keeps its files.
     const onHost = s.workspaceTaskQueue
-      ? proxyActivities<RunwayActivities>({ startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 minute', taskQueue: s.workspaceTaskQueue })
+      ? proxyActivities<RunwayActivities>({ ...CLEANUP, scheduleToStartTimeout: '1 minute', taskQueue: s.workspaceTaskQueue })
       : { cleanupSessionWorkspace };
-    await onHost.cleanupSessionWorkspace({ sessionId: input.sessionId }).catch(() => undefined);
+    await onHost
+      .cleanupSessionWorkspace({ sessionId: input.sessionId })
+      .catch((err: unknown) => log.error('session workspace not removed', { sessionId: input.sessionId, error: String(err) }));
   }
+  // `end` closes the session's stream: every `request.completed` must be written before it.
+  if (patched(PATCHES.completionsBeforeClose)) await published;
   await closeSessionRecord({ sessionId: input.sessionId });
   await condition(allHandlersFinished);
 }

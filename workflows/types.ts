@@ -46,7 +46,12 @@ export interface RunWorkflowInput {
   sealedSecrets: SealedBox | null;
 }
 
-export type AdmissionRejection = 'insufficient-credits' | 'too-many-active-runs' | 'session-busy' | 'session-closed';
+export type AdmissionRejection =
+  | 'insufficient-credits'
+  | 'too-many-active-runs'
+  | 'session-busy'
+  | 'session-closed'
+  | 'session-not-found';
 
 export type Admission =
   /** `seq` orders a session's requests (absent in histories recorded before sessions). */
@@ -57,6 +62,9 @@ export interface RunError {
   code: string;
   message: string;
 }
+
+/** Attempts at removing a workspace; the last one records what it could not remove. */
+export const CLEANUP_ATTEMPTS = 5;
 
 /** The error of a run stopped on request. */
 export const STOPPED_ERROR: RunError = { code: 'stopped', message: 'the run was stopped on request' };

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { RunStarter } from '../runs/run-starter';
 import { jsonBody } from './body';
+import { inputGuard } from './input-guard';
 import type { ApiDeps } from './deps';
 import { buildOpenApiDocument } from './openapi';
 import { problemMiddleware } from './problem';
@@ -38,6 +39,7 @@ export function createApp(deps: ApiDeps): Koa {
     temporal: deps.temporal,
     starter,
     taskQueue: deps.config.temporal.taskQueue,
+    maxOpenSessions: deps.config.maxOpenSessions,
     workspaces: deps.config.workspaces,
   });
 
@@ -48,6 +50,7 @@ export function createApp(deps: ApiDeps): Koa {
   });
   app.use(problemMiddleware(deps.logger));
   app.use(jsonBody(deps.config.maxBodyBytes));
+  app.use(inputGuard());
 
   // One hub per API process: one LISTEN connection for every event stream it serves.
   const hub = deps.events ?? new RunEventHub({ db: deps.db, databaseUrl: deps.config.databaseUrl, logger: deps.logger });

@@ -50,6 +50,21 @@ export function buildOpenApiDocument() {
     responses: { 200: json(z.object({ balance: z.number().int() }), 'New balance'), 404: problem('No such account') },
   });
   registry.registerPath({
+    method: 'get', path: '/v1/admin/workspace-leftovers', summary: 'Workspaces a cleanup could not remove (newest 100)',
+    security: [{ [admin.name]: [] }],
+    responses: {
+      200: json(
+        z.object({
+          data: z.array(
+            z.object({ ownerId: z.string(), path: z.string(), hostQueue: z.string().nullable(), error: z.string(), createdAt: z.string() }),
+          ),
+        }),
+        'Leftovers',
+      ),
+      401: problem('Not the admin'),
+    },
+  });
+  registry.registerPath({
     method: 'get', path: '/v1/account', summary: 'The caller\'s account', security: user,
     responses: { 200: json(accountSchema, 'Account'), 401: problem('Bad API key') },
   });
@@ -68,6 +83,7 @@ export function buildOpenApiDocument() {
       202: json(runAcceptedSchema, 'Admitted: credits reserved, work queued'),
       400: problem('Invalid input or unknown model'),
       402: problem('The estimate exceeds the available balance'),
+      404: problem('No such session (sessionId of another account, or unknown)'),
       409: problem('Idempotency-Key reused with another body'),
       429: problem('Too many active runs'),
     },
@@ -105,6 +121,7 @@ export function buildOpenApiDocument() {
     204: { description: 'A finished stream with nothing left to send' },
     400: problem('Invalid cursor'),
     404: problem('No such stream'),
+    429: problem('Too many open streams for this account'),
   };
   const resume = {
     headers: z.object({ 'last-event-id': z.string().optional() }),
@@ -121,7 +138,11 @@ export function buildOpenApiDocument() {
   registry.registerPath({
     method: 'post', path: '/v1/sessions', summary: 'Create a session', security: user,
     request: { body: { content: { 'application/json': { schema: createSessionSchema } } } },
-    responses: { 201: json(sessionSchema, 'Created'), 400: problem('Invalid input or unknown model') },
+    responses: {
+      201: json(sessionSchema, 'Created'),
+      400: problem('Invalid input or unknown model'),
+      429: problem('Too many open sessions'),
+    },
   });
   registry.registerPath({
     method: 'get', path: '/v1/sessions/{id}', summary: 'One session with its queue', security: user,

@@ -1,6 +1,6 @@
 import type { Db } from './database';
 import { appendRunEvents, appendRunEventsNow } from './run-events';
-import { TERMINAL_STATUSES, type RunProgress } from './schema';
+import { TERMINAL_STATUSES, type RunProgress, type WorkspaceLeftoverRow } from './schema';
 
 /**
  * Records a preparation step: the run's `progress` and a persisted `progress` event, in one
@@ -49,4 +49,21 @@ export async function finishRunCleanup(db: Db, runId: string, keptPath: string |
 
 export async function getRunStatus(db: Db, runId: string): Promise<{ status: string; workspace_path: string | null } | undefined> {
   return db.selectFrom('runs').select(['status', 'workspace_path']).where('id', '=', runId).executeTakeFirst();
+}
+
+/** A workspace that could not be removed, kept in view for operators (the latest error wins). */
+export async function recordWorkspaceLeftover(
+  db: Db,
+  leftover: { ownerId: string; path: string; hostQueue: string | null; error: string },
+): Promise<void> {
+  const row = { owner_id: leftover.ownerId, path: leftover.path, host_queue: leftover.hostQueue, error: leftover.error };
+  await db
+    .insertInto('workspace_leftovers')
+    .values(row)
+    .onConflict((oc) => oc.column('owner_id').doUpdateSet({ path: row.path, host_queue: row.host_queue, error: row.error }))
+    .execute();
+}
+
+export async function listWorkspaceLeftovers(db: Db, limit: number): Promise<WorkspaceLeftoverRow[]> {
+  return db.selectFrom('workspace_leftovers').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
 }

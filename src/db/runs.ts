@@ -5,6 +5,7 @@ import { appendRunEvents, type NewRunEvent } from './run-events';
 import { outputOfRunSql } from './run-output';
 import { ACTIVE_STATUSES, TERMINAL_STATUSES, type RunError, type RunRow, type RunStatus, type RunStep } from './schema';
 import { costOf } from '../pricing';
+import { safeJson } from '../text';
 import type { Admission, AdmissionRejection, RunWorkflowInput, TerminalStatus } from '../../workflows/types';
 
 /**
@@ -55,13 +56,16 @@ export async function admitRun(db: Db, input: RunWorkflowInput, executionId: str
     };
 
     if (input.sessionId) {
+      // Another account's session is exactly as unknown as a missing one.
       const session = await trx
         .selectFrom('sessions')
         .select(['status', 'multitask'])
         .where('id', '=', input.sessionId)
+        .where('account_id', '=', input.accountId)
         .forUpdate()
         .executeTakeFirst();
-      if (!session || session.status !== 'open') return refuse('session-closed', 'the session is closed');
+      if (!session) return refuse('session-not-found', 'no such session');
+      if (session.status !== 'open') return refuse('session-closed', 'the session is closed');
       if (session.multitask === 'reject') {
         const busy = await trx
           .selectFrom('runs')
@@ -190,7 +194,7 @@ export async function settleRunRecord(
         refunded,
         output: outputOfRunSql(run.id),
         truncated: input.truncated,
-        error: input.error ? JSON.stringify(input.error) : null,
+        error: input.error ? safeJson(input.error) : null,
         completed_at: new Date(),
       })
       .where('id', '=', run.id)

@@ -112,6 +112,15 @@ export interface AdmissionRejectionsTable {
   created_at: Generated<Date>;
 }
 
+export interface WorkspaceLeftoversTable {
+  /** The run or session whose workspace it was. */
+  owner_id: string;
+  path: string;
+  host_queue: string | null;
+  error: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   ledger_entries: LedgerTable;
@@ -119,6 +128,7 @@ export interface Database {
   run_events: RunEventsTable;
   sessions: SessionsTable;
   admission_rejections: AdmissionRejectionsTable;
+  workspace_leftovers: WorkspaceLeftoversTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -128,3 +138,4 @@ export type LedgerRow = Selectable<LedgerTable>;
 export type RunRow = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
 export type RunEventRow = Selectable<RunEventsTable>;
+export type WorkspaceLeftoverRow = Selectable<WorkspaceLeftoversTable>;

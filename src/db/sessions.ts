@@ -1,6 +1,7 @@
+import type { Transaction } from 'kysely';
 import type { Db } from './database';
 import { appendStreamEvents, type NewRunEvent } from './run-events';
-import type { Multitask, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
+import type { Database, Multitask, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
 
 export interface NewSession {
   id: string;
@@ -13,7 +14,25 @@ export interface NewSession {
   metadata: Record<string, unknown>;
 }
 
-export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> {
+/**
+ * Inserts the session unless its account already has `maxOpen` sessions not yet closed (then
+ * undefined). The account row is locked first, so concurrent creations cannot pass the cap.
+ */
+export async function insertSessionWithinCap(db: Db, s: NewSession, maxOpen: number): Promise<SessionRow | undefined> {
+  return db.transaction().execute(async (trx) => {
+    await trx.selectFrom('accounts').select('id').where('id', '=', s.accountId).forUpdate().executeTakeFirstOrThrow();
+    const open = await trx
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('account_id', '=', s.accountId)
+      .where('status', '!=', 'closed')
+      .executeTakeFirstOrThrow();
+    if (Number(open.n) >= maxOpen) return undefined;
+    return insertSession(trx, s);
+  });
+}
+
+export async function insertSession(db: Db | Transaction<Database>, s: NewSession): Promise<SessionRow> {
   return db
     .insertInto('sessions')
     .values({
@@ -71,6 +90,7 @@ export async function sessionTurnsBefore(
     .where('session_id', '=', sessionId)
     .where('seq', '<', beforeSeq)
     .where('status', '=', 'succeeded')
+    .where('deleted_at', 'is', null) // a deleted turn no longer feeds the session's context
     .orderBy('seq', 'desc')
     .limit(200)
     .execute();

@@ -1,8 +1,9 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { Problem } from '../api/problem';
+import { Problem, problems } from '../api/problem';
 import type { CreateRunRequest } from '../api/schemas';
 import type { Db } from '../db/database';
 import { admitRun, getRunById } from '../db/runs';
+import { getOwnedSession } from '../db/sessions';
 import type { AccountRow, RunRow } from '../db/schema';
 import { derivedId, newId, sha256Hex } from '../ids';
 import { costOf, type PriceBook } from '../pricing';
@@ -61,7 +62,7 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const REJECTIONS: Record<AdmissionRejection, { status: number; title: string }> = {
+const REJECTIONS: Record<Exclude<AdmissionRejection, 'session-not-found'>, { status: number; title: string }> = {
   'insufficient-credits': { status: 402, title: 'Insufficient credits' },
   'too-many-active-runs': { status: 429, title: 'Too many active runs' },
   'session-busy': { status: 409, title: 'Session busy' },
@@ -106,6 +107,11 @@ export class RunStarter {
       const existing = await getRunById(this.deps.db, runId);
       if (existing) return this.replay(existing, requestHash);
     }
+    // Decided again under the session's row lock in admission; checked here too so that a foreign
+    // or unknown session id never gets a workflow started for it.
+    if (request.sessionId && !(await getOwnedSession(this.deps.db, account.id, request.sessionId))) {
+      throw problems.notFound('session');
+    }
 
     const input: RunWorkflowInput = {
       runId,
@@ -128,6 +134,7 @@ export class RunStarter {
     };
     const admission = await this.admit(input);
     if (!admission.admitted) {
+      if (admission.reason === 'session-not-found') throw problems.notFound('session');
       const r = REJECTIONS[admission.reason];
       throw new Problem(r.status, admission.reason, r.title, admission.detail, {
         estimate,

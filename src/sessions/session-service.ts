@@ -4,7 +4,7 @@ import type { CreateSessionRequest, SessionRequestBody } from '../api/schemas';
 import type { Db } from '../db/database';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
-import { insertSession, setSessionStatus } from '../db/sessions';
+import { insertSessionWithinCap, setSessionStatus } from '../db/sessions';
 import { derivedId, newId } from '../ids';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
 import { assertValidWorkspace } from '../workspaces/validate';
@@ -22,6 +22,8 @@ export interface SessionServiceDeps {
   temporal: Client;
   starter: RunStarter;
   taskQueue: string;
+  /** Sessions an account may have that are not closed yet. */
+  maxOpenSessions: number;
   workspaces?: WorkspacePolicy;
 }
 
@@ -41,7 +43,7 @@ export class SessionService {
   async create(account: AccountRow, body: CreateSessionRequest): Promise<SessionRow> {
     this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // 400 for an unknown model
     assertValidWorkspace(body.workspace, this.deps.workspaces);
-    const session = await insertSession(this.deps.db, {
+    const session = await insertSessionWithinCap(this.deps.db, {
       id: newId('ses'),
       accountId: account.id,
       model: body.model,
@@ -50,7 +52,12 @@ export class SessionService {
       multitask: body.multitask,
       workspace: body.workspace ?? null,
       metadata: body.metadata,
-    });
+    }, this.deps.maxOpenSessions);
+    if (!session) {
+      throw new Problem(429, 'too-many-open-sessions', 'Too many open sessions', `the account already has ${this.deps.maxOpenSessions} open sessions; close one first`, {
+        maxOpenSessions: this.deps.maxOpenSessions,
+      });
+    }
     const input: SessionWorkflowInput = {
       sessionId: session.id,
       accountId: account.id,

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { createAccount, findAccount } from '../../db/accounts';
 import { creditAccount } from '../../db/ledger';
+import { listWorkspaceLeftovers } from '../../db/run-workspace';
 import { requireAdmin } from '../auth';
 import type { ApiDeps } from '../deps';
 import { problems } from '../problem';
@@ -25,6 +26,14 @@ export function adminRoutes(deps: ApiDeps): Router {
     if (!account) throw problems.notFound('account');
     const balance = await creditAccount(deps.db, account.id, body.amount, body.reason);
     ctx.body = { balance };
+  });
+
+  /** Workspaces a cleanup gave up on (their runs and sessions are settled and ended all the same). */
+  router.get('/workspace-leftovers', async (ctx) => {
+    const rows = await listWorkspaceLeftovers(deps.db, 100);
+    ctx.body = {
+      data: rows.map((r) => ({ ownerId: r.owner_id, path: r.path, hostQueue: r.host_queue, error: r.error, createdAt: r.created_at.toISOString() })),
+    };
   });
   return router;
 }

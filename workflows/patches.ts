@@ -1,0 +1,26 @@
+/**
+ * Every `patched()` id of Runway's workflows, with when it arrived and when it may go. A patch can
+ * be deprecated (`deprecatePatch`) once no open workflow started before it, and removed once no
+ * open workflow carries its marker: runs last hours, sessions may last weeks, so wait for the
+ * namespace's retention after the release that deprecates it. The replay fixtures of the old
+ * shape are removed with the patch.
+ */
+export const PATCHES = {
+  /** 2026-11: reserve and settle became local activities (fixtures `v2-remote-steps-*`). */
+  localDbSteps: 'local-db-steps',
+  /** 2026-11: a session request announces itself only as a fallback (fixtures `v3-eager-announce-*`). */
+  lateAnnounce: 'session-announce-fallback',
+  /** 2026-11: a session publishes `request.completed` one at a time. */
+  orderedCompletions: 'ordered-completions',
+  /**
+   * 2026-12: a run whose admitted row holds another body than its own input (a raced
+   * Idempotency-Key) ends as failed and refunded instead of executing its input.
+   */
+  admittedBody: 'admitted-body-check',
+  /** 2026-12: a session request whose session is gone ends as stopped; it re-announces itself while it waits. */
+  sessionGone: 'session-gone-ends-request',
+  /** 2026-12: closing a session cancels its workspace preparation. */
+  cancellablePrepare: 'cancellable-session-prepare',
+  /** 2026-12: a closing session writes its last `request.completed` before `session.closed` and `end`. */
+  completionsBeforeClose: 'completions-before-close',
+} as const;
