@@ -19,7 +19,9 @@ afterAll(async () => {
 
 test('a worker killed mid-run: the retry emits `reset`, and applying the rule to the events gives exactly the output', async () => {
   const env = { ...stackEnv(stack), RUNWAY_DEMO_DELAY_MS: '40' }; // info logs: spawnWorker waits for "worker running"
-  const first = await spawnWorker(env);
+  // The first worker streams at 400 ms a token: its attempt has half a minute of output left when
+  // it is killed, so it is always killed mid-execute, however slowly this test gets to the kill.
+  const first = await spawnWorker({ ...env, RUNWAY_DEMO_DELAY_MS: '400' });
   workers.push(first);
   const prompt = words(80, 'r');
   const res = await startRun(stack, account, { prompt, model: 'demo/echo', maxTokens: 100 });

@@ -9,11 +9,8 @@ import { startStack, type TestStack } from './helpers/stack';
 
 const PRICES = JSON.stringify({ 'openai/chat': { input: 1000, output: 1000 } });
 
-// A timing test on a shared 2-core machine: a request stalled by a pause elsewhere gets another
-// full attempt; every assertion must hold within one attempt. (The ~500 ms replies once seen here
-// were not pauses but the run's own signal racing the API's for the session's lock; see
-// ANNOUNCE_FALLBACK in workflows/run-workflow.ts.)
-jest.retryTimes(2, { logErrorsBeforeRetry: true });
+// No retries and no latency bounds here: how fast a follow-up is answered is a benchmark's
+// figure; these tests check what a client can observe in any order of events.
 
 let stack: TestStack;
 const fake = new FakeOpenAi({ kind: 'stream', tokens: ['fine'] });
@@ -35,7 +32,7 @@ async function createSession(account: TestAccount, body: Record<string, unknown>
 async function ask(account: TestAccount, sessionId: string, prompt: string) {
   const started = performance.now();
   const res = await stack.http.post(`/v1/sessions/${sessionId}/requests`).set(bearer(account)).send({ prompt });
-  return { res, ms: performance.now() - started };
+  return { res, ms: performance.now() - started, repliedAt: Date.now() };
 }
 
 async function sessionEvents(sessionId: string) {
@@ -45,29 +42,29 @@ async function sessionEvents(sessionId: string) {
 test('three quick follow-ups answer at once, run in order, and the third sees the first two turns', async () => {
   const account = await createAccount(stack, 10_000);
   const session = await createSession(account);
-  // Prompts unique to this attempt: a retried attempt must not meet the earlier one's runs.
+  // Prompts unique to this test: the fake's answers are matched by prompt.
   const tag = Math.random().toString(36).slice(2, 8);
   const [q1, q2, q3] = [`first question ${tag}`, `second question ${tag}`, `third question ${tag}`];
-  for (const [q, answer] of [[q1, 'one'], [q2, 'two'], [q3, 'three']] as const) {
-    fake.when(q, { kind: 'stream', tokens: [`answer-${answer}`], delayMs: 150 });
-  }
-  // The process's first request pays one-off costs (connections, JIT, the worker's first session
-  // and run workflow tasks); follow-ups are what we time.
-  const warm = await ask(account, (await createSession(account)).id, 'warm-up');
-  expect(warm.res.status).toBe(202);
-  await waitForRun(stack, account, warm.res.body.runId);
+  // The first answer takes 3 s, so the follow-ups are asked while it is still being answered.
+  // (Had the API waited for a request's turn, their replies would come after it in any case.)
+  fake.when(q1, { kind: 'stream', tokens: ['answer-one'], delayMs: 3000 });
+  fake.when(q2, { kind: 'stream', tokens: ['answer-two'], delayMs: 150 });
+  fake.when(q3, { kind: 'stream', tokens: ['answer-three'], delayMs: 150 });
   const sessionStream = await SseConnection.open(`${stack.baseUrl}/v1/sessions/${session.id}/events`, bearer(account));
   expect(sessionStream.status).toBe(200);
   const asked = [];
   for (const prompt of [q1, q2, q3]) asked.push(await ask(account, session.id, prompt));
+  // Informative only: the latency target of a follow-up belongs to a benchmark, not to this test.
   console.log('session POST latencies (ms):', asked.map((a) => Math.round(a.ms)));
-  for (const { res, ms } of asked) {
+  for (const { res } of asked) {
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ requestId: expect.stringMatching(/^req_/), runId: expect.stringMatching(/^run_/) });
-    expect(ms).toBeLessThan(200);
   }
   const runs = [];
   for (const { res } of asked) runs.push(await waitForRun(stack, account, res.body.runId));
+  // At once: both follow-ups were answered while the first request was still running, not after
+  // their turn came (the database and this process read the same clock).
+  for (const { repliedAt } of asked.slice(1)) expect(repliedAt).toBeLessThan(Date.parse(runs[0]!.completedAt!));
   expect(runs.map((r) => [r.status, r.output])).toEqual([
     ['succeeded', 'answer-one'],
     ['succeeded', 'answer-two'],
@@ -145,14 +142,18 @@ test('a failing middle request is refunded and marked failed; the next one still
 
 test('a reject session answers 409 while a request is running', async () => {
   const account = await createAccount(stack, 10_000);
-  const session = await createSession(account, { multitask: 'reject' });
-  fake.when('long one', { kind: 'stream', tokens: Array(20).fill('x '), delayMs: 50 });
+  // Long enough (200 tokens, 10 s) that it is still running when asked again; stopped after.
+  const session = await createSession(account, { multitask: 'reject', maxTokens: 200 });
+  fake.when('long one', { kind: 'stream', tokens: Array(200).fill('x '), delayMs: 50 });
   const first = await ask(account, session.id, 'long one');
   expect(first.res.status).toBe(202);
   const second = await ask(account, session.id, 'too soon');
   expect(second.res.status).toBe(409);
   expect(second.res.body.type).toBe('https://runway.dev/problems/session-busy');
-  await waitForRun(stack, account, first.res.body.runId);
+  expect((await getRun(stack, account, first.res.body.runId)).completedAt).toBeNull(); // the 409 was while it ran
+  const stop = await stack.http.post(`/v1/sessions/${session.id}/requests/${first.res.body.requestId}/stop`).set(bearer(account));
+  expect(stop.status).toBe(202);
+  expect((await waitForRun(stack, account, first.res.body.runId)).status).toBe('stopped');
   const third = await ask(account, session.id, 'now it is free');
   expect(third.res.status).toBe(202);
   await waitForRun(stack, account, third.res.body.runId);
@@ -164,8 +165,9 @@ test('a reject session answers 409 while a request is running', async () => {
 
 test('an interrupt session stops the running request (charged for what it used) and starts the new one', async () => {
   const account = await createAccount(stack, 10_000);
-  const session = await createSession(account, { multitask: 'interrupt' });
-  fake.when('slow one', { kind: 'stream', tokens: Array(100).fill('y '), delayMs: 50 });
+  // 200 tokens (10 s) under a 200-token cap: it is still streaming when it is interrupted.
+  const session = await createSession(account, { multitask: 'interrupt', maxTokens: 200 });
+  fake.when('slow one', { kind: 'stream', tokens: Array(200).fill('y '), delayMs: 50 });
   fake.when('change of plan', { kind: 'stream', tokens: ['new answer'] });
   const first = await ask(account, session.id, 'slow one');
   await waitForRun(stack, account, first.res.body.runId, (r) => r.usage.outputTokens >= 3);
@@ -182,8 +184,9 @@ test('an interrupt session stops the running request (charged for what it used) 
 
 test('closing a session stops its queue and refunds what was queued', async () => {
   const account = await createAccount(stack, 10_000);
-  const session = await createSession(account);
-  fake.when('working', { kind: 'stream', tokens: Array(100).fill('z '), delayMs: 50 });
+  // 200 tokens (10 s) under a 200-token cap: it is still streaming when the session is closed.
+  const session = await createSession(account, { maxTokens: 200 });
+  fake.when('working', { kind: 'stream', tokens: Array(200).fill('z '), delayMs: 50 });
   const running = await ask(account, session.id, 'working');
   const queued = await ask(account, session.id, 'waiting');
   await waitForRun(stack, account, running.res.body.runId, (r) => r.status === 'running');
@@ -203,6 +206,7 @@ test('closing a session stops its queue and refunds what was queued', async () =
   const after = await ask(account, session.id, 'too late');
   expect(after.res.status).toBe(409);
   expect(after.res.body.type).toBe('https://runway.dev/problems/session-closed');
+  // A client stops reading at `end`: every request.completed must come before it.
   expect((await sessionEvents(session.id)).map((e) => e.type).slice(-2)).toEqual(['session.closed', 'end']);
   await expectLedgerConsistent(stack, account);
 });

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAccount, expectLedgerConsistent, getRun, startRun, waitForRun } from './helpers/api';
-import { createBigRepo, pidsWith, runEvents } from './helpers/git-repos';
+import { createBigRepo, git, pidsWith, runEvents } from './helpers/git-repos';
 import { spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
 
@@ -41,6 +42,15 @@ async function waitForProcess(marker: string, worker: PlatformProcess, timeoutMs
   }
 }
 
+/** Adds an empty file `name` to the bare repository's main, as a new commit. */
+function addFileToMain(bare: string, name: string): void {
+  const head = git(bare, 'rev-parse', 'main');
+  const entries = git(bare, 'ls-tree', 'main');
+  const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: bare, input: '', encoding: 'utf8' }).trim();
+  const tree = execFileSync('git', ['mktree'], { cwd: bare, input: `${entries}\n100644 blob ${blob}\t${name}\n`, encoding: 'utf8' }).trim();
+  git(bare, 'update-ref', 'refs/heads/main', git(bare, 'commit-tree', '-p', head, '-m', `add ${name}`, tree));
+}
+
 /** The worker's children must not outlive it: they would write into the workspace being redone. */
 async function expectGoneWithin(marker: string, ms: number): Promise<void> {
   const since = Date.now();
@@ -65,8 +75,10 @@ test('workers killed mid-clone and mid-setup leave no broken workspace: the next
     workspace: {
       repo: bigRepo,
       branch: 'runway/crash',
-      // Fails if it runs on top of an earlier attempt's leftovers or a partial clone.
-      setup: [`test ! -e attempts.txt && test -s big.bin && echo attempt > attempts.txt && sleep 3.${marker}`],
+      // Fails if it runs on top of an earlier attempt's leftovers or a partial clone. Then it
+      // sleeps until killed, unless the clone has the file `go` (added to the repository before
+      // the last worker starts): the kill always lands mid-setup, and the last attempt is quick.
+      setup: [`test ! -e attempts.txt && test -s big.bin && echo attempt > attempts.txt && { test -e go || sleep 600.${marker}; }`],
     },
   });
   expect(res.status).toBe(202);
@@ -95,11 +107,13 @@ test('workers killed mid-clone and mid-setup leave no broken workspace: the next
   const second = await newWorker();
   // The sleep itself, not a wrapper whose arguments name it: by then every wrapper has armed its
   // parent-death signal (a kill in the microseconds before that is a race no wrapper can close).
-  await waitForProcess(`sleep 3.${marker}`, second, 40_000, 'start');
+  await waitForProcess(`sleep 600.${marker}`, second, 40_000, 'start');
   await second.kill('SIGKILL');
-  await expectGoneWithin(marker, 2000);
+  // It would sleep for ten minutes; dying with the worker takes milliseconds (5 s: a loaded machine).
+  await expectGoneWithin(marker, 5000);
 
-  // 3. The third worker prepares from scratch and finishes the run.
+  // 3. The third worker prepares from scratch (a clone that has `go`) and finishes the run.
+  addFileToMain(bigRepo, 'go');
   await newWorker();
   const done = await waitForRun(stack, account, runId, (r) => ['succeeded', 'failed', 'stopped'].includes(r.status) && r.step === 'done', 45_000);
   expect(done).toMatchObject({ status: 'succeeded', step: 'done', output: 'after the crashes', error: null });

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { freePort } from '../../src/temporal/dev-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -82,6 +85,28 @@ export async function spawnWorker(env: Record<string, string>): Promise<Platform
     throw err;
   }
   return proc;
+}
+
+/**
+ * Waits until the process polls `taskQueue` for activity tasks, as the Temporal server sees it.
+ * "worker running" is printed before the worker's pollers start; a test whose point is which
+ * worker gets a task waits for this instead. Poller identities are the SDK's default,
+ * `<pid>@<host name>`.
+ */
+export async function waitForActivityPoller(client: Client, proc: PlatformProcess, taskQueue: string, timeoutMs = 60_000): Promise<void> {
+  const identity = `${proc.child.pid}@${os.hostname()}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { pollers } = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    if (pollers?.some((p) => p.identity === identity)) return;
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited early:\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`${proc.name} (${identity}) does not poll ${taskQueue}:\n${proc.output()}`);
+    await sleep(100);
+  }
 }
 
 /** The environment that points a spawned process at a test stack. */
