@@ -6,16 +6,23 @@ import { FakeOpenAi } from './helpers/fake-openai';
 import { createFixtureRepo } from './helpers/git-repos';
 import { startStack } from './helpers/stack';
 import { ensureTemporalCli } from '../src/temporal/cli';
+import { createRunStarter } from '../src/api/app';
+import { findAccount } from '../src/db/accounts';
+import { derivedId, newId } from '../src/ids';
+import { requestIdOf } from '../src/sessions/session-service';
+import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
+import type { RunWorkflowInput } from '../workflows/types';
 
 /**
  * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
- * a workspace on its host's queue, a session and its request; `v1-*` from the first admission
- * design, `v2-remote-steps-*` from before reserve and settle became local activities,
- * `v3-eager-announce-*` from before a session request announced itself only as a fallback and a
- * session published its completions one at a time) are kept as
- * fixtures and replayed against the current workflow code. A change that
- * would break runs already in flight fails here; use `patched()` for such changes.
- * Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts (only when intended).
+ * a workspace on its host's queue, a session and its request, and the terminal paths of the
+ * security audit: an admission that can never be stored, a raced Idempotency-Key, a session
+ * request whose session is gone, a session closed while preparing its workspace) are kept as
+ * fixtures and replayed against the current workflow code, with the histories of earlier designs
+ * (`v1-*` update admission, `v2-remote-steps-*`, `v3-eager-announce-*`, `v4-pre-audit-*`). A change
+ * that would break runs already in flight fails here; use `patched()` for such changes (listed in
+ * workflows/patches.ts). Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
+ * (only when intended: rename the unprefixed fixtures to the next `vN-` first, so they keep replaying).
  */
 const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 
@@ -55,12 +62,60 @@ async function recordHistories(): Promise<void> {
         await stack.http.delete(`/v1/sessions/${sessionId}`).set(bearer(account));
         return sessionId;
       },
+      // The terminal paths added by the security audit (their patches are in workflows/patches.ts).
+      'admission-failed': async () => {
+        const runId = newId('run');
+        await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
+          workflowId: runId,
+          taskQueue: stack.config.temporal.taskQueue,
+          args: [{ ...directInput(runId, account.id), prompt: 'nul \u0000 byte' }],
+        });
+        return runId;
+      },
+      'key-race': async () => {
+        const key = `replay-race-${Date.now()}`;
+        const runId = derivedId('run', account.id, key);
+        await stack.stopWorker();
+        try {
+          await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
+            workflowId: runId,
+            taskQueue: stack.config.temporal.taskQueue,
+            args: [{ ...directInput(runId, account.id), requestHash: 'another-body' }],
+          });
+          await startRun(stack, account, { prompt: 'the admitted body', maxTokens: 5 }, { 'idempotency-key': key });
+        } finally {
+          await stack.startWorker();
+        }
+        return runId;
+      },
+      'session-gone': async () => {
+        const session = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo', maxTokens: 5 });
+        const runId = newId('run');
+        const row = (await findAccount(stack.db, account.id))!;
+        const request = { prompt: 'orphan', model: 'demo/echo', maxTokens: 5, metadata: {}, sessionId: session.body.id as string };
+        await createRunStarter(stack.apiDeps).start(row, request, { session: { runId, requestId: requestIdOf(runId), contextTokens: 0 } });
+        await stack.http.delete(`/v1/sessions/${session.body.id}`).set(bearer(account));
+        return runId;
+      },
+      'session-prepare-cancelled': async () => {
+        const workspace = { repo, setup: ['sleep 600'] };
+        const session = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo', maxTokens: 5, workspace });
+        const id = session.body.id as string;
+        await stack.http.post(`/v1/sessions/${id}/requests`).set(bearer(account)).send({ prompt: 'waits' });
+        for (let i = 0; i < 300; i++) {
+          const rows = await stack.db.selectFrom('run_events').select('data').where('run_id', '=', id).where('type', '=', 'progress').execute();
+          if (rows.some((r) => r.data.step === 'setup')) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await stack.http.delete(`/v1/sessions/${id}`).set(bearer(account));
+        return id;
+      },
     };
     let sessionId = '';
     mkdirSync(FIXTURES, { recursive: true });
     for (const [name, start] of Object.entries(cases)) {
       const id = await start();
-      if (id.startsWith('run_')) await waitForRun(stack, account, id);
+      if (id.startsWith('run_') && name !== 'admission-failed') await waitForRun(stack, account, id, undefined, 60_000);
       const handle = stack.temporal.workflow.getHandle(id);
       await handle.result();
       // The CLI writes the canonical protobuf JSON that Worker.runReplayHistories reads back.
@@ -77,6 +132,26 @@ async function recordHistories(): Promise<void> {
     await stack.stop();
     await fake.stop();
   }
+}
+
+function directInput(runId: string, accountId: string): RunWorkflowInput {
+  return {
+    runId,
+    accountId,
+    model: 'demo/echo',
+    prompt: 'started directly',
+    maxTokens: 5,
+    estimate: 10,
+    price: { input: 1, output: 1 },
+    workspace: null,
+    metadata: {},
+    sessionId: null,
+    requestId: null,
+    retryOf: null,
+    requestHash: 'direct',
+    maxActiveRuns: 10,
+    sealedSecrets: null,
+  };
 }
 
 test('recorded run histories replay deterministically against the current workflow code', async () => {

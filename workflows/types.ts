@@ -2,14 +2,23 @@
  * Shapes shared by the workflow, its activities and the API. Types and constants only: this file
  * is bundled into the deterministic workflow sandbox.
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { RunStatus, TerminalStatus } from './run-vocabulary';
 
-export const RUNWAY_ACCOUNT = defineSearchAttributeKey('RunwayAccount', SearchAttributeType.KEYWORD);
-export const RUNWAY_STATUS = defineSearchAttributeKey('RunwayStatus', SearchAttributeType.KEYWORD);
+// Statuses, their sets, the stopping rule and the search attributes live in ./run-vocabulary.
+export {
+  ACTIVE_STATUSES,
+  isTerminal,
+  RUN_STATUSES,
+  RUNWAY_ACCOUNT,
+  RUNWAY_SEARCH_ATTRIBUTES,
+  RUNWAY_STATUS,
+  SEARCH_ATTRIBUTE_NAMES,
+  shownStatus,
+  TERMINAL_STATUSES,
+} from './run-vocabulary';
+export type { ActiveStatus, RunStatus, TerminalStatus } from './run-vocabulary';
 
-export type RunStatus = 'queued' | 'preparing' | 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 export type RunStep = 'reserve' | 'prepare' | 'execute' | 'settle' | 'cleanup' | 'done';
-export type TerminalStatus = 'succeeded' | 'failed' | 'stopped';
 
 export interface WorkspaceSpec {
   repo: string;
