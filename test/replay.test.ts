@@ -11,7 +11,7 @@ import { findAccount } from '../src/db/accounts';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
-import type { RunWorkflowInput } from '../workflows/types';
+import { runWorkflowInput } from './helpers/run-input';
 
 /**
  * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
@@ -68,7 +68,7 @@ async function recordHistories(): Promise<void> {
         await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
           workflowId: runId,
           taskQueue: stack.config.temporal.taskQueue,
-          args: [{ ...directInput(runId, account.id), prompt: 'nul \u0000 byte' }],
+          args: [runWorkflowInput(runId, account.id, { prompt: 'nul \u0000 byte' })],
         });
         return runId;
       },
@@ -80,7 +80,7 @@ async function recordHistories(): Promise<void> {
           await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
             workflowId: runId,
             taskQueue: stack.config.temporal.taskQueue,
-            args: [{ ...directInput(runId, account.id), requestHash: 'another-body' }],
+            args: [runWorkflowInput(runId, account.id, { requestHash: 'another-body' })],
           });
           await startRun(stack, account, { prompt: 'the admitted body', maxTokens: 5 }, { 'idempotency-key': key });
         } finally {
@@ -132,26 +132,6 @@ async function recordHistories(): Promise<void> {
     await stack.stop();
     await fake.stop();
   }
-}
-
-function directInput(runId: string, accountId: string): RunWorkflowInput {
-  return {
-    runId,
-    accountId,
-    model: 'demo/echo',
-    prompt: 'started directly',
-    maxTokens: 5,
-    estimate: 10,
-    price: { input: 1, output: 1 },
-    workspace: null,
-    metadata: {},
-    sessionId: null,
-    requestId: null,
-    retryOf: null,
-    requestHash: 'direct',
-    maxActiveRuns: 10,
-    sealedSecrets: null,
-  };
 }
 
 test('recorded run histories replay deterministically against the current workflow code', async () => {

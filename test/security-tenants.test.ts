@@ -6,9 +6,9 @@ import { admitRun } from '../src/db/runs';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
-import type { RunWorkflowInput } from '../workflows/types';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
+import { runWorkflowInput } from './helpers/run-input';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
 
@@ -89,7 +89,7 @@ describe('sessions belong to their account', () => {
     const intruder = await createAccount(stack, 10_000);
     const session = await openSession(owner);
     const runId = newId('run');
-    const admission = await admitRun(stack.db, inputFor(runId, intruder.id, { sessionId: session }), 'execution-1');
+    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }), 'execution-1');
     expect(admission).toMatchObject({ admitted: false, reason: 'session-not-found' });
     expect(await runsOf(intruder.id)).toEqual([]);
   });
@@ -112,27 +112,6 @@ describe('sessions belong to their account', () => {
   });
 });
 
-function inputFor(runId: string, accountId: string, over: Partial<RunWorkflowInput> = {}): RunWorkflowInput {
-  return {
-    runId,
-    accountId,
-    model: 'demo/echo',
-    prompt: 'hello',
-    maxTokens: 5,
-    estimate: 10,
-    price: { input: 1, output: 1 },
-    workspace: null,
-    metadata: {},
-    sessionId: null,
-    requestId: null,
-    retryOf: null,
-    requestHash: 'hash',
-    maxActiveRuns: 10,
-    sealedSecrets: null,
-    ...over,
-  };
-}
-
 describe('what executes is what was admitted', () => {
   test('a raced Idempotency-Key never executes one body while billing the other', async () => {
     const account = await createAccount(stack, 100_000);
@@ -145,7 +124,7 @@ describe('what executes is what was admitted', () => {
       await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
         workflowId: runId,
         taskQueue: stack.config.temporal.taskQueue,
-        args: [inputFor(runId, account.id, { model: 'openai/chat', prompt: 'expensive body', maxTokens: 20, estimate: 60, price: { input: 1000, output: 1000 }, requestHash: 'first-body' })],
+        args: [runWorkflowInput(runId, account.id, { model: 'openai/chat', prompt: 'expensive body', maxTokens: 20, estimate: 60, price: { input: 1000, output: 1000 }, requestHash: 'first-body' })],
       });
       const second = await startRun(stack, account, { prompt: 'cheap body', model: 'demo/echo', maxTokens: 5 }, { 'idempotency-key': key });
       expect(second.status).toBe(202);
@@ -171,7 +150,7 @@ describe('no step retries forever', () => {
     const handle = await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
       workflowId: runId,
       taskQueue: stack.config.temporal.taskQueue,
-      args: [inputFor(runId, account.id, { prompt: 'nul \u0000 byte' })],
+      args: [runWorkflowInput(runId, account.id, { prompt: 'nul \u0000 byte' })],
     });
     const result = await Promise.race([
       handle.result(),

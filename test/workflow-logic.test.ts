@@ -7,6 +7,7 @@ import { connectClient } from '../src/temporal/connection';
 import { closeSessionSignal, requestReadySignal, stopSignal } from '../workflows/definitions';
 import type { runWorkflow, sessionWorkflow } from '../workflows';
 import type { Admission, RunWorkflowInput, SessionWorkflowInput } from '../workflows/types';
+import { runWorkflowInput } from './helpers/run-input';
 
 /**
  * The workflows' own logic, with every activity replaced by a recording stand-in: the saga's
@@ -87,24 +88,7 @@ async function withWorker<T>(mocks: Mocks, body: (taskQueue: string) => Promise<
 
 function runInput(over: Partial<RunWorkflowInput> = {}): RunWorkflowInput {
   const runId = `run_logic${randomBytes(8).toString('hex')}`;
-  return {
-    runId,
-    accountId: 'acct_logic',
-    model: 'demo/echo',
-    prompt: 'p',
-    maxTokens: 5,
-    estimate: 10,
-    price: { input: 1, output: 1 },
-    workspace: { repo: 'https://github.com/x/y' },
-    metadata: {},
-    sessionId: null,
-    requestId: null,
-    retryOf: null,
-    requestHash: 'h',
-    maxActiveRuns: 10,
-    sealedSecrets: null,
-    ...over,
-  };
+  return runWorkflowInput(runId, 'acct_logic', { workspace: { repo: 'https://github.com/x/y' }, requestHash: 'h', ...over });
 }
 
 const startRunWorkflow = (taskQueue: string, input: RunWorkflowInput) =>
