@@ -5,13 +5,15 @@ import { publishVolatileEvent } from '../src/db/run-events';
 import { enterRunStep, getRunById, settleRunRecord } from '../src/db/runs';
 import { outputTokensAffordable } from '../src/pricing';
 import { redactError } from '../src/providers/redact';
-import { ProviderError } from '../src/providers/types';
+import { ProviderError, type ModelMessage, type ModelProvider } from '../src/providers/types';
+import type { RunRow } from '../src/db/schema';
 import { buildModelMessages } from '../src/sessions/model-messages';
 import { unseal } from '../src/secrets/sealed-box';
 import { DEFAULT_BATCH, OutputBatcher } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';
 import { STOPPED_ERROR, type ExecuteResult, type SealedBox } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 
 async function isLocalWorkspace(root: string, dir: string): Promise<boolean> {
   const inside = path.resolve(dir).startsWith(path.resolve(root) + path.sep);
@@ -63,88 +65,124 @@ export function executeModelActivity(deps: ActivityDeps) {
     // The workflow assumes a first attempt; only a retry costs it a signal (and a workflow task).
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
-    if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
-      // The workflow sends this step to the host that prepared the workspace; anywhere else the
-      // agent would work in an empty or foreign folder.
-      throw ApplicationFailure.nonRetryable(`the workspace ${input.workspacePath} is not on this worker`, 'workspace_lost');
-    }
-    const price = { input: run.price_input, output: run.price_output };
-    const provider = deps.providers.find(run.model);
-    if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
-    const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
-
-    const messages = await buildModelMessages(deps.db, run, provider);
-    const inputTokens = provider.estimateInputTokens(messages);
-    const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
-
+    const call = await prepareCall(deps, input, run);
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
     await writer.begin(attempt, { inputTokens: 0, outputTokens: 0 });
-
-    const abort = new AbortController();
-    const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
-    ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-    let stopHeard = false;
-    const unwatch = deps.stops?.watch(input.runId, () => {
-      stopHeard = true;
-      abort.abort(new Error('the run was stopped'));
-    });
-    // Heartbeats carry the cancellation back from the server, so they go out even when the
-    // model is silent.
-    let beats = 0;
-    const beat = setInterval(() => {
-      ctx.heartbeat({ outputTokens: writer.outputTokens });
-      // A volatile tick (never stored, no id) lets followers see a silent model is still alive.
-      if (++beats % TICKS_EVERY_BEATS === 0) {
-        void publishVolatileEvent(deps.db, input.runId, {
-          type: 'progress',
-          data: { step: 'execute', message: 'generating', outputTokens: writer.outputTokens },
-        }).catch(() => undefined);
-      }
-    }, HEARTBEAT_EVERY_MS);
-    ctx.heartbeat({ outputTokens: 0 });
-
+    const stops = listenForStops(ctx, deps, input.runId);
     let truncated = false;
-    try {
-      const stream = provider.stream({
-        model: run.model,
-        messages,
-        maxOutputTokens: allowed,
-        signal: abort.signal,
-        apiKey: secrets.apiKey,
-        cwd: input.workspacePath ?? undefined,
-      });
-      for await (const chunk of stream) {
-        writer.acceptInput(inputTokens);
-        if (chunk.type === 'delta') {
-          if (writer.outputTokens >= allowed) {
-            truncated = true; // the provider went past the cap: cut it off here
-            break;
-          }
-          writer.delta(chunk.text);
-        } else if (chunk.type === 'log') {
-          writer.log(chunk.stream, chunk.line);
-        } else if (chunk.type === 'usage') {
-          writer.setUsage(chunk.usage);
-        } else if (chunk.type === 'finish') {
-          if (chunk.reason === 'length') truncated = true; // stopped at the cap we passed
-        }
+    /** Set when the call ended early on a stop: the activity's result. */
+    const ended = await withHeartbeat(ctx, heartbeatFor(deps, input.runId, writer), async (): Promise<ExecuteResult | null> => {
+      try {
+        truncated = await streamInto(writer, call, stops.signal, input.workspacePath);
+        return null;
+      } catch (err) {
+        // Settling needs the usage written: only settle early if the last write landed.
+        const written = await writer.close().then(() => true, () => false);
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
+        if (stops.heard()) return stoppedEarly(written);
+        // The failure lands in Temporal history and the run's error: never with the run's key in it.
+        throw toActivityFailure(redactError(err, [call.secrets.apiKey]));
+      } finally {
+        stops.release();
       }
-    } catch (err) {
-      // Settling needs the usage written: only settle early if the last write landed.
-      const written = await writer.close().then(() => true, () => false);
-      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
-      if (stopHeard) return stoppedEarly(written);
-      // The failure lands in Temporal history and the run's error: never with the run's key in it.
-      throw toActivityFailure(redactError(err, [secrets.apiKey]));
-    } finally {
-      clearInterval(beat);
-      ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      unwatch?.();
-    }
+    });
+    if (ended) return ended;
     await writer.close();
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
-    if (stopHeard) return stoppedEarly(true);
+    if (stops.heard()) return stoppedEarly(true);
     return { truncated };
+  };
+}
+
+/** What one model call needs, from the admitted row: provider, messages, the cap, the run's key. */
+interface ModelCall {
+  model: string;
+  provider: ModelProvider;
+  messages: ModelMessage[];
+  inputTokens: number;
+  /** Output tokens the reservation pays for (and at most `maxTokens`). */
+  allowed: number;
+  secrets: RunSecrets;
+}
+
+async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow): Promise<ModelCall> {
+  if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
+    // The workflow sends this step to the host that prepared the workspace; anywhere else the
+    // agent would work in an empty or foreign folder.
+    throw ApplicationFailure.nonRetryable(`the workspace ${input.workspacePath} is not on this worker`, 'workspace_lost');
+  }
+  const price = { input: run.price_input, output: run.price_output };
+  const provider = deps.providers.find(run.model);
+  if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
+  const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
+  const messages = await buildModelMessages(deps.db, run, provider);
+  const inputTokens = provider.estimateInputTokens(messages);
+  const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
+  return { model: run.model, provider, messages, inputTokens, allowed, secrets };
+}
+
+/** Streams the provider's answer into the writer; true when it was cut at the cap. */
+async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: AbortSignal, workspacePath: string | null): Promise<boolean> {
+  const stream = call.provider.stream({
+    model: call.model,
+    messages: call.messages,
+    maxOutputTokens: call.allowed,
+    signal,
+    apiKey: call.secrets.apiKey,
+    cwd: workspacePath ?? undefined,
+  });
+  let truncated = false;
+  for await (const chunk of stream) {
+    writer.acceptInput(call.inputTokens);
+    if (chunk.type === 'delta') {
+      if (writer.outputTokens >= call.allowed) return true; // the provider went past the cap: cut it off here
+      writer.delta(chunk.text);
+    } else if (chunk.type === 'log') {
+      writer.log(chunk.stream, chunk.line);
+    } else if (chunk.type === 'usage') {
+      writer.setUsage(chunk.usage);
+    } else if (chunk.type === 'finish' && chunk.reason === 'length') {
+      truncated = true; // stopped at the cap we passed
+    }
+  }
+  return truncated;
+}
+
+/** Aborts the call on the activity's cancellation or on the stop NOTIFY, whichever comes first. */
+function listenForStops(ctx: Context, deps: ActivityDeps, runId: string) {
+  const abort = new AbortController();
+  const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
+  ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+  let heard = false;
+  const unwatch = deps.stops?.watch(runId, () => {
+    heard = true;
+    abort.abort(new Error('the run was stopped'));
+  });
+  return {
+    signal: abort.signal,
+    heard: () => heard,
+    release: () => {
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      unwatch?.();
+    },
+  };
+}
+
+/**
+ * Heartbeats carry the cancellation back from the server, so they go out even when the model is
+ * silent; every few beats a volatile tick (never stored, no id) lets followers see it is alive.
+ */
+function heartbeatFor(deps: ActivityDeps, runId: string, writer: RunOutputWriter) {
+  return {
+    everyMs: HEARTBEAT_EVERY_MS,
+    details: () => ({ outputTokens: writer.outputTokens }),
+    onBeat: (beats: number) => {
+      if (beats % TICKS_EVERY_BEATS !== 0) return;
+      void publishVolatileEvent(deps.db, runId, {
+        type: 'progress',
+        data: { step: 'execute', message: 'generating', outputTokens: writer.outputTokens },
+      }).catch((err: unknown) => deps.logger.debug({ err, runId }, 'generating tick not published (the next one may be)'));
+    },
   };
 }
 

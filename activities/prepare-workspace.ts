@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
 import { enterRunStep } from '../src/db/runs';
 import { appendRunLogs, recordRunProgress, setRunWorkspacePath } from '../src/db/run-workspace';
@@ -11,6 +11,8 @@ import { SetupSandbox } from '../src/workspaces/sandbox';
 import { truncate } from '../src/text';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
+import { toWorkspaceFailure } from './workspace-failure';
 
 /** Heartbeats carry a stop back from the server, so they go out even while a command is silent. */
 const HEARTBEAT_EVERY_MS = 500;
@@ -27,61 +29,75 @@ export function prepareWorkspaceActivity(deps: ActivityDeps) {
 
   return async function prepareWorkspace(input: { runId: string; workspace: WorkspaceSpec | null }): Promise<PrepareResult> {
     await enterRunStep(deps.db, input.runId, 'preparing', 'prepare');
-    if (!input.workspace) return { path: null };
+    const spec = input.workspace;
+    if (!spec) return { path: null };
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
     const { runId } = input;
     if (attempt > 1) void deps.reportProgress(runId, { step: 'prepare', attempt });
 
-    let current: PrepareProgress | null = null;
-    const beat = setInterval(() => ctx.heartbeat(current ? { step: current.step } : undefined), HEARTBEAT_EVERY_MS);
-    ctx.heartbeat();
-    let lastTick = 0;
-    const logs = new LineBatcher<{ stream: OutputStream; line: string }>((lines) => appendRunLogs(deps.db, runId, lines), {
-      maxDelayMs: 250,
-      maxLines: 1000,
-      onDropped: (n) => deps.logger.debug({ runId, dropped: n }, 'setup output lines dropped'),
+    const reports = progressReporter(deps, runId, attempt);
+    const heartbeat = { everyMs: HEARTBEAT_EVERY_MS, details: () => (reports.current ? { step: reports.current.step } : undefined) };
+    return withHeartbeat(ctx, heartbeat, async () => {
+      try {
+        const prepared = await prepare(
+          { runId, attempt, spec, root: deps.workspacesDir, settings: deps.workspaces, sandbox },
+          { signal: ctx.cancellationSignal, ...reports.hooks },
+        );
+        await reports.logs.close();
+        await setRunWorkspacePath(deps.db, runId, prepared.path);
+        return { path: prepared.path, taskQueue: deps.hostTaskQueue };
+      } catch (err) {
+        await reports.logs.close().catch((err: unknown) => deps.logger.warn({ err, runId }, 'the last setup output lines were not recorded'));
+        throw await failureOf(deps, runId, ctx, err);
+      }
     });
-
-    try {
-      const prepared = await prepare(
-        { runId, attempt, spec: input.workspace, root: deps.workspacesDir, settings: deps.workspaces, sandbox },
-        {
-          signal: ctx.cancellationSignal,
-          progress: async (p) => {
-            current = p;
-            await logs.flush();
-            await recordRunProgress(deps.db, runId, p);
-            void deps.reportProgress(runId, { step: 'prepare', attempt, progress: p });
-          },
-          tick: (p) => {
-            current = p;
-            if (Date.now() - lastTick < TICK_EVERY_MS) return;
-            lastTick = Date.now();
-            void publishVolatileEvent(deps.db, runId, { type: 'progress', data: { ...p } }).catch(() => undefined);
-            void deps.reportProgress(runId, { step: 'prepare', attempt, progress: p });
-          },
-          log: (stream, line) => logs.push({ stream, line: truncate(line, 8192) }),
-        },
-      );
-      await logs.close();
-      await setRunWorkspacePath(deps.db, runId, prepared.path);
-      return { path: prepared.path, taskQueue: deps.hostTaskQueue };
-    } catch (err) {
-      await logs.close().catch(() => undefined);
-      // A preparation that will not be retried removes what it left here itself: the workflow's
-      // compensation may run on another host, which cannot see this disk.
-      const final = ctx.cancellationSignal.aborted || err instanceof WorkspaceAborted || (err instanceof WorkspaceError && !err.retryable);
-      if (final) await removeWorkspace(deps.workspacesDir, runId).catch(() => undefined);
-      if (ctx.cancellationSignal.aborted || err instanceof WorkspaceAborted) {
-        throw new CancelledFailure('the workspace preparation was stopped');
-      }
-      if (err instanceof WorkspaceError) {
-        throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: !err.retryable });
-      }
-      throw err;
-    } finally {
-      clearInterval(beat);
-    }
   };
+}
+
+/**
+ * A preparation that will not be retried removes what it left here itself (the workflow's
+ * compensation may run on another host, which cannot see this disk); a stop is a cancellation.
+ */
+async function failureOf(deps: ActivityDeps, runId: string, ctx: Context, err: unknown): Promise<unknown> {
+  const stopped = ctx.cancellationSignal.aborted || err instanceof WorkspaceAborted;
+  if (stopped || (err instanceof WorkspaceError && !err.retryable)) {
+    await removeWorkspace(deps.workspacesDir, runId).catch((err: unknown) =>
+      deps.logger.warn({ err, runId }, 'could not remove the workspace of a failed preparation; it is left on disk'),
+    );
+  }
+  return stopped ? new CancelledFailure('the workspace preparation was stopped') : toWorkspaceFailure(err);
+}
+
+/** Every step as a stored progress event (and a signal to the workflow); clone percentages as volatile ticks; setup output as log events. */
+function progressReporter(deps: ActivityDeps, runId: string, attempt: number) {
+  const logs = new LineBatcher<{ stream: OutputStream; line: string }>((lines) => appendRunLogs(deps.db, runId, lines), {
+    maxDelayMs: 250,
+    maxLines: 1000,
+    onDropped: (n) => deps.logger.debug({ runId, dropped: n }, 'setup output lines dropped'),
+  });
+  let lastTick = 0;
+  const reporter = {
+    current: null as PrepareProgress | null,
+    logs,
+    hooks: {
+      progress: async (p: PrepareProgress) => {
+        reporter.current = p;
+        await logs.flush();
+        await recordRunProgress(deps.db, runId, p);
+        void deps.reportProgress(runId, { step: 'prepare', attempt, progress: p });
+      },
+      tick: (p: PrepareProgress) => {
+        reporter.current = p;
+        if (Date.now() - lastTick < TICK_EVERY_MS) return;
+        lastTick = Date.now();
+        void publishVolatileEvent(deps.db, runId, { type: 'progress', data: { ...p } }).catch((err: unknown) =>
+          deps.logger.debug({ err, runId }, 'workspace progress tick not published (the next one may be)'),
+        );
+        void deps.reportProgress(runId, { step: 'prepare', attempt, progress: p });
+      },
+      log: (stream: OutputStream, line: string) => logs.push({ stream, line: truncate(line, 8192) }),
+    },
+  };
+  return reporter;
 }

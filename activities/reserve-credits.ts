@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { admitRun } from '../src/db/runs';
+import { admitRun } from '../src/runs/admission';
 import type { Admission, RunWorkflowInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { failFastOnDataErrors } from './final-errors';

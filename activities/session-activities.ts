@@ -1,13 +1,14 @@
-import { sql } from 'kysely';
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import { appendSessionEvents, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
-import { WorkspaceError } from '../src/workspaces/errors';
+import { Context } from '@temporalio/activity';
+import { getRunRequestId } from '../src/db/runs';
+import { appendSessionEvents, getSessionStatus, hasSessionEventFor, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
 import { SetupSandbox } from '../src/workspaces/sandbox';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
 import { recordingLeftovers } from './cleanup-workspace';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
+import { toWorkspaceFailure } from './workspace-failure';
 
 /** Side effects of the session workflow: its event log, its workspace, its closing. */
 export function sessionActivities(deps: ActivityDeps) {
@@ -15,20 +16,10 @@ export function sessionActivities(deps: ActivityDeps) {
   return {
     /** Publishes `request.completed` once per request, even when retried. */
     async recordSessionEvent(input: { sessionId: string; type: 'request.completed'; runId: string; status: string }): Promise<void> {
-      const seen = await deps.db
-        .selectFrom('run_events')
-        .select('id')
-        .where('run_id', '=', input.sessionId)
-        .where('type', '=', input.type)
-        .where(sql<boolean>`data->>'runId' = ${input.runId}`)
-        .executeTakeFirst();
-      if (seen) return;
-      const run = await deps.db.selectFrom('runs').select('request_id').where('id', '=', input.runId).executeTakeFirst();
+      if (await hasSessionEventFor(deps.db, input.sessionId, input.type, input.runId)) return;
+      const requestId = await getRunRequestId(deps.db, input.runId);
       await appendSessionEvents(deps.db, input.sessionId, [
-        {
-          type: input.type,
-          data: { sessionId: input.sessionId, requestId: run?.request_id ?? null, runId: input.runId, status: input.status },
-        },
+        { type: input.type, data: { sessionId: input.sessionId, requestId, runId: input.runId, status: input.status } },
       ]);
     },
 
@@ -38,36 +29,32 @@ export function sessionActivities(deps: ActivityDeps) {
      */
     async prepareSessionWorkspace(input: { sessionId: string; workspace: WorkspaceSpec }): Promise<PrepareResult> {
       const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(), 500);
-      try {
-        const prepared = await prepareWorkspace(
-          {
-            runId: input.sessionId,
-            attempt: ctx.info.attempt,
-            spec: input.workspace,
-            root: deps.workspacesDir,
-            settings: deps.workspaces,
-            sandbox,
-          },
-          {
-            signal: ctx.cancellationSignal,
-            progress: async (p) => {
-              await appendSessionEvents(deps.db, input.sessionId, [{ type: 'progress', data: { ...p } }]);
+      return withHeartbeat(ctx, { everyMs: 500 }, async () => {
+        try {
+          const prepared = await prepareWorkspace(
+            {
+              runId: input.sessionId,
+              attempt: ctx.info.attempt,
+              spec: input.workspace,
+              root: deps.workspacesDir,
+              settings: deps.workspaces,
+              sandbox,
             },
-            tick: () => undefined,
-            log: () => undefined,
-          },
-        );
-        await setSessionWorkspacePath(deps.db, input.sessionId, prepared.path);
-        return { path: prepared.path, taskQueue: deps.hostTaskQueue };
-      } catch (err) {
-        if (err instanceof WorkspaceError) {
-          throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: !err.retryable });
+            {
+              signal: ctx.cancellationSignal,
+              progress: async (p) => {
+                await appendSessionEvents(deps.db, input.sessionId, [{ type: 'progress', data: { ...p } }]);
+              },
+              tick: () => undefined,
+              log: () => undefined,
+            },
+          );
+          await setSessionWorkspacePath(deps.db, input.sessionId, prepared.path);
+          return { path: prepared.path, taskQueue: deps.hostTaskQueue };
+        } catch (err) {
+          throw toWorkspaceFailure(err);
         }
-        throw err;
-      } finally {
-        clearInterval(beat);
-      }
+      });
     },
 
     async cleanupSessionWorkspace(input: { sessionId: string }): Promise<void> {
@@ -84,8 +71,8 @@ export function sessionActivities(deps: ActivityDeps) {
 
     /** Marks the session closed and ends its event stream; a second call changes nothing. */
     async closeSessionRecord(input: { sessionId: string }): Promise<void> {
-      const session = await deps.db.selectFrom('sessions').select('status').where('id', '=', input.sessionId).executeTakeFirst();
-      if (!session || session.status === 'closed') return;
+      const status = await getSessionStatus(deps.db, input.sessionId);
+      if (!status || status === 'closed') return;
       await setSessionStatus(deps.db, input.sessionId, 'closed');
       await appendSessionEvents(deps.db, input.sessionId, [
         { type: 'session.closed', data: { sessionId: input.sessionId } },

@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { isTerminal } from '../workflows/run-vocabulary';
 import { createAccount, expectLedgerConsistent, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { createFixtureRepo, runEvents, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
@@ -42,7 +43,7 @@ beforeAll(() => {
 
 const workspace = (setup: string[]) => ({ repo: repo.path, setup });
 const done = (stack: TestStack, account: TestAccount, id: string) =>
-  waitForRun(stack, account, id, (r) => ['succeeded', 'failed', 'stopped'].includes(r.status) && r.step === 'done');
+  waitForRun(stack, account, id, (r) => isTerminal(r.status) && r.step === 'done');
 
 describe('RUNWAY_SANDBOX=auto without a working bubblewrap', () => {
   let stack: TestStack;

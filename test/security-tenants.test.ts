@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { createRunStarter } from '../src/api/app';
 import { findAccount } from '../src/db/accounts';
-import { admitRun } from '../src/db/runs';
+import { admitRun } from '../src/runs/admission';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';

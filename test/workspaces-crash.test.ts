@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isTerminal } from '../workflows/run-vocabulary';
 import { createAccount, expectLedgerConsistent, getRun, startRun, waitForRun } from './helpers/api';
 import { createBigRepo, git, pidsWith, runEvents } from './helpers/git-repos';
 import { spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
@@ -115,7 +116,7 @@ test('workers killed mid-clone and mid-setup leave no broken workspace: the next
   // 3. The third worker prepares from scratch (a clone that has `go`) and finishes the run.
   addFileToMain(bigRepo, 'go');
   await newWorker();
-  const done = await waitForRun(stack, account, runId, (r) => ['succeeded', 'failed', 'stopped'].includes(r.status) && r.step === 'done', 45_000);
+  const done = await waitForRun(stack, account, runId, (r) => isTerminal(r.status) && r.step === 'done', 45_000);
   expect(done).toMatchObject({ status: 'succeeded', step: 'done', output: 'after the crashes', error: null });
   const steps = (await runEvents(stack.db, runId, 'progress')).map((e) => e.data.step);
   expect(steps).toEqual([

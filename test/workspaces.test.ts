@@ -5,6 +5,7 @@ import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
 import { SetupSandbox } from '../src/workspaces/sandbox';
 import { statusQuery } from '../workflows/definitions';
+import { isTerminal } from '../workflows/run-vocabulary';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { createFixtureRepo, git, pidsWith, runEvents, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
@@ -37,7 +38,7 @@ afterAll(async () => {
 const run = (workspace: Record<string, unknown>) => startRun(stack, account, { prompt: 'look around', model: 'demo/echo', maxTokens: 8, workspace });
 /** Terminal and cleaned up: a succeeded run is settled before its workspace step ends. */
 const waitDone = (id: string, timeoutMs?: number) =>
-  waitForRun(stack, account, id, (r) => ['succeeded', 'failed', 'stopped'].includes(r.status) && r.step === 'done', timeoutMs);
+  waitForRun(stack, account, id, (r) => isTerminal(r.status) && r.step === 'done', timeoutMs);
 const progressSteps = async (runId: string) => (await runEvents(stack.db, runId, 'progress')).map((e) => e.data.step);
 /** A root worker hands a workspace its setup commands ran in to the sandbox uid: root's git must be told to trust it. */
 const gitIn = (dir: string, ...args: string[]) => git(dir, '-c', 'safe.directory=*', ...args);

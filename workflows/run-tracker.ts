@@ -1,7 +1,6 @@
 import { CancellationScope, log, upsertSearchAttributes } from '@temporalio/workflow';
-import { RUNWAY_STATUS, STOPPED_ERROR, type ProgressReport, type RunError, type RunState, type RunStatus, type RunStep } from './types';
-
-const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'stopped'];
+import { RUNWAY_STATUS, shownStatus } from './run-vocabulary';
+import { STOPPED_ERROR, type ProgressReport, type RunError, type RunState, type RunStatus, type RunStep } from './types';
 
 /**
  * What the run shows (its `status` query and the `RunwayStatus` search attribute) and whether it
@@ -19,7 +18,7 @@ export class RunTracker {
     this.state.progress = null;
     this.state.attempt = 1;
     // Once a stop is asked for, the run reads `stopping` until it reaches its terminal status.
-    const shown = this.stopRequested && !TERMINAL.includes(status) ? 'stopping' : status;
+    const shown = shownStatus(this.stopRequested ? 'stopping' : this.state.status, status);
     if (shown !== this.state.status) this.show(shown);
   }
 

@@ -13,7 +13,6 @@ import { healthRoutes } from './routes/health';
 import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/sessions';
 import { SessionService } from '../sessions/session-service';
-import { RunEventHub } from '../streams/run-event-hub';
 
 /** Admission as the API does it, for these dependencies. */
 export function createRunStarter(deps: ApiDeps): RunStarter {
@@ -41,6 +40,7 @@ export function createApp(deps: ApiDeps): Koa {
     taskQueue: deps.config.temporal.taskQueue,
     maxOpenSessions: deps.config.maxOpenSessions,
     workspaces: deps.config.workspaces,
+    logger: deps.logger,
   });
 
   app.use(async (ctx, next) => {
@@ -52,8 +52,8 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(jsonBody(deps.config.maxBodyBytes));
   app.use(inputGuard());
 
-  // One hub per API process: one LISTEN connection for every event stream it serves.
-  const hub = deps.events ?? new RunEventHub({ db: deps.db, databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  // One hub per API process (built by apiDepsFor): one LISTEN connection for every event stream it serves.
+  const hub = deps.events;
   const openapi = buildOpenApiDocument();
   const root = new Router();
   root.get('/openapi.json', (ctx) => {

@@ -16,12 +16,12 @@ export interface ApiDeps {
   providers: ProviderRegistry;
   secretsKey: Buffer;
   adminToken: string;
-  /** The process's live event fan-out (one LISTEN connection); its owner closes it on shutdown. Created by the app when absent. */
-  events?: RunEventHub;
+  /** The process's live event fan-out (one LISTEN connection); its owner closes it on shutdown. Built here only, by apiDepsFor. */
+  events: RunEventHub;
 }
 
 /** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub). */
-export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events'>): ApiDeps & { events: RunEventHub } {
+export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events'>): ApiDeps {
   return {
     ...base,
     prices: new PriceBook(base.config.prices),

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger';
+import { problemOfDomainError } from './domain-problems';
 
 export const PROBLEM_BASE = 'https://runway.dev/problems/';
 
@@ -54,14 +55,14 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
   return new Problem(status, 'bad-request', 'Bad request', err.message ?? 'bad request');
 }
 
-/** The one place where errors become responses: problems as they are, anything else a logged 500. */
+/** The one place where errors become responses: problems as they are, domain errors mapped, anything else a logged 500. */
 export function problemMiddleware(logger: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw problems.notFound('endpoint');
     } catch (err) {
-      let problem = err instanceof Problem ? err : fromHttpError(err as Record<string, never>);
+      let problem = err instanceof Problem ? err : (problemOfDomainError(err) ?? fromHttpError(err as Record<string, never>));
       if (!problem) {
         logger.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
         problem = new Problem(500, 'internal-error', 'Internal error', 'an unexpected error occurred; it has been logged');

@@ -1,7 +1,13 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import type { CreateRunRequest as RunInput } from '../runs/requests';
+import type { CreateSessionRequest as SessionInput, SessionRequestBody as SessionRequestInput } from '../sessions/requests';
+import { RUN_STATUSES } from '../../workflows/run-vocabulary';
 
 extendZodWithOpenApi(z);
+
+/** A parsed body must be the domain's input type: if a schema drifts from it, typecheck fails here. */
+type Fits<Parsed extends Domain, Domain> = Parsed;
 
 /** Request and response shapes: the same schemas validate requests and generate /openapi.json. */
 
@@ -48,11 +54,11 @@ export const createRunSchema = z
   })
   .strict()
   .openapi('CreateRun');
-export type CreateRunRequest = z.infer<typeof createRunSchema>;
+export type CreateRunRequest = Fits<z.infer<typeof createRunSchema>, RunInput>;
 
 export const retryRunSchema = z.object({ secrets: secretsSchema.optional() }).strict().openapi('RetryRun');
 
-export const runStatusSchema = z.enum(['queued', 'preparing', 'running', 'stopping', 'succeeded', 'failed', 'stopped']);
+export const runStatusSchema = z.enum(RUN_STATUSES);
 
 export const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -163,7 +169,7 @@ export const createSessionSchema = z
   })
   .strict()
   .openapi('CreateSession');
-export type CreateSessionRequest = z.infer<typeof createSessionSchema>;
+export type CreateSessionRequest = Fits<z.infer<typeof createSessionSchema>, SessionInput>;
 
 export const sessionRequestSchema = z
   .object({
@@ -174,7 +180,7 @@ export const sessionRequestSchema = z
   })
   .strict()
   .openapi('SessionRequest');
-export type SessionRequestBody = z.infer<typeof sessionRequestSchema>;
+export type SessionRequestBody = Fits<z.infer<typeof sessionRequestSchema>, SessionRequestInput>;
 
 export const sessionSchema = z
   .object({

@@ -15,7 +15,7 @@ async function reachable(databaseUrl: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    await client.end().catch(() => undefined);
+    await client.end().catch(() => undefined); // a probe: its answer is already decided above
   }
 }
 

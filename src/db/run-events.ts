@@ -1,7 +1,11 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
+import { encodeHeadNotice, encodeVolatileNotice, RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL } from './notify-wire';
 import type { Database, RunEventRow } from './schema';
 import { safeJson } from '../text';
+
+// The channels and their payloads are defined in ./notify-wire (kept importable from here).
+export { RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL };
 
 export type RunEventType = 'status' | 'progress' | 'delta' | 'log' | 'usage' | 'error' | 'end' | 'reset' | 'request.completed' | 'session.closed';
 
@@ -9,11 +13,6 @@ export interface NewRunEvent {
   type: RunEventType;
   data: Record<string, unknown>;
 }
-
-/** PostgreSQL channel carrying `runId:lastEventId` whenever a run gains persisted events. */
-export const RUN_EVENTS_CHANNEL = 'runway_run_events';
-/** Channel for volatile events (never stored): the payload is the whole JSON event. */
-export const RUN_VOLATILE_CHANNEL = 'runway_run_volatile';
 
 /**
  * Appends events with the next gapless ids of the run. Must run inside the caller's transaction:
@@ -52,7 +51,7 @@ export async function appendStreamEvents(
     // let a NUL or a lone surrogate in it refuse the whole transaction.
     .values(events.map((e, i) => ({ run_id: streamId, id: first + i, type: e.type, data: safeJson(e.data) })))
     .execute();
-  await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${`${streamId}:${last}`})`.execute(trx);
+  await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${encodeHeadNotice(streamId, last)})`.execute(trx);
   return last;
 }
 
@@ -73,9 +72,9 @@ export async function listRunEvents(db: Db, runId: string, afterId: number, limi
 }
 
 export async function publishVolatileEvent(db: Db, runId: string, event: NewRunEvent): Promise<void> {
-  const payload = safeJson({ runId, type: event.type, data: event.data });
   // NOTIFY payloads are limited to 8000 bytes; volatile events are small progress ticks.
-  if (Buffer.byteLength(payload) > 7900) return;
+  const payload = encodeVolatileNotice(runId, event);
+  if (payload === null) return;
   await sql`SELECT pg_notify(${RUN_VOLATILE_CHANNEL}, ${payload})`.execute(db);
 }
 

@@ -1,4 +1,4 @@
-import { sql, type Expression, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema';
 
 /**
@@ -34,4 +34,18 @@ export async function withLiveOutput<R extends { id: string; output: string; cha
   if (live.length === 0) return rows;
   const outputs = await liveOutputs(db, live.map((r) => r.id));
   return rows.map((r) => (r.charged === null ? { ...r, output: outputs.get(r.id) ?? '' } : r));
+}
+
+/** Records a new execution attempt: its number, its input so far, and no output tokens yet. */
+export async function setRunAttempt(
+  trx: Transaction<Database>,
+  runId: string,
+  attempt: number,
+  inputTokens: number,
+): Promise<void> {
+  await trx
+    .updateTable('runs')
+    .set({ attempt, input_tokens: inputTokens, output_tokens: 0 })
+    .where('id', '=', runId)
+    .executeTakeFirstOrThrow();
 }

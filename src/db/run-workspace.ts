@@ -1,6 +1,7 @@
 import type { Db } from './database';
 import { appendRunEvents, appendRunEventsNow } from './run-events';
-import { TERMINAL_STATUSES, type RunProgress, type WorkspaceLeftoverRow } from './schema';
+import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
+import type { RunProgress, WorkspaceLeftoverRow } from './schema';
 
 /**
  * Records a preparation step: the run's `progress` and a persisted `progress` event, in one

@@ -3,125 +3,11 @@ import type { Db } from './database';
 import { applyLedgerChange } from './ledger';
 import { appendRunEvents, type NewRunEvent } from './run-events';
 import { outputOfRunSql } from './run-output';
-import { ACTIVE_STATUSES, TERMINAL_STATUSES, type RunError, type RunRow, type RunStatus, type RunStep } from './schema';
+import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
+import type { RunError, RunRow, RunStatus, RunStep } from './schema';
 import { costOf } from '../pricing';
 import { safeJson } from '../text';
-import type { Admission, AdmissionRejection, RunWorkflowInput, TerminalStatus } from '../../workflows/types';
-
-/**
- * Admission in one transaction, decided exactly once per workflow execution. The API and the
- * run's first activity both call this (whichever comes first decides, the other reads the
- * decision), so a run is admitted even if the API dies after starting its workflow, and a refusal
- * the client saw is never overturned. The account row is locked first: concurrent starts of one
- * account are serialized and the balance can never go below zero.
- */
-export async function admitRun(db: Db, input: RunWorkflowInput, executionId: string): Promise<Admission> {
-  return db.transaction().execute(async (trx) => {
-    const account = await trx
-      .selectFrom('accounts')
-      .select(['balance', 'max_active_runs'])
-      .where('id', '=', input.accountId)
-      .forUpdate()
-      .executeTakeFirstOrThrow();
-    const existing = await trx
-      .selectFrom('runs')
-      .select(['request_hash', 'created_at', 'seq'])
-      .where('id', '=', input.runId)
-      .executeTakeFirst();
-    if (existing) {
-      return { admitted: true, requestHash: existing.request_hash, createdAt: existing.created_at.toISOString(), seq: existing.seq };
-    }
-    const refused = await trx
-      .selectFrom('admission_rejections')
-      .selectAll()
-      .where('run_id', '=', input.runId)
-      .where('execution_id', '=', executionId)
-      .executeTakeFirst();
-    if (refused) {
-      return {
-        admitted: false,
-        reason: refused.reason as AdmissionRejection,
-        requestHash: refused.request_hash,
-        balance: refused.balance,
-        detail: refused.detail,
-      };
-    }
-
-    const refuse = async (reason: AdmissionRejection, detail: string): Promise<Admission> => {
-      await trx
-        .insertInto('admission_rejections')
-        .values({ run_id: input.runId, execution_id: executionId, reason, detail, balance: account.balance, request_hash: input.requestHash })
-        .execute();
-      return { admitted: false, reason, requestHash: input.requestHash, balance: account.balance, detail };
-    };
-
-    if (input.sessionId) {
-      // Another account's session is exactly as unknown as a missing one.
-      const session = await trx
-        .selectFrom('sessions')
-        .select(['status', 'multitask'])
-        .where('id', '=', input.sessionId)
-        .where('account_id', '=', input.accountId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!session) return refuse('session-not-found', 'no such session');
-      if (session.status !== 'open') return refuse('session-closed', 'the session is closed');
-      if (session.multitask === 'reject') {
-        const busy = await trx
-          .selectFrom('runs')
-          .select('id')
-          .where('session_id', '=', input.sessionId)
-          .where('status', 'in', ACTIVE_STATUSES)
-          .executeTakeFirst();
-        if (busy) return refuse('session-busy', 'this session rejects new requests while one is queued or running');
-      }
-    }
-    const cap = account.max_active_runs ?? input.maxActiveRuns;
-    const active = await trx
-      .selectFrom('runs')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('account_id', '=', input.accountId)
-      .where('status', 'in', ACTIVE_STATUSES)
-      .executeTakeFirstOrThrow();
-    if (Number(active.n) >= cap) {
-      return refuse('too-many-active-runs', `the account already has ${active.n} active runs (maximum ${cap})`);
-    }
-    if (account.balance < input.estimate) {
-      return refuse('insufficient-credits', `the run needs ${input.estimate} credits; the available balance is ${account.balance}`);
-    }
-    const row = await trx
-      .insertInto('runs')
-      .values({
-        id: input.runId,
-        account_id: input.accountId,
-        status: 'queued',
-        step: 'reserve',
-        model: input.model,
-        prompt: input.prompt,
-        max_tokens: input.maxTokens,
-        workspace: input.workspace ? JSON.stringify(input.workspace) : null,
-        metadata: JSON.stringify(input.metadata),
-        session_id: input.sessionId,
-        request_id: input.requestId ?? null,
-        retry_of: input.retryOf,
-        request_hash: input.requestHash,
-        estimate: input.estimate,
-        price_input: input.price.input,
-        price_output: input.price.output,
-      })
-      .returning(['created_at', 'seq'])
-      .executeTakeFirstOrThrow();
-    await applyLedgerChange(trx, {
-      accountId: input.accountId,
-      kind: 'reserve',
-      amount: input.estimate,
-      runId: input.runId,
-      idempotencyKey: `${input.runId}:reserve`,
-    });
-    await appendRunEvents(trx, input.runId, [{ type: 'status', data: { status: 'queued', step: 'reserve' } }]);
-    return { admitted: true, requestHash: input.requestHash, createdAt: row.created_at.toISOString(), seq: row.seq };
-  });
-}
+import type { TerminalStatus } from '../../workflows/types';
 
 /**
  * Moves a run to a new step. A run being stopped keeps showing `stopping`. Emits a `status`
@@ -135,8 +21,8 @@ export async function enterRunStep(db: Db, runId: string, status: RunStatus, ste
       .where('id', '=', runId)
       .forUpdate()
       .executeTakeFirstOrThrow();
-    if ((TERMINAL_STATUSES as string[]).includes(run.status)) return;
-    const shown: RunStatus = run.status === 'stopping' ? 'stopping' : status;
+    if (isTerminal(run.status)) return;
+    const shown = shownStatus(run.status, status);
     if (run.status === shown && run.step === step) return;
     await trx
       .updateTable('runs')
@@ -278,4 +164,10 @@ export async function softDeleteRun(db: Db, runId: string): Promise<boolean> {
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** The session request a run serves (`req_…`), or null. */
+export async function getRunRequestId(db: Db, runId: string): Promise<string | null> {
+  const row = await db.selectFrom('runs').select('request_id').where('id', '=', runId).executeTakeFirst();
+  return row?.request_id ?? null;
 }

@@ -10,8 +10,8 @@ type Json<T> = ColumnType<T, string, string>;
 
 export type LedgerKind = 'credit' | 'reserve' | 'charge' | 'refund';
 
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
-export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'preparing', 'running', 'stopping'];
+// The status sets too (kept importable from here for the database layer's callers).
+export { ACTIVE_STATUSES, isTerminal, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 
 
 export interface AccountsTable {

@@ -1,7 +1,7 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
 import { appendStreamEvents, type NewRunEvent } from './run-events';
-import type { Database, Multitask, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
+import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
 
 export interface NewSession {
   id: string;
@@ -73,6 +73,23 @@ export async function appendSessionEvents(db: Db, sessionId: string, events: New
   return db.transaction().execute((trx) => appendStreamEvents(trx, 'sessions', sessionId, events));
 }
 
+/** The session's context budget in tokens, or undefined when there is no such session. */
+export async function getSessionContextTokens(db: Db, sessionId: string): Promise<number | undefined> {
+  const session = await db.selectFrom('sessions').select('context_tokens').where('id', '=', sessionId).executeTakeFirst();
+  return session?.context_tokens;
+}
+
+/** A request of this session (its run, not deleted); another session's request id finds nothing. */
+export async function getSessionRequestRun(db: Db, sessionId: string, requestId: string): Promise<RunRow | undefined> {
+  return db
+    .selectFrom('runs')
+    .selectAll()
+    .where('request_id', '=', requestId)
+    .where('session_id', '=', sessionId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
 /**
  * The session's earlier turns for a request's model input, newest kept first within the budget
  * (in the provider's estimated tokens), returned oldest first.
@@ -103,4 +120,21 @@ export async function sessionTurnsBefore(
     turns.push(row);
   }
   return turns.reverse();
+}
+
+export async function getSessionStatus(db: Db, id: string): Promise<SessionStatus | undefined> {
+  const row = await db.selectFrom('sessions').select('status').where('id', '=', id).executeTakeFirst();
+  return row?.status;
+}
+
+/** Whether the session's stream already has an event of this type about this run. */
+export async function hasSessionEventFor(db: Db, sessionId: string, type: string, runId: string): Promise<boolean> {
+  const seen = await db
+    .selectFrom('run_events')
+    .select('id')
+    .where('run_id', '=', sessionId)
+    .where('type', '=', type)
+    .where(sql<boolean>`data->>'runId' = ${runId}`)
+    .executeTakeFirst();
+  return seen !== undefined;
 }

@@ -56,6 +56,8 @@ export class CliAgentProvider implements ModelProvider {
   constructor(
     private readonly agents: CliAgentTable,
     private readonly sandbox: Sandbox,
+    /** Where problems that do not fail the call go (the worker's logger). */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
   supports(model: string): boolean {
@@ -139,7 +141,10 @@ export class CliAgentProvider implements ModelProvider {
         }
       }
     } finally {
-      await rm(home, { recursive: true, force: true }).catch(() => undefined);
+      // A leftover private HOME does not fail the call, but say so: it may hold the agent's state.
+      await rm(home, { recursive: true, force: true }).catch((err: unknown) =>
+        this.warn(`could not remove the agent's temporary home ${home}: ${(err as Error).message}`),
+      );
     }
   }
 }

@@ -16,6 +16,6 @@ export function createProviderRegistry(config: Config, warn: (message: string) =
     new DemoEchoProvider(config.demoDelayMs),
     new OpenAiProvider({ ...config.openai, idleTimeoutMs }),
     new AnthropicProvider({ ...config.anthropic, idleTimeoutMs }),
-    new CliAgentProvider(config.cliAgents, new Sandbox(config.workspaces, config.workspacesDir, warn)),
+    new CliAgentProvider(config.cliAgents, new Sandbox(config.workspaces, config.workspacesDir, warn), warn),
   ]);
 }

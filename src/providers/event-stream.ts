@@ -66,6 +66,8 @@ export async function* postEventStream(req: EventStreamRequest): AsyncGenerator<
       }
     } finally {
       // Also runs when the consumer stops early (spend cap): closes the connection to the provider.
+      // Silent on purpose: cancel only rejects when the stream already failed, and that failure
+      // (if it matters) was thrown from read() above.
       reader.cancel().catch(() => undefined);
     }
   } finally {

@@ -34,6 +34,7 @@ export async function httpError(response: Response): Promise<ProviderError> {
 
 /** A 3xx: never followed (it could carry the key elsewhere), and retrying would get the same answer. */
 export async function redirectError(response: Response): Promise<ProviderError> {
+  // Silent on purpose: the body is discarded unread; failing to discard it changes nothing.
   await response.body?.cancel().catch(() => undefined);
   const location = excerpt(response.headers.get('location') ?? '', 200);
   return new ProviderError(

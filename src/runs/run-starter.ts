@@ -1,8 +1,6 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { Problem, problems } from '../api/problem';
-import type { CreateRunRequest } from '../api/schemas';
 import type { Db } from '../db/database';
-import { admitRun, getRunById } from '../db/runs';
+import { getRunById } from '../db/runs';
 import { getOwnedSession } from '../db/sessions';
 import type { AccountRow, RunRow } from '../db/schema';
 import { derivedId, newId, sha256Hex } from '../ids';
@@ -11,12 +9,15 @@ import type { ProviderRegistry } from '../providers/registry';
 import { seal } from '../secrets/sealed-box';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
+import { admitRun } from './admission';
+import { AdmissionRefused, IdempotencyKeyReused, NotFound, TemporalUnavailable, UnknownModel } from './errors';
+import type { CreateRunRequest } from './requests';
 import { RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
+import type { runWorkflow } from '../../workflows/run-workflow';
 import {
   RUNWAY_ACCOUNT,
   RUNWAY_STATUS,
   type Admission,
-  type AdmissionRejection,
   type RunWorkflowInput,
 } from '../../workflows/types';
 
@@ -62,28 +63,19 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const REJECTIONS: Record<Exclude<AdmissionRejection, 'session-not-found'>, { status: number; title: string }> = {
-  'insufficient-credits': { status: 402, title: 'Insufficient credits' },
-  'too-many-active-runs': { status: 429, title: 'Too many active runs' },
-  'session-busy': { status: 409, title: 'Session busy' },
-  'session-closed': { status: 409, title: 'Session closed' },
-};
-
 /**
- * Admission: one workflow per run, and the reservation's outcome (admitted, 402, 409 or 429) is
+ * Admission: one workflow per run, and the reservation's outcome (admitted or AdmissionRefused) is
  * known before the HTTP reply, while the AI work goes on afterwards.
  */
 export class RunStarter {
   constructor(private readonly deps: RunStarterDeps) {}
 
-  /** The estimate in credits, or a 400 when no provider or price exists for the model. */
+  /** The estimate in credits; UnknownModel when no provider or price exists for the model. */
   estimate(request: CreateRunRequest, contextTokens = 0): { estimate: number; price: { input: number; output: number } } {
     const provider = this.deps.providers.find(request.model);
     const price = this.deps.prices.priceOf(request.model);
     if (!provider || !price) {
-      throw new Problem(400, 'unknown-model', 'Unknown model', `no provider or price is configured for model "${request.model}"`, {
-        errors: [{ path: 'model', message: 'unknown model' }],
-      });
+      throw new UnknownModel(request.model);
     }
     // A session request also pays for the earlier turns it may carry, up to the session's budget.
     const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }]) + contextTokens;
@@ -110,7 +102,7 @@ export class RunStarter {
     // Decided again under the session's row lock in admission; checked here too so that a foreign
     // or unknown session id never gets a workflow started for it.
     if (request.sessionId && !(await getOwnedSession(this.deps.db, account.id, request.sessionId))) {
-      throw problems.notFound('session');
+      throw new NotFound('session');
     }
 
     const input: RunWorkflowInput = {
@@ -134,19 +126,15 @@ export class RunStarter {
     };
     const admission = await this.admit(input);
     if (!admission.admitted) {
-      if (admission.reason === 'session-not-found') throw problems.notFound('session');
-      const r = REJECTIONS[admission.reason];
-      throw new Problem(r.status, admission.reason, r.title, admission.detail, {
-        estimate,
-        balance: admission.balance,
-      });
+      if (admission.reason === 'session-not-found') throw new NotFound('session');
+      throw new AdmissionRefused(admission.reason, admission.detail, estimate, admission.balance);
     }
-    if (admission.requestHash !== requestHash) throw this.keyConflict();
+    if (admission.requestHash !== requestHash) throw new IdempotencyKeyReused();
     return { id: runId, status: 'queued', createdAt: admission.createdAt, estimate, replayed: false, seq: admission.seq ?? 0 };
   }
 
   private replay(existing: RunRow, requestHash: string): StartedRun {
-    if (existing.request_hash !== requestHash || existing.deleted_at) throw this.keyConflict();
+    if (existing.request_hash !== requestHash || existing.deleted_at) throw new IdempotencyKeyReused();
     return {
       id: existing.id,
       status: existing.status,
@@ -155,15 +143,6 @@ export class RunStarter {
       replayed: true,
       seq: existing.seq,
     };
-  }
-
-  private keyConflict(): Problem {
-    return new Problem(
-      409,
-      'idempotency-key-reused',
-      'Idempotency-Key reused',
-      'this Idempotency-Key was already used with a different request body',
-    );
   }
 
   /**
@@ -175,7 +154,7 @@ export class RunStarter {
   private async admit(input: RunWorkflowInput): Promise<Admission> {
     let handle;
     try {
-      handle = await this.deps.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
+      handle = await this.deps.temporal.workflow.start<typeof runWorkflow>(RUN_WORKFLOW_TYPE, {
         workflowId: input.runId,
         taskQueue: this.deps.taskQueue,
         args: [input],
@@ -192,7 +171,7 @@ export class RunStarter {
       });
     } catch (err) {
       if ((err as Error).name === 'ServiceError' || (err as { code?: number }).code === 14) {
-        throw new Problem(503, 'temporal-unavailable', 'Temporal unavailable', 'the workflow service did not answer; retry with the same Idempotency-Key');
+        throw new TemporalUnavailable();
       }
       throw err;
     }

@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
-import { Problem } from '../api/problem';
-import type { CreateSessionRequest, SessionRequestBody } from '../api/schemas';
 import type { Db } from '../db/database';
+import type { Logger } from '../logger';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
 import { insertSessionWithinCap, setSessionStatus } from '../db/sessions';
 import { derivedId, newId } from '../ids';
+import { SessionClosed, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
@@ -15,7 +15,9 @@ import {
   SESSION_WORKFLOW_TYPE,
   sessionStateQuery,
 } from '../../workflows/definitions';
+import type { sessionWorkflow } from '../../workflows/session-workflow';
 import { RUNWAY_ACCOUNT, type SessionState, type SessionWorkflowInput } from '../../workflows/types';
+import type { CreateSessionRequest, SessionRequestBody } from './requests';
 
 export interface SessionServiceDeps {
   db: Db;
@@ -25,12 +27,11 @@ export interface SessionServiceDeps {
   /** Sessions an account may have that are not closed yet. */
   maxOpenSessions: number;
   workspaces?: WorkspacePolicy;
+  logger?: Logger;
 }
 
 /** The request id shown to clients is the run id under another prefix: one lookup, no mapping table. */
 export const requestIdOf = (runId: string) => `req_${runId.slice('run_'.length)}`;
-
-const sessionClosed = () => new Problem(409, 'session-closed', 'Session closed', 'the session is closed');
 
 /**
  * Sessions as long-lived workflows. A request is admitted as an ordinary run (its own reservation,
@@ -41,7 +42,7 @@ export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
 
   async create(account: AccountRow, body: CreateSessionRequest): Promise<SessionRow> {
-    this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // 400 for an unknown model
+    this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // UnknownModel
     assertValidWorkspace(body.workspace, this.deps.workspaces);
     const session = await insertSessionWithinCap(this.deps.db, {
       id: newId('ses'),
@@ -54,9 +55,7 @@ export class SessionService {
       metadata: body.metadata,
     }, this.deps.maxOpenSessions);
     if (!session) {
-      throw new Problem(429, 'too-many-open-sessions', 'Too many open sessions', `the account already has ${this.deps.maxOpenSessions} open sessions; close one first`, {
-        maxOpenSessions: this.deps.maxOpenSessions,
-      });
+      throw new TooManyOpenSessions(this.deps.maxOpenSessions);
     }
     const input: SessionWorkflowInput = {
       sessionId: session.id,
@@ -65,7 +64,7 @@ export class SessionService {
       workspace: body.workspace ?? null,
     };
     try {
-      await this.deps.temporal.workflow.start(SESSION_WORKFLOW_TYPE, {
+      await this.deps.temporal.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW_TYPE, {
         workflowId: session.id,
         taskQueue: this.deps.taskQueue,
         args: [input],
@@ -101,7 +100,7 @@ export class SessionService {
     if (idempotencyKey && (await getRunById(this.deps.db, runId))) {
       return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids })), requestId };
     }
-    if (session.status !== 'open') throw sessionClosed();
+    if (session.status !== 'open') throw new SessionClosed();
     // Admission also checks the session (open; in reject mode, idle) under its row lock.
     const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
     // Awaited before the reply, so a client's sequential requests reach the session in order.
@@ -109,7 +108,9 @@ export class SessionService {
     await this.deps.temporal.workflow
       .getHandle(session.id)
       .signal(requestReadySignal, { runId, seq: started.seq })
-      .catch(() => undefined);
+      .catch((err: unknown) =>
+        this.deps.logger?.warn({ err, sessionId: session.id, runId }, 'requestReady not delivered; the run tells the session itself within 10 s'),
+      );
     return { ...started, requestId };
   }
 

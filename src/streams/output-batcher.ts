@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../db/database';
-import { RUN_EVENTS_CHANNEL } from '../db/run-events';
+import { advanceRunHeads, insertRunEventRows, notifyRunEventPayloads } from '../db/output-batch';
+import { InlineNotices } from '../db/notify-wire';
 import { createLogger, type Logger } from '../logger';
 import type { Usage } from '../pricing';
 import { sanitize } from '../text';
@@ -195,18 +195,13 @@ export class OutputBatcher {
   private async commit(runs: [string, PendingRun][]): Promise<void> {
     const eventsOf = ([, r]: [string, PendingRun]) => r.logs.length + (r.text ? 1 : 0);
     await this.db.transaction().execute(async (trx) => {
-      const heads = await sql<{ id: string; last_event_id: string | number }>`
-        UPDATE runs AS r
-           SET input_tokens = v.input_tokens,
-               output_tokens = v.output_tokens,
-               last_event_id = r.last_event_id + v.n
-          FROM unnest(${runs.map(([id]) => id)}::text[],
-                      ${runs.map(([, r]) => r.usage.inputTokens)}::int[], ${runs.map(([, r]) => r.usage.outputTokens)}::int[],
-                      ${runs.map(eventsOf)}::int[])
-               AS v(id, input_tokens, output_tokens, n)
-         WHERE r.id = v.id
-     RETURNING r.id, r.last_event_id`.execute(trx);
-      const lastIds = new Map(heads.rows.map((h) => [h.id, Number(h.last_event_id)]));
+      const heads = await advanceRunHeads(trx, {
+        ids: runs.map(([id]) => id),
+        inputTokens: runs.map(([, r]) => r.usage.inputTokens),
+        outputTokens: runs.map(([, r]) => r.usage.outputTokens),
+        eventCounts: runs.map(eventsOf),
+      });
+      const lastIds = new Map(heads.map((h) => [h.id, Number(h.last_event_id)]));
       const rows: { run_id: string; id: number; type: string; data: string }[] = [];
       const notices = new InlineNotices();
       for (const [runId, run] of runs) {
@@ -222,49 +217,11 @@ export class OutputBatcher {
         if (run.text) rows.push({ run_id: runId, id: id++, type: 'delta', data: JSON.stringify({ text: sanitize(run.text) }) });
         notices.add(runId, last, rows.slice(first));
       }
-      if (rows.length > 0) await trx.insertInto('run_events').values(rows).execute();
+      if (rows.length > 0) await insertRunEventRows(trx, rows);
       const payloads = notices.payloads();
       if (payloads.length > 0) {
-        await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, n) FROM unnest(${payloads}::text[]) AS n`.execute(trx);
+        await notifyRunEventPayloads(trx, payloads);
       }
     });
-  }
-}
-
-/** NOTIFY payloads are limited to 8,000 bytes; stay under it with room for multi-byte text. */
-const MAX_NOTICE_BYTES = 7_500;
-
-/**
- * The NOTIFY payloads of one batch: the new events themselves, many runs to a payload
- * (`[[runId, [[id, type, data], …]], …]`), so that API processes deliver them without reading
- * the table and PostgreSQL sends a few notifications per commit instead of one per run. A run
- * whose events do not fit gets the short `runId:lastId` notice, and its readers query the table.
- */
-class InlineNotices {
-  private readonly done: string[] = [];
-  private open: string[] = [];
-  private openBytes = 2;
-
-  add(runId: string, lastId: number, rows: { id: number; type: string; data: string }[]): void {
-    const entry = `[${JSON.stringify(runId)},[${rows.map((r) => `[${r.id},${JSON.stringify(r.type)},${r.data}]`).join(',')}]]`;
-    const bytes = Buffer.byteLength(entry) + 1;
-    if (bytes + 2 > MAX_NOTICE_BYTES) {
-      this.done.push(`${runId}:${lastId}`);
-      return;
-    }
-    if (this.openBytes + bytes > MAX_NOTICE_BYTES) this.close();
-    this.open.push(entry);
-    this.openBytes += bytes;
-  }
-
-  payloads(): string[] {
-    this.close();
-    return this.done;
-  }
-
-  private close(): void {
-    if (this.open.length > 0) this.done.push(`[${this.open.join(',')}]`);
-    this.open = [];
-    this.openBytes = 2;
   }
 }

@@ -48,6 +48,8 @@ export class PgListener {
     const client = this.client;
     this.client = undefined;
     this.pending = undefined;
+    // Ending a connection we are done with (here and below) is silent on purpose: a failure means it
+    // is already gone, and a lost connection is reported where it is noticed (lost()).
     await client?.end().catch(() => undefined);
   }
 

@@ -1,7 +1,14 @@
-import { z } from 'zod';
 import type { Db } from '../db/database';
+import {
+  decodeEventsNotice,
+  decodeVolatileNotice,
+  RUN_EVENTS_CHANNEL,
+  RUN_VOLATILE_CHANNEL,
+  type DecodedNotice,
+  type VolatileNotice,
+} from '../db/notify-wire';
 import { runEventHead } from '../db/run-event-head';
-import { listEventsOfMany, RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL } from '../db/run-events';
+import { listEventsOfMany } from '../db/run-events';
 import type { Logger } from '../logger';
 import { PgListener } from './pg-listener';
 import { StreamSlots } from './stream-slots';
@@ -25,10 +32,6 @@ export interface RunEventHubOptions {
   /** The LISTEN connection is closed after this long without any subscriber. */
   idleCloseMs?: number;
 }
-
-const volatilePayloadSchema = z.object({ runId: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()) });
-/** The worker's batched notices carry the events themselves (src/streams/output-batcher.ts). */
-const inlinePayloadSchema = z.array(z.tuple([z.string(), z.array(z.tuple([z.number().int().positive(), z.string(), z.unknown()]))]));
 
 /**
  * The live fan-out of one API process: a single LISTEN connection for every client, and per run
@@ -171,47 +174,44 @@ export class RunEventHub {
    * continue exactly where the run's subscribers are; otherwise (a gap, the channel still opening)
    * the table is read as for a short notice, and de-duplication by id keeps delivery exactly-once.
    */
-  private onInlineEvents(payload: string): void {
-    let entries: z.infer<typeof inlinePayloadSchema>;
-    try {
-      entries = inlinePayloadSchema.parse(JSON.parse(payload));
-    } catch (err) {
-      this.options.logger.warn({ err }, 'ignoring a malformed run events notice');
-      return;
-    }
-    for (const [runId, events] of entries) {
+  private onInlineEvents(runs: Extract<DecodedNotice, { kind: 'inline' }>['runs']): void {
+    for (const { runId, events } of runs) {
       const run = this.channels.get(runId);
       if (!run) continue;
-      const stream = events.map(([id, type, data]) => ({ id, type, json: JSON.stringify(data) }));
-      if (run.deliverContiguous(stream)) this.stats.inlineDelivered++;
+      if (run.deliverContiguous(events)) this.stats.inlineDelivered++;
       else this.request(run);
     }
   }
 
+  /** Payloads are decoded by ../db/notify-wire, where the worker's side encodes them. */
   private onNotification(channel: string, payload: string): void {
-    if (channel === RUN_EVENTS_CHANNEL && payload.startsWith('[')) {
-      this.stats.notifications++;
-      this.onInlineEvents(payload);
-      return;
-    }
     if (channel === RUN_EVENTS_CHANNEL) {
       this.stats.notifications++;
-      const sep = payload.lastIndexOf(':');
-      const lastId = Number(payload.slice(sep + 1));
-      const run = this.channels.get(payload.slice(0, sep));
-      if (run && (!Number.isFinite(lastId) || lastId > run.lastId)) this.request(run);
+      let notice: DecodedNotice;
+      try {
+        notice = decodeEventsNotice(payload);
+      } catch (err) {
+        this.options.logger.warn({ err }, 'ignoring a malformed run events notice');
+        return;
+      }
+      if (notice.kind === 'inline') {
+        this.onInlineEvents(notice.runs);
+        return;
+      }
+      const run = this.channels.get(notice.runId);
+      if (run && (!Number.isFinite(notice.lastId) || notice.lastId > run.lastId)) this.request(run);
       return;
     }
-    let parsed: z.infer<typeof volatilePayloadSchema>;
+    let parsed: VolatileNotice;
     try {
-      parsed = volatilePayloadSchema.parse(JSON.parse(payload));
+      parsed = decodeVolatileNotice(payload);
     } catch (err) {
       this.options.logger.warn({ err }, 'ignoring a malformed volatile event');
       return;
     }
     const run = this.channels.get(parsed.runId);
     if (!run) return;
-    const event: StreamEvent = { id: null, type: parsed.type, json: JSON.stringify(parsed.data) };
+    const event: StreamEvent = { id: null, type: parsed.type, json: parsed.json };
     for (const subscriber of run.subscribers) subscriber.volatile(event);
   }
 }
@@ -235,6 +235,8 @@ class RunChannel {
       this.lastId = head ?? 0;
       this.isReady = true;
     });
+    // Silent on purpose (only marks the rejection handled): every user of `ready` sees the error,
+    // subscribe() throws it to its caller and the read rounds skip the channel.
     this.ready.catch(() => undefined);
   }
 

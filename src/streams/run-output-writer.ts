@@ -1,6 +1,6 @@
 import type { Db } from '../db/database';
 import { appendRunEvents } from '../db/run-events';
-import { liveOutputs } from '../db/run-output';
+import { liveOutputs, setRunAttempt } from '../db/run-output';
 import type { Usage } from '../pricing';
 import { truncate } from '../text';
 import { DEFAULT_BATCH, OutputBatcher, type BatchOptions } from './output-batcher';
@@ -27,11 +27,7 @@ export class RunOutputWriter {
   async begin(attempt: number, usage: Usage): Promise<void> {
     this.usage = usage;
     await this.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('runs')
-        .set({ attempt, input_tokens: usage.inputTokens, output_tokens: 0 })
-        .where('id', '=', this.runId)
-        .executeTakeFirstOrThrow();
+      await setRunAttempt(trx, this.runId, attempt, usage.inputTokens);
       // Only a retry can find an earlier attempt's output.
       if (attempt > 1 && (await liveOutputs(trx, [this.runId])).get(this.runId)) {
         await appendRunEvents(trx, this.runId, [{ type: 'reset', data: { attempt, reason: 'retry' } }]);

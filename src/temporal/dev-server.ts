@@ -4,9 +4,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
+import { RUNWAY_SEARCH_ATTRIBUTES } from '../../workflows/run-vocabulary';
 import { ensureTemporalCli } from './cli';
 
-export const SEARCH_ATTRIBUTES = ['RunwayAccount=Keyword', 'RunwayStatus=Keyword'];
+/** The dev server's `--search-attribute` flags: every Runway attribute, as a Keyword. */
+export const SEARCH_ATTRIBUTES = RUNWAY_SEARCH_ATTRIBUTES.map((name) => `${name}=Keyword`);
 
 export interface DevServerOptions {
   port: number;

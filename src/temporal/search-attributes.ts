@@ -1,10 +1,8 @@
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { RUNWAY_SEARCH_ATTRIBUTES } from '../../workflows/run-vocabulary';
 
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
-
-/** The custom search attributes operators filter runs by in the Web UI. */
-export const RUNWAY_SEARCH_ATTRIBUTES = ['RunwayAccount', 'RunwayStatus'] as const;
 
 /**
  * Registers the platform's search attributes on servers that do not have them yet (a production

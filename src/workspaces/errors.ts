@@ -26,3 +26,11 @@ export class WorkspaceError extends Error {
 export class WorkspaceAborted extends Error {
   override name = 'WorkspaceAborted';
 }
+
+/** A requested workspace the API refuses before anything is reserved; `issues` names each field at fault. */
+export class InvalidWorkspace extends Error {
+  override name = 'InvalidWorkspace';
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+  }
+}

@@ -26,6 +26,8 @@ export class LineBatcher<T> {
       return;
     }
     this.pending.push(item);
+    // A timed flush has nobody to tell: its failure stays in `chain`, where the next flush or
+    // close that finds nothing newer to write returns it to its caller.
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.maxDelayMs);
   }
 

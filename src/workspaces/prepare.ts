@@ -86,6 +86,7 @@ export async function prepareWorkspace(req: PrepareRequest, hooks: PrepareHooks)
     hooks.tick({ step: 'clone', message: `cloning: ${Math.round(pct)}%`, pct: 5 + Math.round(pct * 0.45) }),
   );
   await rename(partial, layout.dir);
+  // Silent on purpose: what is left of the partials folder goes with the workspace (removeWorkspace).
   await rm(layout.partials, { recursive: true, force: true }).catch(() => undefined);
 
   if (req.spec.branch) await git.checkoutBranch(layout.dir, req.spec.branch);

@@ -1,8 +1,8 @@
-import { Problem } from '../api/problem';
+import { InvalidWorkspace } from './errors';
 import { workspaceIssues, type WorkspaceRequest } from './issues';
 import { DEFAULT_ALLOWED_HOSTS, type WorkspacePolicy } from './settings';
 
-/** The API's check, before anything is reserved: a 400 problem with a stable type. */
+/** The API's check, before anything is reserved: every issue at once, as one InvalidWorkspace. */
 export function assertValidWorkspace(
   spec: WorkspaceRequest | undefined | null,
   policy: WorkspacePolicy = { allowedHosts: DEFAULT_ALLOWED_HOSTS, localReposRoot: null },
@@ -10,11 +10,5 @@ export function assertValidWorkspace(
   if (!spec) return;
   const issues = workspaceIssues(spec, policy);
   if (issues.length === 0) return;
-  throw new Problem(
-    400,
-    'invalid-workspace',
-    'Invalid workspace',
-    issues.map((i) => `${i.path}: ${i.message}`).join('; '),
-    { errors: issues },
-  );
+  throw new InvalidWorkspace(issues);
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestStack } from './stack';
 import type { RunView } from '../../src/api/schemas';
+import { isTerminal } from '../../workflows/run-vocabulary';
 
 export interface TestAccount {
   id: string;
@@ -28,14 +29,12 @@ export async function getRun(stack: TestStack, account: TestAccount, id: string)
   return res.body as RunView;
 }
 
-const TERMINAL = ['succeeded', 'failed', 'stopped'];
-
 /** Polls the run as a client would until the predicate holds (default: a terminal status). */
 export async function waitForRun(
   stack: TestStack,
   account: TestAccount,
   id: string,
-  until: (run: RunView) => boolean = (r) => TERMINAL.includes(r.status),
+  until: (run: RunView) => boolean = (r) => isTerminal(r.status),
   timeoutMs = 30_000,
 ): Promise<RunView> {
   const deadline = Date.now() + timeoutMs;

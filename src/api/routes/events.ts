@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { getOwnedRun } from '../../db/runs';
-import { TERMINAL_STATUSES } from '../../db/schema';
+import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
@@ -94,7 +94,7 @@ export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
     await serveEventStream(deps, hub, ctx, {
       id: run.id,
       lastEventId: Number(run.last_event_id),
-      finished: (TERMINAL_STATUSES as string[]).includes(run.status),
+      finished: isTerminal(run.status),
     });
   });
   return router;

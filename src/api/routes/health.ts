@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { sql } from 'kysely';
+import { pingDatabase } from '../../db/database';
 import type { ApiDeps } from '../deps';
 
 async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2000): Promise<[string, string]> {
@@ -28,7 +28,7 @@ export function healthRoutes(deps: ApiDeps): Router {
   router.get('/readyz', async (ctx) => {
     const checks = Object.fromEntries(
       await Promise.all([
-        check('postgres', () => sql`SELECT 1`.execute(deps.db)),
+        check('postgres', () => pingDatabase(deps.db)),
         check('temporal', () => deps.temporal.workflowService.getSystemInfo({})),
       ]),
     );

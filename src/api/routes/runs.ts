@@ -2,8 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { withLiveOutput } from '../../db/run-output';
 import { getOwnedRun, listOwnedRuns, softDeleteRun } from '../../db/runs';
-import { TERMINAL_STATUSES, type RunRow, type WorkspaceSpec } from '../../db/schema';
-import { runLinks, toRunView } from '../../runs/run-view';
+import type { RunRow, WorkspaceSpec } from '../../db/schema';
 import type { RunStarter, StartedRun } from '../../runs/run-starter';
 import { stopRun } from '../../runs/stop-run';
 import { discardRunWorkspace } from '../../workspaces/discard';
@@ -12,10 +11,10 @@ import { decodeCursor, page } from '../cursor';
 import type { ApiDeps } from '../deps';
 import { idempotencyKeyOf } from '../idempotency-key';
 import { problems } from '../problem';
+import { runLinks, toRunView } from '../run-view';
 import { createRunSchema, listRunsQuerySchema, retryRunSchema } from '../schemas';
 import { validate } from '../validate';
-
-const isTerminal = (run: RunRow) => (TERMINAL_STATUSES as string[]).includes(run.status);
+import { isTerminal } from '../../../workflows/run-vocabulary';
 
 function accepted(ctx: Context, run: StartedRun): void {
   const links = runLinks(run.id);
@@ -67,7 +66,7 @@ export function runRoutes(deps: ApiDeps, starter: RunStarter): Router {
 
   router.delete('/:id', async (ctx) => {
     const run = await ownedRun(ctx);
-    if (!isTerminal(run) || !(await softDeleteRun(deps.db, run.id))) {
+    if (!isTerminal(run.status) || !(await softDeleteRun(deps.db, run.id))) {
       throw problems.conflict('run-active', 'stop the run and wait for it to end before deleting it');
     }
     if (run.workspace_path) {

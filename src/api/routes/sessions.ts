@@ -1,11 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { withLiveOutput } from '../../db/run-output';
-import { getOwnedSession } from '../../db/sessions';
+import { getOwnedSession, getSessionRequestRun } from '../../db/sessions';
 import type { RunRow, SessionRow, WorkspaceSpec } from '../../db/schema';
-import { runLinks, toRunView } from '../../runs/run-view';
 import { requestIdOf, type SessionService } from '../../sessions/session-service';
-import { TERMINAL_STATUSES } from '../../db/schema';
+import { isTerminal } from '../../db/schema';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { stopRun } from '../../runs/stop-run';
 import { accountOf, requireAccount } from '../auth';
@@ -13,6 +12,7 @@ import { serveEventStream } from './events';
 import type { ApiDeps } from '../deps';
 import { idempotencyKeyOf } from '../idempotency-key';
 import { problems } from '../problem';
+import { runLinks, toRunView } from '../run-view';
 import { createSessionSchema, sessionRequestSchema, type SessionView } from '../schemas';
 import { validate } from '../validate';
 
@@ -47,13 +47,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
   /** A request is its run, looked up through the session so another session's id is a 404. */
   const ownedRequest = async (ctx: Context): Promise<RunRow> => {
     const session = await ownedSession(ctx);
-    const run = await deps.db
-      .selectFrom('runs')
-      .selectAll()
-      .where('request_id', '=', String(ctx.params.requestId))
-      .where('session_id', '=', session.id)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+    const run = await getSessionRequestRun(deps.db, session.id, String(ctx.params.requestId));
     if (!run) throw problems.notFound('request');
     return run;
   };
@@ -105,7 +99,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
     await serveEventStream(deps, hub, ctx, {
       id: run.id,
       lastEventId: Number(run.last_event_id),
-      finished: (TERMINAL_STATUSES as string[]).includes(run.status),
+      finished: isTerminal(run.status),
     });
   });
 

@@ -1,7 +1,7 @@
-import type { RunView } from '../api/schemas';
 import type { RunRow, RunProgress, RunError, WorkspaceSpec } from '../db/schema';
+import type { RunView } from './schemas';
 
-/** The public shape of a run (the contract's Run). */
+/** The public shape of a run (the contract's Run): HTTP representation, so it lives at the edge. */
 export function toRunView(row: RunRow): RunView {
   const workspace = row.workspace as WorkspaceSpec | null;
   return {

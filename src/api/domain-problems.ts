@@ -1,0 +1,56 @@
+import {
+  AdmissionRefused,
+  IdempotencyKeyReused,
+  NotFound,
+  RunEnded,
+  SessionClosed,
+  TemporalUnavailable,
+  TooManyOpenSessions,
+  UnknownModel,
+  type AdmissionRefusal,
+} from '../runs/errors';
+import { InvalidWorkspace } from '../workspaces/errors';
+import { Problem, problems } from './problem';
+
+const REFUSALS: Record<AdmissionRefusal, { status: number; title: string }> = {
+  'insufficient-credits': { status: 402, title: 'Insufficient credits' },
+  'too-many-active-runs': { status: 429, title: 'Too many active runs' },
+  'session-busy': { status: 409, title: 'Session busy' },
+  'session-closed': { status: 409, title: 'Session closed' },
+};
+
+/**
+ * The one mapping from domain errors to HTTP problems, so statuses and `type` slugs live at the
+ * edge only. Anything else is not the domain's refusal: undefined, and the caller decides.
+ */
+export function problemOfDomainError(err: unknown): Problem | undefined {
+  if (err instanceof AdmissionRefused) {
+    const r = REFUSALS[err.reason];
+    return new Problem(r.status, err.reason, r.title, err.detail, { estimate: err.estimate, balance: err.balance });
+  }
+  if (err instanceof NotFound) return problems.notFound(err.kind);
+  if (err instanceof UnknownModel) {
+    return new Problem(400, 'unknown-model', 'Unknown model', err.message, {
+      errors: [{ path: 'model', message: 'unknown model' }],
+    });
+  }
+  if (err instanceof InvalidWorkspace) {
+    return new Problem(400, 'invalid-workspace', 'Invalid workspace', err.message, { errors: err.issues });
+  }
+  return conflictOrLimit(err);
+}
+
+function conflictOrLimit(err: unknown): Problem | undefined {
+  if (err instanceof IdempotencyKeyReused) {
+    return new Problem(409, 'idempotency-key-reused', 'Idempotency-Key reused', err.message);
+  }
+  if (err instanceof RunEnded) return problems.conflict('run-terminal', err.message);
+  if (err instanceof SessionClosed) return new Problem(409, 'session-closed', 'Session closed', err.message);
+  if (err instanceof TooManyOpenSessions) {
+    return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
+      maxOpenSessions: err.maxOpenSessions,
+    });
+  }
+  if (err instanceof TemporalUnavailable) return new Problem(503, 'temporal-unavailable', 'Temporal unavailable', err.message);
+  return undefined;
+}

@@ -1,0 +1,78 @@
+/**
+ * What the run and session domain can refuse, as plain errors. They carry facts, not HTTP:
+ * src/api/domain-problems.ts is the one place that turns them into problem+json.
+ */
+
+/** Base class, so the edge can tell a refusal from a bug with one instanceof. */
+export abstract class DomainError extends Error {}
+
+export type AdmissionRefusal = 'insufficient-credits' | 'too-many-active-runs' | 'session-busy' | 'session-closed';
+
+/** Admission said no; nothing is reserved. */
+export class AdmissionRefused extends DomainError {
+  override name = 'AdmissionRefused';
+  constructor(
+    readonly reason: AdmissionRefusal,
+    readonly detail: string,
+    readonly estimate: number,
+    readonly balance: number,
+  ) {
+    super(detail);
+  }
+}
+
+/** No provider or no price is configured for the model. */
+export class UnknownModel extends DomainError {
+  override name = 'UnknownModel';
+  constructor(readonly model: string) {
+    super(`no provider or price is configured for model "${model}"`);
+  }
+}
+
+/** The run has already ended, so it cannot be stopped. */
+export class RunEnded extends DomainError {
+  override name = 'RunEnded';
+  constructor(readonly status?: string) {
+    super(status ? `the run has already ended (${status})` : 'the run has already ended');
+  }
+}
+
+/** An Idempotency-Key came back with another request body. */
+export class IdempotencyKeyReused extends DomainError {
+  override name = 'IdempotencyKeyReused';
+  constructor() {
+    super('this Idempotency-Key was already used with a different request body');
+  }
+}
+
+/** Unknown, or another account's: the two are deliberately indistinguishable. */
+export class NotFound extends DomainError {
+  override name = 'NotFound';
+  constructor(readonly kind: string) {
+    super(`no such ${kind}`);
+  }
+}
+
+/** The workflow could not be started; the client may retry with the same Idempotency-Key. */
+export class TemporalUnavailable extends DomainError {
+  override name = 'TemporalUnavailable';
+  constructor() {
+    super('the workflow service did not answer; retry with the same Idempotency-Key');
+  }
+}
+
+/** The account's cap on sessions that are not closed is reached. */
+export class TooManyOpenSessions extends DomainError {
+  override name = 'TooManyOpenSessions';
+  constructor(readonly maxOpenSessions: number) {
+    super(`the account already has ${maxOpenSessions} open sessions; close one first`);
+  }
+}
+
+/** The session is closed (or closing) and takes no more requests. */
+export class SessionClosed extends DomainError {
+  override name = 'SessionClosed';
+  constructor() {
+    super('the session is closed');
+  }
+}

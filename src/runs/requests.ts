@@ -1,0 +1,16 @@
+import type { WorkspaceSpec } from '../db/schema';
+
+/**
+ * What a run is asked to do, as the domain needs it (defaults already applied). The API's zod
+ * schema produces it; src/api/schemas.ts fails to compile if the two drift apart.
+ */
+export interface CreateRunRequest {
+  prompt: string;
+  model: string;
+  maxTokens: number;
+  workspace?: WorkspaceSpec;
+  /** Used for this run only; sealed before it is stored. */
+  secrets?: { apiKey?: string };
+  metadata: Record<string, unknown>;
+  sessionId?: string;
+}
