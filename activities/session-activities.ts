@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { getRunRequestId } from '../src/db/runs';
-import { appendSessionEvents, getSessionStatus, hasSessionEventFor, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
+import { appendEventsNow, sessionStream } from '../src/db/run-events';
+import { getSessionStatus, hasSessionEventFor, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
 import { SetupSandbox } from '../src/workspaces/sandbox';
@@ -18,7 +19,7 @@ export function sessionActivities(deps: ActivityDeps) {
     async recordSessionEvent(input: { sessionId: string; type: 'request.completed'; runId: string; status: string }): Promise<void> {
       if (await hasSessionEventFor(deps.db, input.sessionId, input.type, input.runId)) return;
       const requestId = await getRunRequestId(deps.db, input.runId);
-      await appendSessionEvents(deps.db, input.sessionId, [
+      await appendEventsNow(deps.db, sessionStream(input.sessionId), [
         { type: input.type, data: { sessionId: input.sessionId, requestId, runId: input.runId, status: input.status } },
       ]);
     },
@@ -43,7 +44,7 @@ export function sessionActivities(deps: ActivityDeps) {
             {
               signal: ctx.cancellationSignal,
               progress: async (p) => {
-                await appendSessionEvents(deps.db, input.sessionId, [{ type: 'progress', data: { ...p } }]);
+                await appendEventsNow(deps.db, sessionStream(input.sessionId), [{ type: 'progress', data: { ...p } }]);
               },
               tick: () => undefined,
               log: () => undefined,
@@ -66,7 +67,7 @@ export function sessionActivities(deps: ActivityDeps) {
 
     /** A session whose workspace cannot be prepared says why on its stream before it closes. */
     async recordSessionError(input: { sessionId: string; code: string; message: string }): Promise<void> {
-      await appendSessionEvents(deps.db, input.sessionId, [{ type: 'error', data: { code: input.code, message: input.message } }]);
+      await appendEventsNow(deps.db, sessionStream(input.sessionId), [{ type: 'error', data: { code: input.code, message: input.message } }]);
     },
 
     /** Marks the session closed and ends its event stream; a second call changes nothing. */
@@ -74,7 +75,7 @@ export function sessionActivities(deps: ActivityDeps) {
       const status = await getSessionStatus(deps.db, input.sessionId);
       if (!status || status === 'closed') return;
       await setSessionStatus(deps.db, input.sessionId, 'closed');
-      await appendSessionEvents(deps.db, input.sessionId, [
+      await appendEventsNow(deps.db, sessionStream(input.sessionId), [
         { type: 'session.closed', data: { sessionId: input.sessionId } },
         { type: 'end', data: { status: 'closed' } },
       ]);

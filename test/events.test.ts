@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventSource } from 'eventsource';
-import { appendRunEventsNow, type NewRunEvent } from '../src/db/run-events';
+import { appendEventsNow, runStream, type NewRunEvent } from '../src/db/run-events';
 import { liveOutputs } from '../src/db/run-output';
 import { createLogger } from '../src/logger';
 import { RunEventHub } from '../src/streams/run-event-hub';
@@ -208,9 +208,9 @@ describe('GET /v1/runs/:id/events', () => {
     const runId = await insertScratchRun('running');
     for (let i = 0; i < 10; i++) {
       const batch: NewRunEvent[] = Array.from({ length: 1000 }, (_, j) => ({ type: 'delta', data: { text: `t${i * 1000 + j} ` } }));
-      await appendRunEventsNow(stack.db, runId, batch);
+      await appendEventsNow(stack.db, runStream(runId), batch);
     }
-    await appendRunEventsNow(stack.db, runId, [{ type: 'end', data: { status: 'succeeded' } }]);
+    await appendEventsNow(stack.db, runStream(runId), [{ type: 'end', data: { status: 'succeeded' } }]);
     await stack.db.updateTable('runs').set({ status: 'succeeded' }).where('id', '=', runId).execute();
 
     const started = performance.now();
@@ -278,13 +278,13 @@ describe('fan-out and the output writer', () => {
 
   test("a running run's output is its current attempt's deltas, read from the log (a retry's reset starts it over)", async () => {
     const runId = await insertScratchRun('running');
-    await appendRunEventsNow(stack.db, runId, [
+    await appendEventsNow(stack.db, runStream(runId), [
       { type: 'delta', data: { text: 'first ' } },
       { type: 'log', data: { stream: 'stderr', line: 'not output' } },
       { type: 'delta', data: { text: 'attempt' } },
     ]);
     expect((await liveOutputs(stack.db, [runId])).get(runId)).toBe('first attempt');
-    await appendRunEventsNow(stack.db, runId, [
+    await appendEventsNow(stack.db, runStream(runId), [
       { type: 'reset', data: { attempt: 2, reason: 'retry' } },
       { type: 'delta', data: { text: 'second' } },
     ]);
@@ -295,14 +295,14 @@ describe('fan-out and the output writer', () => {
     const runId = await insertScratchRun('running');
     const got: PersistedStreamEvent[] = [];
     const unsubscribe = await hub.subscribe(runId, { events: (evs) => got.push(...evs), volatile: () => undefined });
-    await appendRunEventsNow(stack.db, runId, [{ type: 'delta', data: { text: 'before ' } }]);
+    await appendEventsNow(stack.db, runStream(runId), [{ type: 'delta', data: { text: 'before ' } }]);
     while (got.length < 1) await sleep(5);
     const connectsBefore = hub.stats.connects;
     const listeners = `FROM pg_stat_activity WHERE application_name = 'runway-events-listener' AND datname = current_database()`;
     await stack.pool.query(`SELECT pg_terminate_backend(pid) ${listeners}`);
     while (Number((await stack.pool.query(`SELECT count(*) AS n ${listeners}`)).rows[0].n) > 0) await sleep(2);
     // Committed while nobody listens: its NOTIFY is lost, and nothing comes after it.
-    await appendRunEventsNow(stack.db, runId, [
+    await appendEventsNow(stack.db, runStream(runId), [
       { type: 'delta', data: { text: 'during' } },
       { type: 'end', data: { status: 'succeeded' } },
     ]);
@@ -358,7 +358,7 @@ describe('fan-out and the output writer', () => {
     const stalled = new Writable({ highWaterMark: 256, write: () => undefined });
     const sink = new SseWriter(stalled, { keepAliveMs: 60_000, retryMs: 1000 });
     const stream = new RunEventStream({
-      runId: run.id,
+      streamId: run.id,
       afterId: 0,
       follow: true,
       db: stack.db,

@@ -11,7 +11,7 @@ import { findAccount } from '../src/db/accounts';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { runWorkflowInput } from './helpers/run-input';
+import { runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
 
 /**
  * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
@@ -75,17 +75,9 @@ async function recordHistories(): Promise<void> {
       'key-race': async () => {
         const key = `replay-race-${Date.now()}`;
         const runId = derivedId('run', account.id, key);
-        await stack.stopWorker();
-        try {
-          await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
-            workflowId: runId,
-            taskQueue: stack.config.temporal.taskQueue,
-            args: [runWorkflowInput(runId, account.id, { requestHash: 'another-body' })],
-          });
+        await startWhileWorkerDown(stack, runWorkflowInput(runId, account.id, { requestHash: 'another-body' }), async () => {
           await startRun(stack, account, { prompt: 'the admitted body', maxTokens: 5 }, { 'idempotency-key': key });
-        } finally {
-          await stack.startWorker();
-        }
+        });
         return runId;
       },
       'session-gone': async () => {

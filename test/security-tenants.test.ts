@@ -8,7 +8,7 @@ import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
-import { runWorkflowInput } from './helpers/run-input';
+import { runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
 
@@ -119,19 +119,19 @@ describe('what executes is what was admitted', () => {
     const runId = derivedId('run', account.id, key);
     // The first request's workflow exists, with an expensive body, but has not run its first step
     // yet (no worker) when a second request with the same key and a cheap body is admitted.
-    await stack.stopWorker();
-    try {
-      await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
-        workflowId: runId,
-        taskQueue: stack.config.temporal.taskQueue,
-        args: [runWorkflowInput(runId, account.id, { model: 'openai/chat', prompt: 'expensive body', maxTokens: 20, estimate: 60, price: { input: 1000, output: 1000 }, requestHash: 'first-body' })],
-      });
+    const first = runWorkflowInput(runId, account.id, {
+      model: 'openai/chat',
+      prompt: 'expensive body',
+      maxTokens: 20,
+      estimate: 60,
+      price: { input: 1000, output: 1000 },
+      requestHash: 'first-body',
+    });
+    await startWhileWorkerDown(stack, first, async () => {
       const second = await startRun(stack, account, { prompt: 'cheap body', model: 'demo/echo', maxTokens: 5 }, { 'idempotency-key': key });
       expect(second.status).toBe(202);
       expect(second.body.id).toBe(runId);
-    } finally {
-      await stack.startWorker();
-    }
+    });
     const run = await waitForRun(stack, account, runId);
     // The admitted row is the cheap body; the expensive one must never have reached a model.
     expect(run.model).toBe('demo/echo');

@@ -1,6 +1,6 @@
 import type { Db } from '../../src/db/database';
 import { createAccount } from '../../src/db/accounts';
-import { appendRunEventsNow } from '../../src/db/run-events';
+import { appendEventsNow, runStream } from '../../src/db/run-events';
 import { newId } from '../../src/ids';
 
 /**
@@ -46,7 +46,7 @@ export async function insertRunningRuns(db: Db, accountId: string, count: number
 /** Ends a fixture run as settle would: terminal status, then the `end` event that closes streams. */
 export async function finishFixtureRun(db: Db, runId: string): Promise<void> {
   await db.updateTable('runs').set({ status: 'succeeded', step: 'done', completed_at: new Date() }).where('id', '=', runId).execute();
-  await appendRunEventsNow(db, runId, [{ type: 'end', data: { status: 'succeeded' } }]);
+  await appendEventsNow(db, runStream(runId), [{ type: 'end', data: { status: 'succeeded' } }]);
 }
 
 /**

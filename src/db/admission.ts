@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Db } from './database';
 import { applyLedgerChange } from './ledger';
-import { appendRunEvents } from './run-events';
+import { appendEvents, runStream } from './run-events';
 import type { Database, Multitask, SessionStatus } from './schema';
 import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
@@ -139,6 +139,6 @@ async function insertRunAndReserve(trx: Transaction<Database>, input: RunWorkflo
     runId: input.runId,
     idempotencyKey: `${input.runId}:reserve`,
   });
-  await appendRunEvents(trx, input.runId, [{ type: 'status', data: { status: 'queued', step: 'reserve' } }]);
+  await appendEvents(trx, runStream(input.runId), [{ type: 'status', data: { status: 'queued', step: 'reserve' } }]);
   return { createdAt: row.created_at, seq: row.seq };
 }

@@ -15,32 +15,26 @@ export interface NewRunEvent {
 }
 
 /**
- * Appends events with the next gapless ids of the run. Must run inside the caller's transaction:
- * the counter row lock orders concurrent writers and the NOTIFY is delivered only on commit.
+ * A stream of the event log: a run's, or a session's own. Both live in `run_events` under their
+ * id; each has its gapless counter on its own row (`runs.last_event_id`, `sessions.last_event_id`).
  */
-export async function appendRunEvents(
-  trx: Transaction<Database>,
-  runId: string,
-  events: NewRunEvent[],
-): Promise<number> {
-  return appendStreamEvents(trx, 'runs', runId, events);
+export interface EventStream {
+  counter: 'runs' | 'sessions';
+  id: string;
 }
+export const runStream = (id: string): EventStream => ({ counter: 'runs', id });
+export const sessionStream = (id: string): EventStream => ({ counter: 'sessions', id });
 
 /**
- * The same for any stream of the log: a run's, or a session's own (whose gapless counter is
- * `sessions.last_event_id`).
+ * Appends events with the stream's next gapless ids. Runs inside the caller's transaction: the
+ * counter row lock orders concurrent writers and the NOTIFY is delivered only on commit.
  */
-export async function appendStreamEvents(
-  trx: Transaction<Database>,
-  counter: 'runs' | 'sessions',
-  streamId: string,
-  events: NewRunEvent[],
-): Promise<number> {
+export async function appendEvents(trx: Transaction<Database>, stream: EventStream, events: NewRunEvent[]): Promise<number> {
   if (events.length === 0) return 0;
   const row = await trx
-    .updateTable(counter)
+    .updateTable(stream.counter)
     .set({ last_event_id: sql`last_event_id + ${events.length}` })
-    .where('id', '=', streamId)
+    .where('id', '=', stream.id)
     .returning('last_event_id')
     .executeTakeFirstOrThrow();
   const last = Number(row.last_event_id);
@@ -49,14 +43,15 @@ export async function appendStreamEvents(
     .insertInto('run_events')
     // Event data carries tenant and model text (progress messages, setup output, errors): never
     // let a NUL or a lone surrogate in it refuse the whole transaction.
-    .values(events.map((e, i) => ({ run_id: streamId, id: first + i, type: e.type, data: safeJson(e.data) })))
+    .values(events.map((e, i) => ({ run_id: stream.id, id: first + i, type: e.type, data: safeJson(e.data) })))
     .execute();
-  await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${encodeHeadNotice(streamId, last)})`.execute(trx);
+  await sql`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${encodeHeadNotice(stream.id, last)})`.execute(trx);
   return last;
 }
 
-export async function appendRunEventsNow(db: Db, runId: string, events: NewRunEvent[]): Promise<number> {
-  return db.transaction().execute((trx) => appendRunEvents(trx, runId, events));
+/** The same in a transaction of its own. */
+export async function appendEventsNow(db: Db, stream: EventStream, events: NewRunEvent[]): Promise<number> {
+  return db.transaction().execute((trx) => appendEvents(trx, stream, events));
 }
 
 /** Persisted events after `afterId`, oldest first. */

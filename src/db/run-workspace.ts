@@ -1,5 +1,5 @@
 import type { Db } from './database';
-import { appendRunEvents, appendRunEventsNow } from './run-events';
+import { appendEvents, runStream, appendEventsNow } from './run-events';
 import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { RunProgress, WorkspaceLeftoverRow } from './schema';
 
@@ -16,7 +16,7 @@ export async function recordRunProgress(db: Db, runId: string, progress: RunProg
       .where('status', 'not in', TERMINAL_STATUSES)
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return;
-    await appendRunEvents(trx, runId, [{ type: 'progress', data: { ...progress } }]);
+    await appendEvents(trx, runStream(runId), [{ type: 'progress', data: { ...progress } }]);
   });
 }
 
@@ -27,9 +27,9 @@ export async function setRunWorkspacePath(db: Db, runId: string, path: string | 
 
 /** Lines written by setup commands, as persisted `log` events. */
 export async function appendRunLogs(db: Db, runId: string, lines: { stream: 'stdout' | 'stderr'; line: string }[]): Promise<void> {
-  await appendRunEventsNow(
+  await appendEventsNow(
     db,
-    runId,
+    runStream(runId),
     lines.map((l) => ({ type: 'log', data: { stream: l.stream, line: l.line } })),
   );
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
 import { applyLedgerChange } from './ledger';
-import { appendRunEvents, type NewRunEvent } from './run-events';
+import { appendEvents, runStream, type NewRunEvent } from './run-events';
 import { outputOfRunSql } from './run-output';
 import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { RunError, RunRow, RunStatus, RunStep } from './schema';
@@ -29,7 +29,7 @@ export async function enterRunStep(db: Db, runId: string, status: RunStatus, ste
       .set({ status: shown, step, progress: null, started_at: run.started_at ?? new Date() })
       .where('id', '=', runId)
       .execute();
-    await appendRunEvents(trx, runId, [{ type: 'status', data: { status: shown, step } }]);
+    await appendEvents(trx, runStream(runId), [{ type: 'status', data: { status: shown, step } }]);
   });
 }
 
@@ -91,7 +91,7 @@ export async function settleRunRecord(
     if (input.error) events.push({ type: 'error', data: { ...input.error } });
     events.push({ type: 'status', data: { status: input.status, step: 'settle' } });
     events.push({ type: 'end', data: { status: input.status } });
-    await appendRunEvents(trx, run.id, events);
+    await appendEvents(trx, runStream(run.id), events);
     return { charged, refunded };
   });
 }
@@ -145,7 +145,7 @@ export async function markRunStopping(db: Db, runId: string): Promise<RunRow | u
       .returningAll()
       .executeTakeFirst();
     if (run) {
-      await appendRunEvents(trx, runId, [{ type: 'status', data: { status: 'stopping', step: run.step } }]);
+      await appendEvents(trx, runStream(runId), [{ type: 'status', data: { status: 'stopping', step: run.step } }]);
       // Sent on commit: the worker executing the run aborts the model call without waiting for
       // the workflow's cancellation to reach it (src/worker/run-stop-listener.ts).
       await sql`select pg_notify(${RUN_STOP_CHANNEL}, ${runId})`.execute(trx);

@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
-import { appendStreamEvents, type NewRunEvent } from './run-events';
 import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
 
 export interface NewSession {
@@ -63,14 +62,6 @@ export async function setSessionStatus(db: Db, id: string, status: SessionStatus
 
 export async function setSessionWorkspacePath(db: Db, id: string, path: string | null): Promise<void> {
   await db.updateTable('sessions').set({ workspace_path: path }).where('id', '=', id).execute();
-}
-
-/**
- * Appends to the session's own event log (kept in run_events under the session id, with the
- * session's gapless counter), notifying listeners exactly as run events do.
- */
-export async function appendSessionEvents(db: Db, sessionId: string, events: NewRunEvent[]): Promise<number> {
-  return db.transaction().execute((trx) => appendStreamEvents(trx, 'sessions', sessionId, events));
 }
 
 /** The session's context budget in tokens, or undefined when there is no such session. */

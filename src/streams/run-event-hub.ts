@@ -68,26 +68,26 @@ export class RunEventHub {
   }
 
   /**
-   * Registers a subscriber and resolves once the run's reader knows where it stands: from then
+   * Registers a subscriber to a stream (a run's, or a session's own) and resolves once its reader knows where it stands: from then
    * on, every event committed after the caller's next read of the table reaches the subscriber.
    * Callers replay from the table only after this resolves.
    */
-  async subscribe(runId: string, subscriber: RunEventSubscriber): Promise<Unsubscribe> {
+  async subscribe(streamId: string, subscriber: RunEventSubscriber): Promise<Unsubscribe> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.listener.start();
-    let channel = this.channels.get(runId);
+    let channel = this.channels.get(streamId);
     if (!channel) {
-      channel = new RunChannel(runId, this.options.db, this.options.logger);
-      this.channels.set(runId, channel);
+      channel = new RunChannel(streamId, this.options.db, this.options.logger);
+      this.channels.set(streamId, channel);
     }
     const joined = channel;
     joined.subscribers.add(subscriber);
     const unsubscribe = () => {
       joined.subscribers.delete(subscriber);
-      if (joined.subscribers.size > 0 || this.channels.get(runId) !== joined) return;
+      if (joined.subscribers.size > 0 || this.channels.get(streamId) !== joined) return;
       joined.closed = true;
-      this.channels.delete(runId);
+      this.channels.delete(streamId);
       if (this.channels.size === 0) this.scheduleIdleClose();
     };
     try {

@@ -6,7 +6,8 @@ import type { SseWriter } from './sse-writer';
 import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';
 
 export interface RunEventStreamOptions {
-  runId: string;
+  /** The stream followed: a run's (or request's) id, or a session's for its own events. */
+  streamId: string;
   /** The last id the client already has (0 for everything). */
   afterId: number;
   /** False for a finished run: replay what is stored and close, with no live part. */
@@ -46,7 +47,7 @@ export class RunEventStream {
   /** Joins the run's live fan-out; call before the response starts, so a failure is still a clean error. */
   async subscribe(): Promise<void> {
     if (!this.o.follow) return;
-    this.unsubscribe = await this.o.hub.subscribe(this.o.runId, {
+    this.unsubscribe = await this.o.hub.subscribe(this.o.streamId, {
       events: (events) => this.enqueue(events),
       volatile: (event) => this.sendVolatile(event),
     });
@@ -86,7 +87,7 @@ export class RunEventStream {
       }
       return this.outcome;
     } catch (err) {
-      this.o.logger.warn({ err, runId: this.o.runId }, 'event stream failed; dropping the connection');
+      this.o.logger.warn({ err, streamId: this.o.streamId }, 'event stream failed; dropping the connection');
       sink.destroy();
       return (this.outcome = 'failed');
     } finally {
@@ -98,7 +99,7 @@ export class RunEventStream {
   private async replay(untilId = Number.MAX_SAFE_INTEGER): Promise<void> {
     while (!this.outcome && this.lastSent < untilId) {
       const limit = Math.min(this.o.pageSize, untilId - this.lastSent);
-      const rows = await listRunEvents(this.o.db, this.o.runId, this.lastSent, limit);
+      const rows = await listRunEvents(this.o.db, this.o.streamId, this.lastSent, limit);
       for (const row of rows) {
         if (this.outcome) return;
         await this.send(fromRunEventRow(row));
@@ -118,7 +119,7 @@ export class RunEventStream {
       return;
     }
     if (!flowing && !(await sink.drained()) && !this.outcome) {
-      this.o.logger.info({ runId: this.o.runId, lastSent: this.lastSent }, 'dropping an event stream client that stopped reading');
+      this.o.logger.info({ streamId: this.o.streamId, lastSent: this.lastSent }, 'dropping an event stream client that stopped reading');
       this.outcome = 'slow-client';
     }
   }
@@ -132,7 +133,7 @@ export class RunEventStream {
     }
     if (this.queuedBytes + this.o.sink.backlog > this.o.maxBufferBytes) {
       // Growing without bound is not an option; the client can resume with Last-Event-ID.
-      this.o.logger.info({ runId: this.o.runId, lastSent: this.lastSent }, 'dropping an event stream client that cannot keep up');
+      this.o.logger.info({ streamId: this.o.streamId, lastSent: this.lastSent }, 'dropping an event stream client that cannot keep up');
       this.outcome = 'slow-client';
       this.queue = [];
       this.queuedBytes = 0;

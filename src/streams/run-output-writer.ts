@@ -1,5 +1,5 @@
 import type { Db } from '../db/database';
-import { appendRunEvents } from '../db/run-events';
+import { appendEvents, runStream } from '../db/run-events';
 import { liveOutputs, setRunAttempt } from '../db/run-output';
 import type { Usage } from '../pricing';
 import { truncate } from '../text';
@@ -30,7 +30,7 @@ export class RunOutputWriter {
       await setRunAttempt(trx, this.runId, attempt, usage.inputTokens);
       // Only a retry can find an earlier attempt's output.
       if (attempt > 1 && (await liveOutputs(trx, [this.runId])).get(this.runId)) {
-        await appendRunEvents(trx, this.runId, [{ type: 'reset', data: { attempt, reason: 'retry' } }]);
+        await appendEvents(trx, runStream(this.runId), [{ type: 'reset', data: { attempt, reason: 'retry' } }]);
       }
     });
   }

@@ -1,4 +1,6 @@
+import { RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
 import type { RunWorkflowInput } from '../../workflows/types';
+import type { TestStack } from './stack';
 
 /** A run workflow's input as a test starts it directly (bypassing the API): a small demo run. */
 export function runWorkflowInput(runId: string, accountId: string, over: Partial<RunWorkflowInput> = {}): RunWorkflowInput {
@@ -20,4 +22,18 @@ export function runWorkflowInput(runId: string, accountId: string, over: Partial
     sealedSecrets: null,
     ...over,
   };
+}
+
+/**
+ * Starts a run workflow with `input` while the stack's worker is down (so it has not taken its
+ * first step), runs `meanwhile`, then brings the worker back.
+ */
+export async function startWhileWorkerDown(stack: TestStack, input: RunWorkflowInput, meanwhile: () => Promise<void>): Promise<void> {
+  await stack.stopWorker();
+  try {
+    await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: input.runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
+    await meanwhile();
+  } finally {
+    await stack.startWorker();
+  }
 }

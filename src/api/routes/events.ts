@@ -58,7 +58,7 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   try {
     const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
     const stream = new RunEventStream({
-      runId: target.id,
+      streamId: target.id,
       afterId,
       follow: !target.finished,
       db: deps.db,
