@@ -118,19 +118,19 @@ describe('openai/* against an OpenAI-compatible streaming server', () => {
     await expectLedgerConsistent(stack, account);
   });
 
-  test('a hung provider: stop ends the run within 2 s and the provider sees its connection aborted', async () => {
+  test('a hung provider: stop ends the run and the provider sees its connection aborted', async () => {
     const account = await createAccount(stack, 1000);
     fake.enqueue({ kind: 'hang' });
     const requests = requestsFrom();
     const abortedBefore = fake.aborted;
     const res = await startRun(stack, account, { prompt: 'hang forever', model: MODEL, maxTokens: 10 });
     while (requests().length === 0) await sleep(20);
-    const asked = Date.now();
     const stop = await stack.http.post(`/v1/runs/${res.body.id}/stop`).set(bearer(account));
     expect(stop.status).toBe(202);
     const run = await waitForRun(stack, account, res.body.id, undefined, 5000);
     expect(run.status).toBe('stopped');
-    expect(Date.now() - asked).toBeLessThan(2000);
+    // The stop ended the call itself: no idle timeout (IDLE_MS) fired, so no attempt was retried.
+    expect(requests()).toHaveLength(1);
     const deadline = Date.now() + 2000;
     while (fake.aborted === abortedBefore && Date.now() < deadline) await sleep(20);
     expect(fake.aborted).toBe(abortedBefore + 1);
