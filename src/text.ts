@@ -30,6 +30,14 @@ export function truncate(text: string, max: number, ellipsis = ''): string {
   return text.slice(0, end) + ellipsis;
 }
 
+/** At most the last `max` UTF-16 units of `text`, never starting with half of a surrogate pair. */
+export function tailOf(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const start = text.length - max;
+  const first = text.charCodeAt(start);
+  return text.slice(first >= 0xdc00 && first <= 0xdfff ? start + 1 : start);
+}
+
 /** A storable excerpt of untrusted text (an error body, a provider's message) for messages and rows. */
 export function excerpt(text: string, max: number): string {
   return sanitize(truncate(text, max));

@@ -262,7 +262,7 @@ describe('cli/<name> agents', () => {
     expect(() => loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ 'bad name!': { command: 'x' } }) })).toThrow(ConfigError);
     expect(() => loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ a: { command: 'x', readOnlyPaths: ['rel'] } }) })).toThrow(/a\.readOnlyPaths/);
     expect(loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify({ a: { command: 'x' } }) }).cliAgents).toEqual({
-      a: { command: 'x', args: [], prompt: 'stdin', timeoutMs: 600_000, env: {}, network: true, readOnlyPaths: [] },
+      a: { command: 'x', args: [], prompt: 'stdin', timeoutMs: 600_000, maxOutputBytes: 16 * 1024 * 1024, env: {}, network: true, readOnlyPaths: [] },
     });
   });
 });

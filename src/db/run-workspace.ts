@@ -1,4 +1,5 @@
 import type { Db } from './database';
+import { excerpt, safeJson } from '../text';
 import { appendEvents, runStream, appendEventsNow } from './run-events';
 import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { RunProgress, WorkspaceLeftoverRow } from './schema';
@@ -11,7 +12,7 @@ export async function recordRunProgress(db: Db, runId: string, progress: RunProg
   await db.transaction().execute(async (trx) => {
     const updated = await trx
       .updateTable('runs')
-      .set({ progress: JSON.stringify(progress) })
+      .set({ progress: safeJson(progress) })
       .where('id', '=', runId)
       .where('status', 'not in', TERMINAL_STATUSES)
       .executeTakeFirst();
@@ -57,7 +58,7 @@ export async function recordWorkspaceLeftover(
   db: Db,
   leftover: { ownerId: string; path: string; hostQueue: string | null; error: string },
 ): Promise<void> {
-  const row = { owner_id: leftover.ownerId, path: leftover.path, host_queue: leftover.hostQueue, error: leftover.error };
+  const row = { owner_id: leftover.ownerId, path: leftover.path, host_queue: leftover.hostQueue, error: excerpt(leftover.error, 4000) };
   await db
     .insertInto('workspace_leftovers')
     .values(row)

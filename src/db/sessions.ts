@@ -60,6 +60,10 @@ export async function setSessionStatus(db: Db, id: string, status: SessionStatus
     .execute();
 }
 
+export async function markSessionClosing(db: Db, id: string): Promise<void> {
+  await db.updateTable('sessions').set({ status: 'closing' }).where('id', '=', id).where('status', '=', 'open').execute();
+}
+
 export async function setSessionWorkspacePath(db: Db, id: string, path: string | null): Promise<void> {
   await db.updateTable('sessions').set({ workspace_path: path }).where('id', '=', id).execute();
 }

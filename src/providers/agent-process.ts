@@ -6,7 +6,7 @@ import { ProviderError } from './types';
 export type ProcessEvent =
   | { type: 'stdout'; text: string }
   | { type: 'stderr'; line: string }
-  | { type: 'exit'; code: number | null; signal: NodeJS.Signals | null; timedOut: boolean };
+  | { type: 'exit'; code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; outputLimit: boolean };
 
 export interface ProcessSpec {
   /** What to start (inside the sandbox, normally): see `Sandbox.launch`. */
@@ -16,6 +16,8 @@ export interface ProcessSpec {
   /** The caller's stop: the process tree is killed and the reason rethrown. */
   signal: AbortSignal;
   timeoutMs: number;
+  /** Output (stdout and stderr) after which the process tree is killed. */
+  maxOutputBytes: number;
   /** Time between SIGTERM and SIGKILL, for agents that clean up after themselves. */
   killGraceMs?: number;
 }
@@ -36,6 +38,7 @@ export async function* runAgentProcess(spec: ProcessSpec): AsyncGenerator<Proces
     stdin: spec.stdin,
     signal: stop.signal,
     timeoutMs: spec.timeoutMs,
+    maxOutputBytes: spec.maxOutputBytes,
     killGraceMs: spec.killGraceMs ?? 1000,
     onOutput: (stream, chunk) => (stream === 'stdout' ? out : err).write(chunk),
   }).then((outcome) => {
@@ -45,7 +48,7 @@ export async function* runAgentProcess(spec: ProcessSpec): AsyncGenerator<Proces
     }
     out.end();
     err.end();
-    queue.push({ type: 'exit', code: outcome.exitCode, signal: outcome.signal, timedOut: outcome.killed === 'timeout' });
+    queue.push({ type: 'exit', code: outcome.exitCode, signal: outcome.signal, timedOut: outcome.killed === 'timeout', outputLimit: outcome.killed === 'output_limit' });
     queue.end();
   });
 

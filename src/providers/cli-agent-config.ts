@@ -10,6 +10,8 @@ export const cliAgentSchema = z
     /** How the prompt reaches the agent: written to its stdin, or appended as the last argument, after `--`. */
     prompt: z.enum(['stdin', 'arg']).default('stdin'),
     timeoutMs: z.number().int().min(100).max(24 * 3600 * 1000).default(600_000),
+    /** Bytes of stdout and stderr together per attempt: tokens are counted in words, so bytes need a cap of their own. */
+    maxOutputBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
     /** Extra variables the operator chooses to give the agent (its own model key, say). */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string()).default({}),
     /** Outbound network from the sandbox (public addresses only): agents usually call a model API. */

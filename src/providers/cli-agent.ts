@@ -9,6 +9,7 @@ import { agentEnv } from './child-env';
 import type { CliAgentConfig, CliAgentTable } from './cli-agent-config';
 import { redactText, withRedactedErrors } from './redact';
 import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
+import { tailOf } from '../text';
 import { ProviderError } from './types';
 
 /** Billing rule for agents, which report no usage: one token per whitespace-separated word. */
@@ -26,8 +27,9 @@ const STDERR_TAIL_LINES = 20;
 const STDERR_TAIL_CHARS = 2000;
 
 function exitError(name: string, agent: CliAgentConfig, exit: Extract<ProcessEvent, { type: 'exit' }>, tail: string[]): ProviderError {
-  const stderr = tail.join('\n').slice(-STDERR_TAIL_CHARS);
+  const stderr = tailOf(tail.join('\n'), STDERR_TAIL_CHARS);
   const suffix = stderr ? `: ${stderr}` : '';
+  if (exit.outputLimit) return new ProviderError(`agent "${name}" wrote more than ${agent.maxOutputBytes} bytes${suffix}`, 'cli_output_limit', false);
   if (exit.timedOut) return new ProviderError(`agent "${name}" timed out after ${agent.timeoutMs} ms${suffix}`, 'cli_timeout', false);
   if (exit.signal) return new ProviderError(`agent "${name}" was killed by ${exit.signal}${suffix}`, 'cli_killed', false);
   return new ProviderError(`agent "${name}" exited with code ${exit.code}${suffix}`, 'cli_exit', false);
@@ -116,6 +118,7 @@ export class CliAgentProvider implements ModelProvider {
         stdin: agent.prompt === 'stdin' ? prompt : undefined,
         signal: call.signal,
         timeoutMs: agent.timeoutMs,
+        maxOutputBytes: agent.maxOutputBytes,
       });
       for await (const event of events) {
         if (event.type === 'stdout') {

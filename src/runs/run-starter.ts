@@ -7,6 +7,8 @@ import { derivedId, newId, sha256Hex } from '../ids';
 import { costOf, type PriceBook } from '../pricing';
 import type { ProviderRegistry } from '../providers/registry';
 import { seal } from '../secrets/sealed-box';
+import { truncate } from '../text';
+import { InvalidWorkspace } from '../workspaces/errors';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
 import { admitRun } from './admission';
@@ -88,7 +90,8 @@ export class RunStarter {
     options: { idempotencyKey?: string; retryOf?: string; session?: SessionRequestIds } = {},
   ): Promise<StartedRun> {
     assertValidWorkspace(request.workspace, this.deps.workspaces);
-    const { estimate, price } = this.estimate(request, options.session?.contextTokens);
+    const contextTokens = options.session?.contextTokens ?? (await this.sessionContextOf(account, request));
+    const { estimate, price } = this.estimate(request, contextTokens);
     // Secrets are not part of the hash: same key and same visible body is the same request.
     const requestHash = sha256Hex(canonical({ ...request, secrets: undefined, retryOf: options.retryOf }));
     const runId =
@@ -98,11 +101,6 @@ export class RunStarter {
     if (options.idempotencyKey) {
       const existing = await getRunById(this.deps.db, runId);
       if (existing) return this.replay(existing, requestHash);
-    }
-    // Decided again under the session's row lock in admission; checked here too so that a foreign
-    // or unknown session id never gets a workflow started for it.
-    if (request.sessionId && !(await getOwnedSession(this.deps.db, account.id, request.sessionId))) {
-      throw new NotFound('session');
     }
 
     const input: RunWorkflowInput = {
@@ -131,6 +129,22 @@ export class RunStarter {
     }
     if (admission.requestHash !== requestHash) throw new IdempotencyKeyReused();
     return { id: runId, status: 'queued', createdAt: admission.createdAt, estimate, replayed: false, seq: admission.seq ?? 0 };
+  }
+
+  /**
+   * A run posted with a `sessionId` joins that session: it must be the caller's (decided again
+   * under the session's row lock in admission; checked here too so that a foreign or unknown
+   * session never gets a workflow started for it), uses the session's workspace, and pays for the
+   * session's context like any of its requests.
+   */
+  private async sessionContextOf(account: AccountRow, request: CreateRunRequest): Promise<number> {
+    if (!request.sessionId) return 0;
+    if (request.workspace) {
+      throw new InvalidWorkspace([{ path: 'workspace', message: "a run in a session uses the session's workspace: send either workspace or sessionId" }]);
+    }
+    const session = await getOwnedSession(this.deps.db, account.id, request.sessionId);
+    if (!session) throw new NotFound('session');
+    return session.context_tokens;
   }
 
   private replay(existing: RunRow, requestHash: string): StartedRun {
@@ -166,7 +180,7 @@ export class RunStarter {
           { key: RUNWAY_ACCOUNT, value: input.accountId },
           { key: RUNWAY_STATUS, value: 'queued' },
         ],
-        memo: { model: input.model, prompt: input.prompt.slice(0, 80) },
+        memo: { model: input.model, prompt: truncate(input.prompt, 80) },
         staticSummary: `${input.model} run for ${input.accountId}`,
       });
     } catch (err) {

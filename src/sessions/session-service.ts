@@ -3,7 +3,7 @@ import type { Db } from '../db/database';
 import type { Logger } from '../logger';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
-import { insertSessionWithinCap, setSessionStatus } from '../db/sessions';
+import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '../db/sessions';
 import { derivedId, newId } from '../ids';
 import { SessionClosed, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
@@ -116,7 +116,9 @@ export class SessionService {
 
   async close(session: SessionRow): Promise<void> {
     if (session.status === 'closed') return;
-    await setSessionStatus(this.deps.db, session.id, 'closing');
+    // Only an open session becomes closing: a close that raced the session's own end must not
+    // reopen it as `closing` (it would count against the open-session cap for ever).
+    await markSessionClosing(this.deps.db, session.id);
     await this.deps.temporal.workflow
       .getHandle(session.id)
       .signal(closeSessionSignal)

@@ -14,7 +14,11 @@ export interface WorkspaceLayout {
   partialFor(attempt: number): string;
   /** HOME of the setup commands: kept between the commands of one run, outside the checkout. */
   home: string;
-  /** Written when every step succeeded; a retried preparation that finds it is done already. */
+  /**
+   * Written when every step succeeded; a retried preparation that finds it is done already. It
+   * lives outside the checkout and the HOME, which tenant code can write to (a symlink or a FIFO
+   * there would have the worker write or block on whatever it points to).
+   */
   readyMarker: string;
 }
 
@@ -27,14 +31,15 @@ export function workspaceLayout(root: string, runId: string): WorkspaceLayout {
     partials: path.join(root, '.partial', runId),
     partialFor: (attempt) => path.join(root, '.partial', runId, `attempt-${attempt}`),
     home: path.join(root, '.home', runId),
-    readyMarker: path.join(dir, '.git', 'runway-ready.json'),
+    readyMarker: path.join(root, '.ready', `${runId}.json`),
   };
 }
 
 /** Removes everything a run left under the workspaces folder; gone already is fine. */
 export async function removeWorkspace(root: string, runId: string, options: { keepCheckout?: boolean } = {}): Promise<void> {
   const layout = workspaceLayout(root, runId);
-  const targets = options.keepCheckout ? [layout.partials, layout.home] : [layout.dir, layout.partials, layout.home];
+  const scratch = [layout.partials, layout.home, layout.readyMarker];
+  const targets = options.keepCheckout ? scratch : [layout.dir, ...scratch];
   await Promise.all(targets.map(forceRemove));
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assertFreeSpace } from './disk';
@@ -109,6 +109,7 @@ export async function prepareWorkspace(req: PrepareRequest, hooks: PrepareHooks)
     }
   }
 
+  await mkdir(path.dirname(layout.readyMarker), { recursive: true });
   await writeFile(layout.readyMarker, JSON.stringify({ fingerprint, preparedAt: new Date().toISOString() }));
   await hooks.progress({ step: 'ready', message: `workspace ready at ${layout.dir} (${head})`, pct: 100 });
   return { path: layout.dir, reused: false };
@@ -146,6 +147,8 @@ async function resolveRemote(req: PrepareRequest): Promise<GitRemote> {
 }
 
 async function isReady(layout: WorkspaceLayout, fingerprint: string): Promise<boolean> {
+  const checkout = await lstat(layout.dir).catch(() => null);
+  if (!checkout?.isDirectory()) return false;
   const marker = await readFile(layout.readyMarker, 'utf8').catch(() => null);
   if (!marker) return false;
   try {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { tailOf } from '../text';
 import type { Readable, Writable } from 'node:stream';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -103,12 +104,16 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => kill('timeout'), options.timeoutMs);
 
-    const onData = (stream: OutputStream) => (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (options.maxOutputBytes !== undefined && bytes > options.maxOutputBytes) kill('output_limit');
+    const onData = (stream: OutputStream) => (received: Buffer) => {
+      // Nothing past the cap is passed on: one read can bring far more than the cap.
+      const room = options.maxOutputBytes === undefined ? received.length : options.maxOutputBytes - bytes;
+      bytes += received.length;
+      if (room < received.length) kill('output_limit');
+      if (room <= 0) return;
+      const chunk = room < received.length ? received.subarray(0, room) : received;
       options.onOutput?.(stream, chunk);
       const text = chunk.toString('utf8');
-      tail = (tail + text).slice(-TAIL_BYTES);
+      tail = tailOf(tail + text, TAIL_BYTES);
       if (!options.onLine) return;
       const lines = (partial[stream] + text).split(/\r\n|\r|\n/);
       partial[stream] = lines.pop() ?? '';
@@ -171,7 +176,7 @@ export function tailLines(text: string, lines = 15, maxChars = 2000): string {
     .filter((l) => l.length > 0)
     .slice(-lines)
     .join('\n');
-  return kept.length > maxChars ? `…${kept.slice(-maxChars)}` : kept;
+  return kept.length > maxChars ? `…${tailOf(kept, maxChars)}` : kept;
 }
 
 /** A program found on the worker's own PATH (looked up each time: tests and operators change it). */

@@ -54,6 +54,13 @@ const ETC_ENTRIES = [
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 const TMP_BYTES = 256 * 1024 * 1024;
+/** The sandbox's own /dev holds only bind-mounted devices; nothing needs to write files there. */
+const DEV_BYTES = 1024 * 1024;
+
+/** What the command inside starts with: an allow-list, never the worker's own environment. */
+function sandboxEnv(job: SandboxJob): Record<string, string> {
+  return { PATH: SANDBOX_PATH, HOME: SANDBOX_HOME, LANG: 'C.UTF-8', ...job.env };
+}
 
 /** slirp4netns' default addresses: the sandbox, its gateway to the outside, its DNS forwarder. */
 const GUEST = '10.0.2.100';
@@ -185,7 +192,7 @@ export class Sandbox {
       // bwrap's --die-with-parent covers the sandbox when bwrap dies, not bwrap when the worker does.
       argv: withParentDeathSignal([bwrap, ...(await this.bwrapArgs(job, id)), '--', ...inner], 'KILL'),
       cwd: '/',
-      env: { PATH: SANDBOX_PATH },
+      env: sandboxEnv(job),
       pipes: network ? 4 : 2,
       start: (pipes) => handshake(pipes, id, network),
       finish: () => network?.stop(),
@@ -236,9 +243,9 @@ export class Sandbox {
       else args.push('--ro-bind-try', `/etc/${entry}`, `/etc/${entry}`);
     }
     // Not --dev: devpts would need a second user namespace, out of reach of the network setup.
-    args.push('--perms', '0755', '--tmpfs', '/dev');
+    args.push('--perms', '0755', '--size', String(DEV_BYTES), '--tmpfs', '/dev');
     for (const device of DEVICES) args.push('--dev-bind', `/dev/${device}`, `/dev/${device}`);
-    args.push('--symlink', '/proc/self/fd', '/dev/fd', '--perms', '1777', '--tmpfs', '/dev/shm');
+    args.push('--symlink', '/proc/self/fd', '/dev/fd', '--perms', '1777', '--size', String(TMP_BYTES), '--tmpfs', '/dev/shm');
     args.push(
       '--proc', '/proc',
       '--perms', '1777', '--size', String(TMP_BYTES), '--tmpfs', '/tmp',
@@ -247,9 +254,9 @@ export class Sandbox {
     );
     for (const shown of job.readOnlyPaths ?? []) args.push(...parentDirs(shown), '--ro-bind', shown, shown);
     if (job.workspace) args.push(...parentDirs(job.workspace), '--bind', job.workspace, job.workspace);
-    args.push('--chdir', job.workspace ?? SANDBOX_HOME, '--clearenv');
-    const env = { PATH: SANDBOX_PATH, HOME: SANDBOX_HOME, LANG: 'C.UTF-8', ...job.env };
-    for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
+    // The environment is bwrap's own (see `sandboxEnv`), never --setenv: arguments are visible
+    // to every user of the host in `ps`, and a run's key or an agent's may be among them.
+    args.push('--chdir', job.workspace ?? SANDBOX_HOME);
     return args;
   }
 
