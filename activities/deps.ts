@@ -2,6 +2,7 @@ import type { Db } from '../src/db/database';
 import type { Logger } from '../src/logger';
 import type { RunStopWatcher } from '../src/worker/run-stop-listener';
 import type { ProviderRegistry } from '../src/providers/registry';
+import type { Sandbox } from '../src/workspaces/sandbox';
 import type { WorkspaceSettings } from '../src/workspaces/settings';
 import type { ProgressReport } from '../workflows/types';
 
@@ -19,6 +20,8 @@ export interface ActivityDeps {
   workspacesDir: string;
   /** Source allow-list, sandbox, limits and retention of workspaces. */
   workspaces: WorkspaceSettings;
+  /** Where setup commands run; detected once per worker and shared with CLI agents. */
+  sandbox: Sandbox;
   /** Tells the run's workflow about progress (step attempt, workspace steps); best effort. */
   reportProgress: (runId: string, report: ProgressReport) => Promise<void>;
   logger: Logger;

@@ -7,7 +7,6 @@ import { removeWorkspace } from '../src/workspaces/layout';
 import { LineBatcher } from '../src/workspaces/line-batcher';
 import type { OutputStream } from '../src/workspaces/process';
 import { prepareWorkspace as prepare, type PrepareProgress } from '../src/workspaces/prepare';
-import { SetupSandbox } from '../src/workspaces/sandbox';
 import { truncate } from '../src/text';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
 import type { ActivityDeps } from './deps';
@@ -24,8 +23,6 @@ const TICK_EVERY_MS = 1000;
  * command's whole process tree; the workflow's compensation then removes the folder.
  */
 export function prepareWorkspaceActivity(deps: ActivityDeps) {
-  // One detection of bubblewrap per worker, shared by all runs.
-  const sandbox = new SetupSandbox(deps.workspaces, deps.workspacesDir, (message) => deps.logger.warn(message));
 
   return async function prepareWorkspace(input: { runId: string; workspace: WorkspaceSpec | null }): Promise<PrepareResult> {
     await enterRunStep(deps.db, input.runId, 'preparing', 'prepare');
@@ -41,7 +38,7 @@ export function prepareWorkspaceActivity(deps: ActivityDeps) {
     return withHeartbeat(ctx, heartbeat, async () => {
       try {
         const prepared = await prepare(
-          { runId, attempt, spec, root: deps.workspacesDir, settings: deps.workspaces, sandbox },
+          { runId, attempt, spec, root: deps.workspacesDir, settings: deps.workspaces, sandbox: deps.sandbox },
           { signal: ctx.cancellationSignal, ...reports.hooks },
         );
         await reports.logs.close();

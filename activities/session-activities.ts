@@ -4,7 +4,6 @@ import { appendEventsNow, sessionStream } from '../src/db/run-events';
 import { getSessionStatus, hasSessionEventFor, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
-import { SetupSandbox } from '../src/workspaces/sandbox';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
 import { recordingLeftovers } from './cleanup-workspace';
 import type { ActivityDeps } from './deps';
@@ -13,7 +12,6 @@ import { toWorkspaceFailure } from './workspace-failure';
 
 /** Side effects of the session workflow: its event log, its workspace, its closing. */
 export function sessionActivities(deps: ActivityDeps) {
-  const sandbox = new SetupSandbox(deps.workspaces, deps.workspacesDir, (message) => deps.logger.warn(message));
   return {
     /** Publishes `request.completed` once per request, even when retried. */
     async recordSessionEvent(input: { sessionId: string; type: 'request.completed'; runId: string; status: string }): Promise<void> {
@@ -39,7 +37,7 @@ export function sessionActivities(deps: ActivityDeps) {
               spec: input.workspace,
               root: deps.workspacesDir,
               settings: deps.workspaces,
-              sandbox,
+              sandbox: deps.sandbox,
             },
             {
               signal: ctx.cancellationSignal,

@@ -8,6 +8,11 @@
 /** NUL, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one. */
 const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** Whether PostgreSQL would refuse the text as it is (it holds a NUL or a lone surrogate). */
+export function isUnstorable(text: string): boolean {
+  return text.search(UNSTORABLE) !== -1;
+}
+
 /** Replaces NUL and lone surrogates with U+FFFD, one for one (the length does not change). */
 export function sanitize(text: string): string {
   return text.replace(UNSTORABLE, '\uFFFD');

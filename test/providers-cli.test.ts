@@ -7,7 +7,7 @@ import { startStack, type TestStack } from './helpers/stack';
 import { ConfigError, loadConfig } from '../src/config';
 import { CliAgentProvider } from '../src/providers/cli-agent';
 import type { ModelChunk } from '../src/providers/types';
-import { SetupSandbox } from '../src/workspaces/sandbox';
+import { Sandbox } from '../src/workspaces/sandbox';
 import { pidsWith } from './helpers/git-repos';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'runway-cli-test-'));
@@ -246,7 +246,7 @@ describe('cli/<name> agents', () => {
   test('the agent runs in the run’s workspace when it has one', async () => {
     const workspace = mkdtempSync(path.join(os.tmpdir(), 'runway-ws-'));
     const config = loadConfig({ RUNWAY_CLI_AGENTS: JSON.stringify(AGENTS) });
-    const provider = new CliAgentProvider(config.cliAgents, new SetupSandbox(config.workspaces, os.tmpdir(), () => undefined));
+    const provider = new CliAgentProvider(config.cliAgents, new Sandbox(config.workspaces, os.tmpdir(), () => undefined));
     const chunks: ModelChunk[] = [];
     const call = { model: 'cli/pwd', messages: [{ role: 'user' as const, content: 'where?' }], maxOutputTokens: 10, signal: new AbortController().signal, cwd: workspace };
     for await (const chunk of provider.stream(call)) chunks.push(chunk);

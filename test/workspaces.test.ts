@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
-import { SetupSandbox } from '../src/workspaces/sandbox';
+import { Sandbox } from '../src/workspaces/sandbox';
 import { statusQuery } from '../workflows/definitions';
 import { isTerminal } from '../workflows/run-vocabulary';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
@@ -84,7 +84,7 @@ describe('workspace preparation', () => {
 
   test('a retried preparation that finds its finished workspace reuses it instead of running setup again', async () => {
     const settings = stack.config.workspaces;
-    const sandbox = new SetupSandbox(settings, workspacesDir, () => undefined);
+    const sandbox = new Sandbox(settings, workspacesDir, () => undefined);
     const spec = { repo: repo.path, setup: ['echo run >> runs.txt'] };
     const seen: string[] = [];
     const hooks = {
@@ -235,7 +235,7 @@ describe('hostile workspace input', () => {
   });
 
   test('setup commands see a scrubbed environment and, under bubblewrap, no host files, processes or network', async () => {
-    const sandbox = await new SetupSandbox(stack.config.workspaces, workspacesDir, () => undefined).detect();
+    const sandbox = await new Sandbox(stack.config.workspaces, workspacesDir, () => undefined).detect();
     if (sandbox.kind !== 'bwrap' && process.env.RUNWAY_TEST_ALLOW_NO_SANDBOX !== '1') {
       throw new Error(`bubblewrap does not work on this machine (${sandbox.reason}); install the "bubblewrap" package`);
     }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database';
-import { ACTIVE_STATUSES } from '../../src/db/schema';
+import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 
 async function activeRuns(db: Db): Promise<number> {
   const row = await db

@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { isUnstorable } from '../text';
 import { problems } from './problem';
 
 /** Deeper JSON than this is refused: nothing Runway accepts needs it, and walking it costs stack. */
@@ -14,12 +15,9 @@ interface Finding {
  * either would fail deep inside a transaction (or, worse, a workflow's first activity). They are
  * refused here, with the field that holds them, before anything is started.
  */
-/** In a `u` regex a surrogate pair is one code point, so only a lone surrogate is `Cs`. */
-const LONE_SURROGATE = /\p{Cs}/u;
-
 function unsafeText(text: string): string | null {
   if (text.includes('\u0000')) return 'must not contain NUL characters';
-  if (LONE_SURROGATE.test(text)) return 'must be valid Unicode (no lone surrogates)';
+  if (isUnstorable(text)) return 'must be valid Unicode (no lone surrogates)';
   return null;
 }
 

@@ -10,10 +10,6 @@ type Json<T> = ColumnType<T, string, string>;
 
 export type LedgerKind = 'credit' | 'reserve' | 'charge' | 'refund';
 
-// The status sets too (kept importable from here for the database layer's callers).
-export { ACTIVE_STATUSES, isTerminal, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
-
-
 export interface AccountsTable {
   id: string;
   name: string;

@@ -10,12 +10,17 @@ import { ProviderRegistry } from './registry';
  * Every provider the platform offers, configured from the environment. `warn` hears why CLI
  * agents are refused when the sandbox does not work (it is probed on the first agent run).
  */
-export function createProviderRegistry(config: Config, warn: (message: string) => void = () => undefined): ProviderRegistry {
+export function createProviderRegistry(
+  config: Config,
+  warn: (message: string) => void = () => undefined,
+  /** The worker passes its own, shared with setup commands: one detection per process. */
+  sandbox = new Sandbox(config.workspaces, config.workspacesDir, warn),
+): ProviderRegistry {
   const idleTimeoutMs = config.providerIdleTimeoutMs;
   return new ProviderRegistry([
     new DemoEchoProvider(config.demoDelayMs),
     new OpenAiProvider({ ...config.openai, idleTimeoutMs }),
     new AnthropicProvider({ ...config.anthropic, idleTimeoutMs }),
-    new CliAgentProvider(config.cliAgents, new Sandbox(config.workspaces, config.workspacesDir, warn), warn),
+    new CliAgentProvider(config.cliAgents, sandbox, warn),
   ]);
 }

@@ -1,6 +1,7 @@
 import type { Db } from '../db/database';
 import { markRunStopping } from '../db/runs';
-import { isTerminal, type RunRow } from '../db/schema';
+import type { RunRow } from '../db/schema';
+import { isTerminal } from '../../workflows/run-vocabulary';
 import type { Client } from '@temporalio/client';
 import { stopSignal } from '../../workflows/definitions';
 import { RunEnded } from './errors';

@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { Db } from '../db/database';
+import { isRefusedStatement } from '../db/errors';
 import { advanceRunHeads, insertRunEventRows, notifyRunEventPayloads } from '../db/output-batch';
 import { InlineNotices } from '../db/notify-wire';
 import { createLogger, type Logger } from '../logger';
@@ -40,13 +40,6 @@ function generation(): Generation {
 /** Token counts go to int columns: a provider reporting 1e12, 1.5 or NaN must not fail the batch. */
 const MAX_TOKENS = 2 ** 31 - 1;
 const tokenCount = (n: number) => (Number.isFinite(n) ? Math.min(MAX_TOKENS, Math.max(0, Math.round(n))) : 0);
-
-/**
- * Errors about the data (class 22 data exception, 23 constraint, 54 program limit, P0 raised by
- * a trigger): the server refused a statement, so the transaction is certain to have rolled back.
- * After any other failure (a lost connection, a shutdown) the commit may have happened.
- */
-const isDataError = (err: unknown) => err instanceof pg.DatabaseError && /^(22|23|54|P0)/.test(err.code ?? '');
 
 let fallbackLogger: Logger | undefined;
 
@@ -185,7 +178,7 @@ export class OutputBatcher {
       await this.commit(runs);
       return new Map();
     } catch (err) {
-      if (runs.length === 1 || !isDataError(err)) return new Map(runs.map(([runId]) => [runId, err]));
+      if (runs.length === 1 || !isRefusedStatement(err)) return new Map(runs.map(([runId]) => [runId, err]));
     }
     const failed = new Map<string, unknown>();
     for (const run of runs) await this.commit([run]).catch((err: unknown) => failed.set(run[0], err));

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
 import { createProviderRegistry } from '../providers/create-registry';
+import { Sandbox } from '../workspaces/sandbox';
 import type { ProviderRegistry } from '../providers/registry';
 import { progressSignal } from '../../workflows/definitions';
 import { RunStopListener } from './run-stop-listener';
@@ -49,12 +50,16 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
   const hostQueue = hostTaskQueue(deps.config.temporal.taskQueue);
   const stops = new RunStopListener({ databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  const warn = (message: string) => deps.logger.warn(message);
+  // One sandbox (and one detection of bubblewrap) for setup commands and CLI agents alike.
+  const sandbox = new Sandbox(deps.config.workspaces, deps.config.workspacesDir, warn);
   const activities = createActivities({
+    sandbox,
     stops,
     hostTaskQueue: hostQueue,
     eventBatchMs: deps.config.eventBatchMs,
     db: deps.db,
-    providers: deps.providers ?? createProviderRegistry(deps.config, (message) => deps.logger.warn(message)),
+    providers: deps.providers ?? createProviderRegistry(deps.config, warn, sandbox),
     secretsKey: deps.secretsKey,
     workspacesDir: deps.config.workspacesDir,
     workspaces: deps.config.workspaces,

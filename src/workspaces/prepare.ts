@@ -7,7 +7,7 @@ import { WorkspaceAborted, WorkspaceError } from './errors';
 import { Git, type GitRemote } from './git';
 import { removeWorkspace, workspaceLayout, type WorkspaceLayout } from './layout';
 import { tailLines, type OutputStream, type ProcessOutcome } from './process';
-import type { SetupSandbox } from './sandbox';
+import type { Sandbox } from './sandbox';
 import type { WorkspaceSettings } from './settings';
 import { isInside, parseRepoSource } from './source';
 import { sanitize, truncate } from '../text';
@@ -40,7 +40,7 @@ export interface PrepareRequest {
   /** The workspaces folder (RUNWAY_WORKSPACES_DIR). */
   root: string;
   settings: WorkspaceSettings;
-  sandbox: SetupSandbox;
+  sandbox: Sandbox;
 }
 
 export interface Prepared {

@@ -294,8 +294,6 @@ export class Sandbox {
   }
 }
 
-/** The name the workspace activities know it by. */
-export { Sandbox as SetupSandbox };
 
 /**
  * A root worker runs commands as uid 1000 inside, RUNWAY_SANDBOX_UID outside. Any other worker can

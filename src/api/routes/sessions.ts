@@ -4,7 +4,7 @@ import { withLiveOutput } from '../../db/run-output';
 import { getOwnedSession, getSessionRequestRun } from '../../db/sessions';
 import type { RunRow, SessionRow, WorkspaceSpec } from '../../db/schema';
 import { requestIdOf, type SessionService } from '../../sessions/session-service';
-import { isTerminal } from '../../db/schema';
+import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { stopRun } from '../../runs/stop-run';
 import { accountOf, requireAccount } from '../auth';
