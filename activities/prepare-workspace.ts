@@ -25,9 +25,10 @@ const TICK_EVERY_MS = 1000;
 export function prepareWorkspaceActivity(deps: ActivityDeps) {
 
   return async function prepareWorkspace(input: { runId: string; workspace: WorkspaceSpec | null }): Promise<PrepareResult> {
-    await enterRunStep(deps.db, input.runId, 'preparing', 'prepare');
+    // A run stopped before its workflow started (a start that raced the stop) prepares nothing.
+    const active = await enterRunStep(deps.db, input.runId, 'preparing', 'prepare');
     const spec = input.workspace;
-    if (!spec) return { path: null };
+    if (!spec || !active) return { path: null };
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
     const { runId } = input;

@@ -60,6 +60,10 @@ const envSchema = z.object({
   RUNWAY_KEEP_WORKSPACES: boolFromEnv(false),
   RUNWAY_WORKER_EAGER_ACTIVITIES: intFromEnv(3, 0),
   RUNWAY_EVENT_BATCH_MS: intFromEnv(20, 1),
+  RUNWAY_STARTS_IN_FLIGHT: intFromEnv(8, 1),
+  RUNWAY_START_GRACE_MS: intFromEnv(5_000, 0),
+  RUNWAY_OUTBOX_POLL_MS: intFromEnv(1_000, 10),
+  RUNWAY_START_DEADLINE_MS: intFromEnv(3_600_000, 1_000),
 });
 
 export interface Config {
@@ -96,6 +100,19 @@ export interface Config {
   workerEagerActivities: number;
   /** Longest wait of a token delta before the worker writes and publishes it. */
   eventBatchMs: number;
+  /** Starting admitted runs' workflows from the outbox (see RunLauncher). */
+  starts: StartSettings;
+}
+
+export interface StartSettings {
+  /** Workflow starts one process has in flight at once; a burst waits in the outbox. */
+  inFlight: number;
+  /** How long the admitting API has to start a run before a relay may. */
+  graceMs: number;
+  /** How often each process's relay looks for runs to start. */
+  pollMs: number;
+  /** A run whose workflow could not be started for this long ends failed, refunded. */
+  deadlineMs: number;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +149,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env: e.NODE_ENV,
     workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,
     eventBatchMs: e.RUNWAY_EVENT_BATCH_MS,
+    starts: {
+      inFlight: e.RUNWAY_STARTS_IN_FLIGHT,
+      graceMs: e.RUNWAY_START_GRACE_MS,
+      pollMs: e.RUNWAY_OUTBOX_POLL_MS,
+      deadlineMs: e.RUNWAY_START_DEADLINE_MS,
+    },
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     temporal: {

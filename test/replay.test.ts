@@ -6,12 +6,11 @@ import { FakeOpenAi } from './helpers/fake-openai';
 import { createFixtureRepo } from './helpers/git-repos';
 import { startStack } from './helpers/stack';
 import { ensureTemporalCli } from '../src/temporal/cli';
-import { createRunStarter } from '../src/api/app';
-import { findAccount } from '../src/db/accounts';
+import { deleteRunStarts } from '../src/db/run-starts';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
+import { admitWithoutStart, runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
 
 /**
  * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
@@ -19,7 +18,8 @@ import { runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
  * security audit: an admission that can never be stored, a raced Idempotency-Key, a session
  * request whose session is gone, a session closed while preparing its workspace) are kept as
  * fixtures and replayed against the current workflow code, with the histories of earlier designs
- * (`v1-*` update admission, `v2-remote-steps-*`, `v3-eager-announce-*`, `v4-pre-audit-*`). A change
+ * (`v1-*` update admission, `v2-remote-steps-*`, `v3-eager-announce-*`, `v4-pre-audit-*`,
+ * `v5-pre-outbox-*`: workflows that decided their own admission and asked `patched()` for every patch). A change
  * that would break runs already in flight fails here; use `patched()` for such changes (listed in
  * workflows/patches.ts). Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
  * (only when intended: rename the unprefixed fixtures to the next `vN-` first, so they keep replaying).
@@ -82,10 +82,15 @@ async function recordHistories(): Promise<void> {
       },
       'session-gone': async () => {
         const session = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo', maxTokens: 5 });
+        // Admitted and started as the API does it, but the API "dies" before telling the session.
         const runId = newId('run');
-        const row = (await findAccount(stack.db, account.id))!;
-        const request = { prompt: 'orphan', model: 'demo/echo', maxTokens: 5, metadata: {}, sessionId: session.body.id as string };
-        await createRunStarter(stack.apiDeps).start(row, request, { session: { runId, requestId: requestIdOf(runId), contextTokens: 0 } });
+        const input = await admitWithoutStart(
+          stack,
+          runWorkflowInput(runId, account.id, { prompt: 'orphan', sessionId: session.body.id as string, requestId: requestIdOf(runId) }),
+          60_000,
+        );
+        await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
+        await deleteRunStarts(stack.db, [runId]);
         await stack.http.delete(`/v1/sessions/${session.body.id}`).set(bearer(account));
         return runId;
       },

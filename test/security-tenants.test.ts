@@ -1,14 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { createRunStarter } from '../src/api/app';
-import { findAccount } from '../src/db/accounts';
 import { admitRun } from '../src/runs/admission';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
-import { runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
+import { admitWithoutStart, runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
+import { deleteRunStarts } from '../src/db/run-starts';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
 
@@ -89,7 +88,7 @@ describe('sessions belong to their account', () => {
     const intruder = await createAccount(stack, 10_000);
     const session = await openSession(owner);
     const runId = newId('run');
-    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }), 'execution-1');
+    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }), { executionId: 'execution-1' });
     expect(admission).toMatchObject({ admitted: false, reason: 'session-not-found' });
     expect(await runsOf(intruder.id)).toEqual([]);
   });
@@ -211,12 +210,15 @@ describe('sessions are bounded', () => {
   test('a request that never reached its session ends, refunded, once the session is closed', async () => {
     const account = await createAccount(stack, 10_000);
     const session = await openSession(account);
-    // Admitted as the API admits it, but the API "dies" before telling the session.
+    // Admitted and started as the API does it, but the API "dies" before telling the session.
     const runId = newId('run');
-    const starter = createRunStarter(stack.apiDeps);
-    const row = (await findAccount(stack.db, account.id))!;
-    const request = { prompt: 'orphan', model: 'openai/chat', maxTokens: 20, metadata: {}, sessionId: session };
-    await starter.start(row, request, { session: { runId, requestId: requestIdOf(runId), contextTokens: 0 } });
+    const input = await admitWithoutStart(
+      stack,
+      runWorkflowInput(runId, account.id, { model: 'openai/chat', prompt: 'orphan', maxTokens: 20, sessionId: session, requestId: requestIdOf(runId) }),
+      60_000,
+    );
+    await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
+    await deleteRunStarts(stack.db, [runId]);
     expect((await stack.http.delete(`/v1/sessions/${session}`).set(bearer(account))).status).toBe(202);
     await waitForSessionStatus(account, session, 'closed');
     // The run's fallback announcement (after 10 s) finds no session and ends the request.

@@ -1,3 +1,5 @@
+import { patched } from '@temporalio/workflow';
+
 /**
  * Every `patched()` id of Runway's workflows, with when it arrived and when it may go. A patch can
  * be deprecated (`deprecatePatch`) once no open workflow started before it, and removed once no
@@ -24,3 +26,25 @@ export const PATCHES = {
   /** 2026-12: a closing session writes its last `request.completed` before `session.closed` and `end`. */
   completionsBeforeClose: 'completions-before-close',
 } as const;
+
+export type PatchId = (typeof PATCHES)[keyof typeof PATCHES];
+
+/**
+ * The patch level (`RunWorkflowInput.patchLevel`) from which a run takes each patch without
+ * asking `patched()`. A run started at level N takes every patch up to N from its input, so it
+ * records no marker (and no `TemporalChangeVersion` search-attribute upsert, a visibility write)
+ * for them; runs without a level, recorded before levels existed, ask `patched()` as they did.
+ * A patch added later starts with a level above the current one, until new runs carry it.
+ */
+const RUN_LEVEL_OF: Partial<Record<PatchId, number>> = {
+  [PATCHES.localDbSteps]: 1,
+  [PATCHES.lateAnnounce]: 1,
+  [PATCHES.admittedBody]: 1,
+  [PATCHES.sessionGone]: 1,
+};
+
+/** Whether the run takes this patch: from its level, else from `patched()`. */
+export function runHasPatch(level: number | undefined, id: PatchId): boolean {
+  const from = RUN_LEVEL_OF[id];
+  return (from !== undefined && (level ?? 0) >= from) || patched(id);
+}

@@ -1,6 +1,6 @@
-import { allHandlersFinished, CancellationScope, CancelledFailure, condition, isCancellation, log, patched, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, CancelledFailure, condition, isCancellation, log, setHandler } from '@temporalio/workflow';
 import { admitUpdate, progressSignal, statusQuery, stopSignal, turnSignal } from './definitions';
-import { PATCHES } from './patches';
+import { PATCHES, runHasPatch, type PatchId } from './patches';
 import { KEY_RACE, localDbSteps, prepareWorkspace, remoteDbSteps, runErrorOf, stepsOn } from './run-steps';
 import { Compensations, RunTracker } from './run-tracker';
 import { SessionLink } from './session-link';
@@ -16,6 +16,7 @@ interface Executed {
 /** One run's workflow context, shared by its steps. */
 interface RunContext {
   input: RunWorkflowInput;
+  has: (patch: PatchId) => boolean;
   run: RunTracker;
   link: SessionLink | undefined;
   settle: (status: TerminalStatus, error: RunError | null, truncated?: boolean) => Promise<unknown>;
@@ -27,27 +28,33 @@ interface RunContext {
  * reach of cancellation, so a stopped run is always refunded and cleaned.
  */
 export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
-  let admission: Admission | undefined;
-  const link = input.sessionId ? new SessionLink(input.runId, input.sessionId, () => (admission?.admitted && admission.seq) || 0) : undefined;
+  const has = (patch: PatchId) => runHasPatch(input.patchLevel, patch);
+  // Admitted by the API before the start; runs started before their admission decide it here.
+  let admission: Admission | undefined = input.admission;
+  const link = input.sessionId
+    ? new SessionLink(input.runId, input.sessionId, () => (admission?.admitted && admission.seq) || 0, has)
+    : undefined;
   const run = wireHandlers(link, () => admission);
-  const { reserveCredits, settleRun } = patched(PATCHES.localDbSteps) ? localDbSteps : remoteDbSteps;
+  const { reserveCredits, settleRun } = has(PATCHES.localDbSteps) ? localDbSteps : remoteDbSteps;
   const settle = (status: TerminalStatus, error: RunError | null, truncated = false) =>
     settleRun({ runId: input.runId, status, error, truncated });
-  const ctx: RunContext = { input, run, link, settle };
+  const ctx: RunContext = { input, has, run, link, settle };
 
-  // The reservation's compensation is its refund, which settling with a failure performs.
-  try {
-    admission = await reserveCredits(input);
-  } catch (err) {
-    log.error('admission failed for good', { runId: input.runId, error: runErrorOf(err) });
-    return endUnrun(ctx, runErrorOf(err));
+  if (!admission) {
+    // The reservation's compensation is its refund, which settling with a failure performs.
+    try {
+      admission = await reserveCredits(input);
+    } catch (err) {
+      log.error('admission failed for good', { runId: input.runId, error: runErrorOf(err) });
+      return endUnrun(ctx, runErrorOf(err));
+    }
   }
   if (!admission.admitted) {
     await condition(allHandlersFinished);
     return { status: 'rejected', reason: admission.reason };
   }
   // The row is what was admitted and billed; an input that is not that request never executes.
-  if (admission.requestHash !== input.requestHash && patched(PATCHES.admittedBody)) return endUnrun(ctx, KEY_RACE);
+  if (admission.requestHash !== input.requestHash && has(PATCHES.admittedBody)) return endUnrun(ctx, KEY_RACE);
   await link?.admitted();
 
   const compensations = new Compensations();
@@ -76,7 +83,7 @@ function wireHandlers(link: SessionLink | undefined, admission: () => Admission 
 }
 
 /** The cancellable part: wait for a session turn, prepare the workspace, execute the model. */
-async function execute({ input, run, link }: RunContext, compensations: Compensations): Promise<Executed> {
+async function execute({ input, has, run, link }: RunContext, compensations: Compensations): Promise<Executed> {
   let workspacePath: string | null = null;
   let hostQueue: string | null = null;
   if (link) {
@@ -86,7 +93,7 @@ async function execute({ input, run, link }: RunContext, compensations: Compensa
   }
   // Without a workspace there is nothing to prepare: such a run goes from queued to running
   // (runs recorded before local steps had a prepare step either way).
-  if (input.workspace || !patched(PATCHES.localDbSteps)) {
+  if (input.workspace || !has(PATCHES.localDbSteps)) {
     run.enter('preparing', 'prepare');
     // Registered first: a failed or stopped preparation may leave a partial workspace behind.
     if (input.workspace) compensations.push(() => stepsOn(hostQueue).cleanupWorkspace({ runId: input.runId }));

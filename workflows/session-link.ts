@@ -1,6 +1,6 @@
-import { CancellationScope, CancelledFailure, condition, getExternalWorkflowHandle, log, patched } from '@temporalio/workflow';
+import { CancellationScope, CancelledFailure, condition, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { requestFinishedSignal, requestReadySignal } from './definitions';
-import { PATCHES } from './patches';
+import { PATCHES, type PatchId } from './patches';
 import type { RunTracker } from './run-tracker';
 import type { RunError, TerminalStatus, TurnGrant } from './types';
 
@@ -27,6 +27,7 @@ export class SessionLink {
     private readonly runId: string,
     private readonly sessionId: string,
     private readonly seq: () => number,
+    private readonly hasPatch: (id: PatchId) => boolean,
   ) {
     this.session = getExternalWorkflowHandle(sessionId);
   }
@@ -37,14 +38,14 @@ export class SessionLink {
 
   /** Right after admission: only runs recorded before the fallback design announce themselves here. */
   async admitted(): Promise<void> {
-    this.announceLate = patched(PATCHES.lateAnnounce);
+    this.announceLate = this.hasPatch(PATCHES.lateAnnounce);
     if (!this.announceLate) await this.announce();
   }
 
   /** Waits for the session to grant this request its turn (cancelled by a stop). */
   async awaitTurn(run: RunTracker): Promise<TurnGrant> {
     if (this.announceLate && !(await condition(() => this.turn !== undefined, ANNOUNCE_FALLBACK))) {
-      if (patched(PATCHES.sessionGone)) await this.announceUntilGranted(run);
+      if (this.hasPatch(PATCHES.sessionGone)) await this.announceUntilGranted(run);
       else await this.announce();
     }
     await condition(() => this.turn !== undefined);

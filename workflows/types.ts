@@ -53,7 +53,17 @@ export interface RunWorkflowInput {
   requestHash: string;
   maxActiveRuns: number;
   sealedSecrets: SealedBox | null;
+  /**
+   * The admission the API committed before starting this workflow. Absent in runs whose workflow
+   * was started first and decided admission itself (the design before the outbox).
+   */
+  admission?: AdmittedRun;
+  /** Every patch up to this level is taken without a marker (workflows/patches.ts); absent = 0. */
+  patchLevel?: number;
 }
+
+/** The patch level of run workflows started now. */
+export const RUN_PATCH_LEVEL = 1;
 
 export type AdmissionRejection =
   | 'insufficient-credits'
@@ -62,9 +72,16 @@ export type AdmissionRejection =
   | 'session-closed'
   | 'session-not-found';
 
+/** `seq` orders a session's requests (absent in histories recorded before sessions). */
+export interface AdmittedRun {
+  admitted: true;
+  requestHash: string;
+  createdAt: string;
+  seq?: number;
+}
+
 export type Admission =
-  /** `seq` orders a session's requests (absent in histories recorded before sessions). */
-  | { admitted: true; requestHash: string; createdAt: string; seq?: number }
+  | AdmittedRun
   | { admitted: false; reason: AdmissionRejection; requestHash: string; balance: number; detail: string };
 
 export interface RunError {

@@ -18,11 +18,10 @@ import { SessionService } from '../sessions/session-service';
 export function createRunStarter(deps: ApiDeps): RunStarter {
   return new RunStarter({
     db: deps.db,
-    temporal: deps.temporal,
+    launcher: deps.launcher,
     prices: deps.prices,
     providers: deps.providers,
     secretsKey: deps.secretsKey,
-    taskQueue: deps.config.temporal.taskQueue,
     maxActiveRuns: deps.config.maxActiveRuns,
     workspaces: deps.config.workspaces,
   });
@@ -40,7 +39,6 @@ export function createApp(deps: ApiDeps): Koa {
     taskQueue: deps.config.temporal.taskQueue,
     maxOpenSessions: deps.config.maxOpenSessions,
     workspaces: deps.config.workspaces,
-    logger: deps.logger,
   });
 
   app.use(async (ctx, next) => {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import { PriceBook } from '../pricing';
 import { createProviderRegistry } from '../providers/create-registry';
 import type { ProviderRegistry } from '../providers/registry';
+import { launcherFor, type RunLauncher } from '../runs/run-launcher';
 import { RunEventHub } from '../streams/run-event-hub';
 
 export interface ApiDeps {
@@ -18,14 +19,17 @@ export interface ApiDeps {
   adminToken: string;
   /** The process's live event fan-out (one LISTEN connection); its owner closes it on shutdown. Built here only, by apiDepsFor. */
   events: RunEventHub;
+  /** Starts admitted runs' workflows, and relays the outbox; its owner starts the relay and closes it. Built here only. */
+  launcher: RunLauncher;
 }
 
-/** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub). */
-export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events'>): ApiDeps {
+/** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub, its run launcher). */
+export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events' | 'launcher'>): ApiDeps {
   return {
     ...base,
     prices: new PriceBook(base.config.prices),
     providers: createProviderRegistry(base.config),
     events: new RunEventHub({ db: base.db, databaseUrl: base.config.databaseUrl, logger: base.logger }),
+    launcher: launcherFor(base),
   };
 }

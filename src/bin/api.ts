@@ -11,8 +11,9 @@ async function main() {
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   await ensureSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   const deps = apiDepsFor({ config, db, temporal, logger, secretsKey: secrets.secretsKey, adminToken: secrets.adminToken });
-  const { events } = deps;
+  const { events, launcher } = deps;
   const app = createApp(deps);
+  launcher.startRelay();
   const server = app.listen(config.port, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -25,6 +26,7 @@ async function main() {
       server.closeAllConnections(); // SSE clients reconnect with Last-Event-ID elsewhere
     });
     await events.close();
+    await launcher.close();
     await temporal.connection.close();
     await pool.end();
   });

@@ -1,144 +1,63 @@
-import type { Transaction } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from './database';
-import { applyLedgerChange } from './ledger';
-import { appendEvents, runStream } from './run-events';
-import type { Database, Multitask, SessionStatus } from './schema';
-import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
 
+/** What `runway_admit` (migration 0004) decided. */
+export type AdmissionOutcome =
+  | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number; balance: number }
+  | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
+
+export interface AdmissionCall {
+  /**
+   * The workflow execution deciding for itself (a run whose workflow was started before its
+   * admission, as before the outbox): its refusal is recorded for its retries, and no outbox
+   * entry is written. Absent for the API, whose admission writes the outbox entry.
+   */
+  executionId?: string;
+  /** How long the admitting process has to start the workflow before a relay may. */
+  startAfterMs?: number;
+}
+
+interface Row {
+  outcome: 'admitted' | 'existing' | 'refused';
+  reason: string | null;
+  detail: string | null;
+  balance: string;
+  request_hash: string;
+  created_at: Date | null;
+  seq: string | null;
+}
+
 /**
- * The statements of admission, without its rules (src/runs/admission.ts decides). They all run
- * in the one transaction `inAdmissionTransaction` opens, so the locks taken by the first ones
- * (account, session) hold until the decision is committed.
+ * One round trip, one transaction: the account's checks, the run, its reservation, its first
+ * event and its outbox entry (the rules are in the function; see its migration for why).
  */
-export interface AdmissionQueries {
-  /** Locks the account row: concurrent admissions of one account are serialized. */
-  lockAccount(accountId: string): Promise<{ balance: number; maxActiveRuns: number | null }>;
-  /** The run, when an earlier call already admitted it. */
-  findAdmittedRun(runId: string): Promise<{ requestHash: string; createdAt: Date; seq: number } | undefined>;
-  /** The refusal recorded for this workflow execution, if any. */
-  findRejection(runId: string, executionId: string): Promise<RecordedRejection | undefined>;
-  insertRejection(r: RecordedRejection & { runId: string; executionId: string }): Promise<void>;
-  /** Locks the session when it belongs to the account. */
-  lockOwnedSession(sessionId: string, accountId: string): Promise<{ status: SessionStatus; multitask: Multitask } | undefined>;
-  /** Whether the session has a run queued or running. */
-  sessionHasActiveRun(sessionId: string): Promise<boolean>;
-  /** The count as PostgreSQL returns it (shown as is in the refusal's detail). */
-  countActiveRuns(accountId: string): Promise<string>;
-  /** Inserts the run, reserves its estimate and writes its first `status` event. */
-  insertRunAndReserve(input: RunWorkflowInput): Promise<{ createdAt: Date; seq: number }>;
-}
-
-export interface RecordedRejection {
-  reason: AdmissionRejection;
-  requestHash: string;
-  balance: number;
-  detail: string;
-}
-
-export async function inAdmissionTransaction<T>(db: Db, decide: (q: AdmissionQueries) => Promise<T>): Promise<T> {
-  return db.transaction().execute((trx) => decide(admissionQueries(trx)));
-}
-
-function admissionQueries(trx: Transaction<Database>): AdmissionQueries {
+export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: AdmissionCall = {}): Promise<AdmissionOutcome> {
+  const { rows } = await sql<Row>`
+    SELECT * FROM runway_admit(
+      ${input.runId}, ${input.accountId}, ${input.model}, ${input.prompt}, ${input.maxTokens},
+      ${input.workspace ? JSON.stringify(input.workspace) : null}::jsonb, ${JSON.stringify(input.metadata)}::jsonb,
+      ${input.sessionId}, ${input.requestId ?? null}, ${input.retryOf}, ${input.requestHash},
+      ${input.estimate}, ${input.price.input}, ${input.price.output}, ${input.maxActiveRuns},
+      ${call.executionId ?? null}, ${input.sealedSecrets ? JSON.stringify(input.sealedSecrets) : null}::jsonb,
+      ${`${call.startAfterMs ?? 0} milliseconds`}::interval
+    )`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('runway_admit returned no row');
+  if (row.outcome === 'refused') {
+    return {
+      outcome: 'refused',
+      reason: row.reason as AdmissionRejection,
+      detail: row.detail ?? '',
+      requestHash: row.request_hash,
+      balance: Number(row.balance),
+    };
+  }
   return {
-    lockAccount: async (accountId) => {
-      const account = await trx
-        .selectFrom('accounts')
-        .select(['balance', 'max_active_runs'])
-        .where('id', '=', accountId)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
-      return { balance: account.balance, maxActiveRuns: account.max_active_runs };
-    },
-    findAdmittedRun: async (runId) => {
-      const run = await trx
-        .selectFrom('runs')
-        .select(['request_hash', 'created_at', 'seq'])
-        .where('id', '=', runId)
-        .executeTakeFirst();
-      return run && { requestHash: run.request_hash, createdAt: run.created_at, seq: run.seq };
-    },
-    findRejection: async (runId, executionId) => {
-      const refused = await trx
-        .selectFrom('admission_rejections')
-        .selectAll()
-        .where('run_id', '=', runId)
-        .where('execution_id', '=', executionId)
-        .executeTakeFirst();
-      return refused && {
-        reason: refused.reason as AdmissionRejection,
-        requestHash: refused.request_hash,
-        balance: refused.balance,
-        detail: refused.detail,
-      };
-    },
-    insertRejection: async (r) => {
-      await trx
-        .insertInto('admission_rejections')
-        .values({ run_id: r.runId, execution_id: r.executionId, reason: r.reason, detail: r.detail, balance: r.balance, request_hash: r.requestHash })
-        .execute();
-    },
-    lockOwnedSession: (sessionId, accountId) =>
-      trx
-        .selectFrom('sessions')
-        .select(['status', 'multitask'])
-        .where('id', '=', sessionId)
-        .where('account_id', '=', accountId)
-        .forUpdate()
-        .executeTakeFirst(),
-    sessionHasActiveRun: async (sessionId) => {
-      const busy = await trx
-        .selectFrom('runs')
-        .select('id')
-        .where('session_id', '=', sessionId)
-        .where('status', 'in', ACTIVE_STATUSES)
-        .executeTakeFirst();
-      return busy !== undefined;
-    },
-    countActiveRuns: async (accountId) => {
-      const active = await trx
-        .selectFrom('runs')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('account_id', '=', accountId)
-        .where('status', 'in', ACTIVE_STATUSES)
-        .executeTakeFirstOrThrow();
-      return active.n;
-    },
-    insertRunAndReserve: (input) => insertRunAndReserve(trx, input),
+    outcome: row.outcome,
+    requestHash: row.request_hash,
+    createdAt: row.created_at as Date,
+    seq: Number(row.seq),
+    balance: Number(row.balance),
   };
-}
-
-async function insertRunAndReserve(trx: Transaction<Database>, input: RunWorkflowInput): Promise<{ createdAt: Date; seq: number }> {
-  const row = await trx
-    .insertInto('runs')
-    .values({
-      id: input.runId,
-      account_id: input.accountId,
-      status: 'queued',
-      step: 'reserve',
-      model: input.model,
-      prompt: input.prompt,
-      max_tokens: input.maxTokens,
-      workspace: input.workspace ? JSON.stringify(input.workspace) : null,
-      metadata: JSON.stringify(input.metadata),
-      session_id: input.sessionId,
-      request_id: input.requestId ?? null,
-      retry_of: input.retryOf,
-      request_hash: input.requestHash,
-      estimate: input.estimate,
-      price_input: input.price.input,
-      price_output: input.price.output,
-    })
-    .returning(['created_at', 'seq'])
-    .executeTakeFirstOrThrow();
-  await applyLedgerChange(trx, {
-    accountId: input.accountId,
-    kind: 'reserve',
-    amount: input.estimate,
-    runId: input.runId,
-    idempotencyKey: `${input.runId}:reserve`,
-  });
-  await appendEvents(trx, runStream(input.runId), [{ type: 'status', data: { status: 'queued', step: 'reserve' } }]);
-  return { createdAt: row.created_at, seq: row.seq };
 }

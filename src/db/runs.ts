@@ -1,35 +1,37 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
 import { applyLedgerChange } from './ledger';
 import { appendEvents, runStream, type NewRunEvent } from './run-events';
 import { outputOfRunSql } from './run-output';
 import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
-import type { RunError, RunRow, RunStatus, RunStep } from './schema';
+import type { Database, RunRow, RunStatus, RunStep } from './schema';
 import { costOf } from '../pricing';
 import { safeJson } from '../text';
-import type { TerminalStatus } from '../../workflows/types';
+import type { SettleInput } from '../../workflows/types';
 
 /**
  * Moves a run to a new step. A run being stopped keeps showing `stopping`. Emits a `status`
- * event only when something visible changed, so a retried activity does not repeat it.
+ * event only when something visible changed, so a retried activity does not repeat it. False
+ * when the run has ended already (stopped before its workflow started): nothing is changed.
  */
-export async function enterRunStep(db: Db, runId: string, status: RunStatus, step: RunStep): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+export async function enterRunStep(db: Db, runId: string, status: RunStatus, step: RunStep): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
     const run = await trx
       .selectFrom('runs')
       .select(['status', 'step', 'started_at'])
       .where('id', '=', runId)
       .forUpdate()
       .executeTakeFirstOrThrow();
-    if (isTerminal(run.status)) return;
+    if (isTerminal(run.status)) return false;
     const shown = shownStatus(run.status, status);
-    if (run.status === shown && run.step === step) return;
+    if (run.status === shown && run.step === step) return true;
     await trx
       .updateTable('runs')
       .set({ status: shown, step, progress: null, started_at: run.started_at ?? new Date() })
       .where('id', '=', runId)
       .execute();
     await appendEvents(trx, runStream(runId), [{ type: 'status', data: { status: shown, step } }]);
+    return true;
   });
 }
 
@@ -42,58 +44,58 @@ export interface SettleOutcome {
  * Charges what the run used (never more than its estimate) and refunds the rest, sets its
  * terminal status and writes its closing events: all in one transaction, exactly once.
  */
-export async function settleRunRecord(
-  db: Db,
-  input: { runId: string; status: TerminalStatus; error: RunError | null; truncated: boolean },
-): Promise<SettleOutcome | null> {
-  return db.transaction().execute(async (trx) => {
-    const run = await trx.selectFrom('runs').selectAll().where('id', '=', input.runId).forUpdate().executeTakeFirst();
-    if (!run) return null; // never admitted: nothing was reserved
-    if (run.charged !== null && run.refunded !== null) return { charged: run.charged, refunded: run.refunded };
-    const used = costOf(
-      { input: run.price_input, output: run.price_output },
-      { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
-    );
-    const charged = Math.min(used, run.estimate);
-    const refunded = run.estimate - charged;
-    await applyLedgerChange(trx, {
-      accountId: run.account_id,
-      kind: 'charge',
-      amount: charged,
-      runId: run.id,
-      idempotencyKey: `${run.id}:charge`,
-    });
-    await applyLedgerChange(trx, {
-      accountId: run.account_id,
-      kind: 'refund',
-      amount: refunded,
-      runId: run.id,
-      idempotencyKey: `${run.id}:refund`,
-    });
-    await trx
-      .updateTable('runs')
-      .set({
-        status: input.status,
-        step: run.workspace_path ? 'cleanup' : 'done',
-        progress: null,
-        charged,
-        refunded,
-        output: outputOfRunSql(run.id),
-        truncated: input.truncated,
-        error: input.error ? safeJson(input.error) : null,
-        completed_at: new Date(),
-      })
-      .where('id', '=', run.id)
-      .execute();
-    const events: NewRunEvent[] = [
-      { type: 'usage', data: { inputTokens: run.input_tokens, outputTokens: run.output_tokens } },
-    ];
-    if (input.error) events.push({ type: 'error', data: { ...input.error } });
-    events.push({ type: 'status', data: { status: input.status, step: 'settle' } });
-    events.push({ type: 'end', data: { status: input.status } });
-    await appendEvents(trx, runStream(run.id), events);
-    return { charged, refunded };
+export async function settleRunRecord(db: Db, input: SettleInput): Promise<SettleOutcome | null> {
+  return db.transaction().execute((trx) => settleRunIn(trx, input));
+}
+
+/** The same inside the caller's transaction (a stop before the workflow started settles so). */
+export async function settleRunIn(trx: Transaction<Database>, input: SettleInput): Promise<SettleOutcome | null> {
+  const run = await trx.selectFrom('runs').selectAll().where('id', '=', input.runId).forUpdate().executeTakeFirst();
+  if (!run) return null; // never admitted: nothing was reserved
+  if (run.charged !== null && run.refunded !== null) return { charged: run.charged, refunded: run.refunded };
+  const used = costOf(
+    { input: run.price_input, output: run.price_output },
+    { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
+  );
+  const charged = Math.min(used, run.estimate);
+  const refunded = run.estimate - charged;
+  await applyLedgerChange(trx, {
+    accountId: run.account_id,
+    kind: 'charge',
+    amount: charged,
+    runId: run.id,
+    idempotencyKey: `${run.id}:charge`,
   });
+  await applyLedgerChange(trx, {
+    accountId: run.account_id,
+    kind: 'refund',
+    amount: refunded,
+    runId: run.id,
+    idempotencyKey: `${run.id}:refund`,
+  });
+  await trx
+    .updateTable('runs')
+    .set({
+      status: input.status,
+      step: run.workspace_path ? 'cleanup' : 'done',
+      progress: null,
+      charged,
+      refunded,
+      output: outputOfRunSql(run.id),
+      truncated: input.truncated,
+      error: input.error ? safeJson(input.error) : null,
+      completed_at: new Date(),
+    })
+    .where('id', '=', run.id)
+    .execute();
+  const events: NewRunEvent[] = [
+    { type: 'usage', data: { inputTokens: run.input_tokens, outputTokens: run.output_tokens } },
+  ];
+  if (input.error) events.push({ type: 'error', data: { ...input.error } });
+  events.push({ type: 'status', data: { status: input.status, step: 'settle' } });
+  events.push({ type: 'end', data: { status: input.status } });
+  await appendEvents(trx, runStream(run.id), events);
+  return { charged, refunded };
 }
 
 export async function getRunById(db: Db, runId: string): Promise<RunRow | undefined> {

@@ -108,6 +108,18 @@ export interface AdmissionRejectionsTable {
   created_at: Generated<Date>;
 }
 
+/** The outbox: admitted runs whose workflow has not been started yet. */
+export interface RunStartsTable {
+  run_id: string;
+  /** Ciphertext only (SealedBox); deleted with the row once the workflow has started. */
+  sealed_secrets: Json<unknown> | null;
+  /** When a relay may take the entry (the admitting API has it until then). */
+  available_at: Date;
+  attempts: Generated<number>;
+  last_error: string | null;
+  created_at: Generated<Date>;
+}
+
 export interface WorkspaceLeftoversTable {
   /** The run or session whose workspace it was. */
   owner_id: string;
@@ -125,6 +137,7 @@ export interface Database {
   sessions: SessionsTable;
   admission_rejections: AdmissionRejectionsTable;
   workspace_leftovers: WorkspaceLeftoversTable;
+  run_starts: RunStartsTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;

@@ -1,4 +1,5 @@
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { admitInDatabase } from '../db/admission';
+import { sessionHasPendingStart } from '../db/run-starts';
 import type { Db } from '../db/database';
 import { getRunById } from '../db/runs';
 import { getOwnedSession } from '../db/sessions';
@@ -7,29 +8,22 @@ import { derivedId, newId, sha256Hex } from '../ids';
 import { costOf, type PriceBook } from '../pricing';
 import type { ProviderRegistry } from '../providers/registry';
 import { seal } from '../secrets/sealed-box';
-import { truncate } from '../text';
 import { InvalidWorkspace } from '../workspaces/errors';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
-import { admitRun } from './admission';
-import { AdmissionRefused, IdempotencyKeyReused, NotFound, TemporalUnavailable, UnknownModel } from './errors';
+import { AdmissionRefused, IdempotencyKeyReused, NotFound, UnknownModel } from './errors';
 import type { CreateRunRequest } from './requests';
-import { RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
-import type { runWorkflow } from '../../workflows/run-workflow';
-import {
-  RUNWAY_ACCOUNT,
-  RUNWAY_STATUS,
-  type Admission,
-  type RunWorkflowInput,
-} from '../../workflows/types';
+import { withAdmission } from './run-input';
+import type { RunLauncher } from './run-launcher';
+import type { RunWorkflowInput } from '../../workflows/types';
 
 export interface RunStarterDeps {
   db: Db;
-  temporal: Client;
+  /** Starts admitted runs' workflows after the commit. */
+  launcher: RunLauncher;
   prices: PriceBook;
   providers: ProviderRegistry;
   secretsKey: Buffer;
-  taskQueue: string;
   maxActiveRuns: number;
   /** Which workspace sources runs may use (config.workspaces); the defaults when absent. */
   workspaces?: WorkspacePolicy;
@@ -66,8 +60,9 @@ function canonical(value: unknown): string {
 }
 
 /**
- * Admission: one workflow per run, and the reservation's outcome (admitted or AdmissionRefused) is
- * known before the HTTP reply, while the AI work goes on afterwards.
+ * Admission: the run is decided and recorded in one PostgreSQL transaction and the client is
+ * answered then; its workflow is started after the commit (RunLauncher). A 202 means the run is
+ * durably admitted and will run, whether or not Temporal answers at that moment.
  */
 export class RunStarter {
   constructor(private readonly deps: RunStarterDeps) {}
@@ -122,20 +117,28 @@ export class RunStarter {
         ? seal(this.deps.secretsKey, runId, request.secrets)
         : null,
     };
-    const admission = await this.admit(input);
-    if (!admission.admitted) {
-      if (admission.reason === 'session-not-found') throw new NotFound('session');
-      throw new AdmissionRefused(admission.reason, admission.detail, estimate, admission.balance);
+    const decided = await admitInDatabase(this.deps.db, input, { startAfterMs: this.deps.launcher.graceMs });
+    if (decided.outcome === 'refused') {
+      if (decided.reason === 'session-not-found') throw new NotFound('session');
+      throw new AdmissionRefused(decided.reason, decided.detail, estimate, decided.balance);
     }
-    if (admission.requestHash !== requestHash) throw new IdempotencyKeyReused();
-    return { id: runId, status: 'queued', createdAt: admission.createdAt, estimate, replayed: false, seq: admission.seq ?? 0 };
+    // A concurrent request with the same key was admitted first: this one is its replay, or a conflict.
+    if (decided.requestHash !== requestHash) throw new IdempotencyKeyReused();
+    const started = { id: runId, status: 'queued' as const, createdAt: decided.createdAt.toISOString(), estimate, seq: decided.seq };
+    if (decided.outcome === 'existing') return { ...started, replayed: true };
+
+    const admitted = withAdmission(input, { admitted: true, requestHash, createdAt: started.createdAt, seq: decided.seq });
+    // A session hears of its requests in admission order: those are started before the reply,
+    // unless an earlier one still waits in the outbox (then the relay starts both, in order).
+    if (!input.sessionId) this.deps.launcher.launchSoon(admitted);
+    else if (!(await sessionHasPendingStart(this.deps.db, input.sessionId, decided.seq))) await this.deps.launcher.launchNow(admitted);
+    return { ...started, replayed: false };
   }
 
   /**
    * A run posted with a `sessionId` joins that session: it must be the caller's (decided again
-   * under the session's row lock in admission; checked here too so that a foreign or unknown
-   * session never gets a workflow started for it), uses the session's workspace, and pays for the
-   * session's context like any of its requests.
+   * under the session's row lock in admission; read here for its context budget), uses the
+   * session's workspace, and pays for the session's context like any of its requests.
    */
   private async sessionContextOf(account: AccountRow, request: CreateRunRequest): Promise<number> {
     if (!request.sessionId) return 0;
@@ -157,38 +160,5 @@ export class RunStarter {
       replayed: true,
       seq: existing.seq,
     };
-  }
-
-  /**
-   * Starts the run's workflow, then decides admission in one database transaction. The workflow
-   * exists before the reservation, so a crash of this process between the two leaves nothing
-   * stranded: the workflow's first activity makes (or reads) the same decision. Only a plain
-   * start is awaited here, so a reply costs about one workflow start plus one transaction.
-   */
-  private async admit(input: RunWorkflowInput): Promise<Admission> {
-    let handle;
-    try {
-      handle = await this.deps.temporal.workflow.start<typeof runWorkflow>(RUN_WORKFLOW_TYPE, {
-        workflowId: input.runId,
-        taskQueue: this.deps.taskQueue,
-        args: [input],
-        // A concurrent replay of the same Idempotency-Key joins the running workflow; a key whose
-        // earlier attempt was refused (402/429) starts a new execution and is decided afresh.
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: [
-          { key: RUNWAY_ACCOUNT, value: input.accountId },
-          { key: RUNWAY_STATUS, value: 'queued' },
-        ],
-        memo: { model: input.model, prompt: truncate(input.prompt, 80) },
-        staticSummary: `${input.model} run for ${input.accountId}`,
-      });
-    } catch (err) {
-      if ((err as Error).name === 'ServiceError' || (err as { code?: number }).code === 14) {
-        throw new TemporalUnavailable();
-      }
-      throw err;
-    }
-    return admitRun(this.deps.db, input, handle.firstExecutionRunId);
   }
 }

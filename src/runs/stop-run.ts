@@ -1,21 +1,28 @@
+import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
+import { endUnstartedRun } from '../db/run-starts';
 import { markRunStopping } from '../db/runs';
 import type { RunRow } from '../db/schema';
 import { isTerminal } from '../../workflows/run-vocabulary';
-import type { Client } from '@temporalio/client';
 import { stopSignal } from '../../workflows/definitions';
+import { STOPPED_ERROR } from '../../workflows/types';
 import { RunEnded } from './errors';
 
 /**
- * Asks a run to stop: it reads `stopping` at once, and the workflow is signalled (a signal, not
- * an update: it is durable even while no worker is up). RunEnded once the run has ended.
+ * Asks a run to stop. A run whose workflow has not been started yet ends `stopped` at once, its
+ * whole reservation refunded, without a workflow (should a start race this, the workflow finds
+ * the run stopped and executes nothing). Any other run reads `stopping` at once and its workflow
+ * is signalled (a signal, not an update: it is durable even while no worker is up). RunEnded
+ * once the run has ended.
  */
-export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): Promise<void> {
+export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): Promise<'stopped' | 'stopping'> {
   if (isTerminal(run.status)) {
     throw new RunEnded(run.status);
   }
+  if (run.status === 'queued' && (await endUnstartedRun(deps.db, run.id, 'stopped', STOPPED_ERROR))) return 'stopped';
   if (run.status !== 'stopping' && !(await markRunStopping(deps.db, run.id))) {
     throw new RunEnded();
   }
   await deps.temporal.workflow.getHandle(run.id).signal(stopSignal, { reason: 'api' });
+  return 'stopping';
 }

@@ -1,6 +1,5 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
-import type { Logger } from '../logger';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
 import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '../db/sessions';
@@ -11,7 +10,6 @@ import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
 import {
   closeSessionSignal,
-  requestReadySignal,
   SESSION_WORKFLOW_TYPE,
   sessionStateQuery,
 } from '../../workflows/definitions';
@@ -27,7 +25,6 @@ export interface SessionServiceDeps {
   /** Sessions an account may have that are not closed yet. */
   maxOpenSessions: number;
   workspaces?: WorkspacePolicy;
-  logger?: Logger;
 }
 
 /** The request id shown to clients is the run id under another prefix: one lookup, no mapping table. */
@@ -101,16 +98,11 @@ export class SessionService {
       return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids })), requestId };
     }
     if (session.status !== 'open') throw new SessionClosed();
-    // Admission also checks the session (open; in reject mode, idle) under its row lock.
+    // Admission also checks the session (open; in reject mode, idle) under its row lock. The
+    // session hears of the request before the reply (RunLauncher.launchNow), so a client's
+    // sequential requests reach it in order; one that could not be told now (Temporal down) is
+    // started by the outbox relay, which tells the session then, in admission order.
     const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
-    // Awaited before the reply, so a client's sequential requests reach the session in order.
-    // A run that gets no turn within 10 s tells the session itself, in case this process dies here.
-    await this.deps.temporal.workflow
-      .getHandle(session.id)
-      .signal(requestReadySignal, { runId, seq: started.seq })
-      .catch((err: unknown) =>
-        this.deps.logger?.warn({ err, sessionId: session.id, runId }, 'requestReady not delivered; the run tells the session itself within 10 s'),
-      );
     return { ...started, requestId };
   }
 

@@ -11,6 +11,7 @@ import { Sandbox } from '../workspaces/sandbox';
 import type { ProviderRegistry } from '../providers/registry';
 import { progressSignal } from '../../workflows/definitions';
 import { RunStopListener } from './run-stop-listener';
+import { launcherFor } from '../runs/run-launcher';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -50,6 +51,8 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
   const hostQueue = hostTaskQueue(deps.config.temporal.taskQueue);
   const stops = new RunStopListener({ databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  // Starts runs an API admitted but did not start (it died, or Temporal was down meanwhile).
+  const relay = launcherFor({ config: deps.config, db: deps.db, temporal: deps.client, logger: deps.logger });
   const warn = (message: string) => deps.logger.warn(message);
   // One sandbox (and one detection of bubblewrap) for setup commands and CLI agents alike.
   const sandbox = new Sandbox(deps.config.workspaces, deps.config.workspacesDir, warn);
@@ -91,9 +94,11 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   const worker: RunwayWorker = {
     run: async () => {
       stops.start();
+      relay.startRelay();
       try {
         await Promise.all([shared.run(), host.run()]);
       } finally {
+        await relay.close();
         await stops.stop();
       }
     },

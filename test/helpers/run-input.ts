@@ -1,3 +1,5 @@
+import { admitRun } from '../../src/runs/admission';
+import { withAdmission } from '../../src/runs/run-input';
 import { RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
 import type { RunWorkflowInput } from '../../workflows/types';
 import type { TestStack } from './stack';
@@ -36,4 +38,16 @@ export async function startWhileWorkerDown(stack: TestStack, input: RunWorkflowI
   } finally {
     await stack.startWorker();
   }
+}
+
+/**
+ * Admits a run exactly as the API does (one transaction: the run, its reservation, its outbox
+ * entry) without starting its workflow: the state an API leaves when it dies right after the
+ * commit. The entry is left to relays after `startAfterMs`. Returns the input the run's workflow
+ * is started with.
+ */
+export async function admitWithoutStart(stack: TestStack, input: RunWorkflowInput, startAfterMs = 0): Promise<RunWorkflowInput> {
+  const admission = await admitRun(stack.db, input, { startAfterMs });
+  if (!admission.admitted) throw new Error(`not admitted: ${admission.reason}`);
+  return withAdmission(input, admission);
 }

@@ -61,7 +61,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const db = createDb(pool);
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   const apiDeps = apiDepsFor({ config, db, temporal, logger, secretsKey, adminToken });
-  const { events } = apiDeps;
+  const { events, launcher } = apiDeps;
+  launcher.startRelay();
   const app = createApp(apiDeps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -107,6 +108,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await events.close();
+      await launcher.close();
       await temporal.connection.close();
       await pool.end();
     },

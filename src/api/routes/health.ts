@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { pingDatabase } from '../../db/database';
+import { runStartBacklog } from '../../db/run-starts';
 import type { ApiDeps } from '../deps';
 
 async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2000): Promise<[string, string]> {
@@ -19,22 +19,30 @@ async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 20
   }
 }
 
-/** /healthz: the process is up. /readyz: PostgreSQL and Temporal answer (503 otherwise). */
+/**
+ * /healthz: the process is up. /readyz: whether this API can accept runs, which needs PostgreSQL
+ * only: a run admitted while Temporal is unreachable waits in the outbox and starts when it
+ * answers again. The body shows both, and the outbox's backlog (runs not started yet, and the
+ * age of the oldest), so an operator sees a Temporal outage building up.
+ */
 export function healthRoutes(deps: ApiDeps): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
+    let outbox: Awaited<ReturnType<typeof runStartBacklog>> | null = null;
     const checks = Object.fromEntries(
       await Promise.all([
-        check('postgres', () => pingDatabase(deps.db)),
+        check('postgres', async () => {
+          outbox = await runStartBacklog(deps.db);
+        }),
         check('temporal', () => deps.temporal.workflowService.getSystemInfo({})),
       ]),
     );
-    const ready = Object.values(checks).every((v) => v === 'ok');
+    const ready = checks.postgres === 'ok';
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', checks };
+    ctx.body = { status: ready ? 'ready' : 'unavailable', checks, outbox };
   });
   return router;
 }

@@ -59,9 +59,9 @@ export function runRoutes(deps: ApiDeps, starter: RunStarter): Router {
 
   router.post('/:id/stop', async (ctx) => {
     const run = await ownedRun(ctx);
-    await stopRun(deps, run);
+    const status = await stopRun(deps, run);
     ctx.status = 202;
-    ctx.body = { id: run.id, status: 'stopping' };
+    ctx.body = { id: run.id, status };
   });
 
   router.delete('/:id', async (ctx) => {

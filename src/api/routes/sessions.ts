@@ -105,9 +105,9 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
 
   router.post('/:id/requests/:requestId/stop', async (ctx) => {
     const run = await ownedRequest(ctx);
-    await stopRun(deps, run);
+    const status = await stopRun(deps, run);
     ctx.status = 202;
-    ctx.body = { requestId: run.request_id, runId: run.id, status: 'stopping' };
+    ctx.body = { requestId: run.request_id, runId: run.id, status };
   });
 
   /** The session's own log: `request.completed` for each request, then `session.closed` and `end`. */
