@@ -120,6 +120,11 @@ describe('while the Temporal server is down', () => {
       followUps.push(res.body.runId);
     }
 
+    // A new session needs its workflow: refused as unavailable, never a 500.
+    const refused = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo' });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ type: 'https://runway.dev/problems/temporal-unavailable' });
+
     // Ready for traffic (runs are accepted), and the backlog shows.
     const ready = await stack.http.get('/readyz');
     expect(ready.status).toBe(200);

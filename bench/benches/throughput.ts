@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { newResult, type Bench, type BenchContext } from '../lib/bench';
 import { createRun, echoRunBody } from '../lib/api-client';
 import { CpuMeter, type CpuReport } from '../lib/cpu-meter';
@@ -109,7 +110,16 @@ export const throughputBench: Bench = {
       if (!account) throw new Error('no account');
       const runId = await createRun(stack.api.baseUrl, account.apiKey, body);
       // The run's workflow completes after settle: the same end point as the floor's workflow.
-      await stack.temporal.workflow.getHandle(runId).result();
+      // It is started right after the 202 (by the API, from the outbox): wait for it to exist.
+      for (;;) {
+        try {
+          await stack.temporal.workflow.getHandle(runId).result();
+          break;
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          await sleep(5);
+        }
+      }
       lastRunId = runId;
     });
     await waitForRunsToDrain(stack.db, undefined, log);

@@ -22,6 +22,7 @@ export interface StackNeeds {
 
 export interface BenchStack {
   db: Db;
+  databaseUrl: string;
   temporal: Client;
   api: PlatformProcess & { baseUrl: string };
   platformTaskQueue: string;
@@ -101,6 +102,7 @@ export async function startBenchStack(
 
   return {
     db: database.db,
+    databaseUrl: database.url,
     temporal,
     api: apiProcess,
     platformTaskQueue,

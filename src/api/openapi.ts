@@ -102,7 +102,7 @@ export function buildOpenApiDocument() {
     method: 'post', path: '/v1/runs/{id}/stop', summary: 'Stop a run', security: user,
     request: { params: idParam },
     responses: {
-      202: json(z.object({ id: z.string(), status: z.literal('stopping') }), 'Stopping'),
+      202: json(z.object({ id: z.string(), status: z.enum(['stopping', 'stopped']) }), 'Stopping (or stopped at once, when its workflow had not started yet)'),
       409: problem('The run has already ended'),
     },
   });
@@ -176,7 +176,7 @@ export function buildOpenApiDocument() {
   registry.registerPath({
     method: 'post', path: '/v1/sessions/{id}/requests/{requestId}/stop', summary: 'Stop one request', security: user,
     request: { params: requestParam },
-    responses: { 202: json(z.object({ requestId: z.string(), runId: z.string(), status: z.literal('stopping') }), 'Stopping'), 409: problem('Already ended') },
+    responses: { 202: json(z.object({ requestId: z.string(), runId: z.string(), status: z.enum(['stopping', 'stopped']) }), 'Stopping (or stopped at once, when its workflow had not started yet)'), 409: problem('Already ended') },
   });
   registry.registerPath({
     method: 'get', path: '/v1/sessions/{id}/requests/{requestId}/events', summary: 'A request\'s events', security: user,

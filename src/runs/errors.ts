@@ -53,11 +53,11 @@ export class NotFound extends DomainError {
   }
 }
 
-/** The workflow could not be started; the client may retry with the same Idempotency-Key. */
+/** A session's workflow could not be started (Temporal unreachable); the client may try again. */
 export class TemporalUnavailable extends DomainError {
   override name = 'TemporalUnavailable';
   constructor() {
-    super('the workflow service did not answer; retry with the same Idempotency-Key');
+    super('the workflow service did not answer; try again shortly');
   }
 }
 

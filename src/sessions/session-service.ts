@@ -4,7 +4,7 @@ import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
 import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '../db/sessions';
 import { derivedId, newId } from '../ids';
-import { SessionClosed, TooManyOpenSessions } from '../runs/errors';
+import { SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
@@ -60,8 +60,8 @@ export class SessionService {
       multitask: body.multitask,
       workspace: body.workspace ?? null,
     };
-    try {
-      await this.deps.temporal.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW_TYPE, {
+    const start = () =>
+      this.deps.temporal.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW_TYPE, {
         workflowId: session.id,
         taskQueue: this.deps.taskQueue,
         args: [input],
@@ -69,8 +69,13 @@ export class SessionService {
         memo: { model: body.model, multitask: body.multitask },
         staticSummary: `session (${body.multitask}) for ${account.id}`,
       });
+    try {
+      // Bounded: the client's own retries of an unreachable server would hold the request longer.
+      await this.deps.temporal.withDeadline(Date.now() + 5_000, start);
     } catch (err) {
       await setSessionStatus(this.deps.db, session.id, 'closed');
+      // A session is a workflow from its creation on: without Temporal there is none to open.
+      if ((err as Error).name === 'ServiceError') throw new TemporalUnavailable();
       throw err;
     }
     return session;
