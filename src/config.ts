@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { priceTableSchema, type PriceTable } from './pricing';
 import { DEFAULT_ALLOWED_HOSTS, type WorkspaceSettings } from './workspaces/settings';
 import { parseCliAgents, type CliAgentTable } from './providers/cli-agent-config';
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/schedule';
 
 /** Every setting comes from the environment and is validated once, at start-up. */
 const intFromEnv = (def: number, min = 0) =>
@@ -60,6 +61,11 @@ const envSchema = z.object({
   RUNWAY_KEEP_WORKSPACES: boolFromEnv(false),
   RUNWAY_WORKER_EAGER_ACTIVITIES: intFromEnv(3, 0),
   RUNWAY_EVENT_BATCH_MS: intFromEnv(20, 1),
+  RUNWAY_MAX_WEBHOOKS: intFromEnv(20, 1),
+  RUNWAY_WEBHOOK_ALLOW_PRIVATE: boolFromEnv(false),
+  RUNWAY_WEBHOOK_TIMEOUT_MS: intFromEnv(10_000, 100),
+  RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
+  RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
 });
 
 export interface Config {
@@ -96,6 +102,20 @@ export interface Config {
   workerEagerActivities: number;
   /** Longest wait of a token delta before the worker writes and publishes it. */
   eventBatchMs: number;
+  webhooks: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  /** Endpoints per account. */
+  maxEndpoints: number;
+  /** Local development and tests only: `http` URLs and loopback or private addresses. */
+  allowPrivate: boolean;
+  /** One attempt, DNS to response headers. */
+  timeoutMs: number;
+  /** Waits between attempts; attempts = waits + 1. */
+  retryScheduleMs: number[];
+  /** How often the dispatcher looks for deliveries whose workflow was not started (besides NOTIFY). */
+  pollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -128,7 +148,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cliAgents = parseCliAgents(e.RUNWAY_CLI_AGENTS);
   if ('error' in cliAgents) throw new ConfigError(`Invalid configuration:\n  RUNWAY_CLI_AGENTS: ${cliAgents.error}`);
   const dataDir = path.resolve(e.RUNWAY_DATA_DIR);
+  const schedule = parseRetrySchedule(e.RUNWAY_WEBHOOK_RETRY_SCHEDULE);
+  if ('error' in schedule) throw new ConfigError(`Invalid configuration:\n  RUNWAY_WEBHOOK_RETRY_SCHEDULE: ${schedule.error}`);
   return {
+    webhooks: {
+      maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
+      allowPrivate: e.RUNWAY_WEBHOOK_ALLOW_PRIVATE,
+      timeoutMs: e.RUNWAY_WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: schedule,
+      pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
+    },
     env: e.NODE_ENV,
     workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,
     eventBatchMs: e.RUNWAY_EVENT_BATCH_MS,

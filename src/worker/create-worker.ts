@@ -11,6 +11,7 @@ import { Sandbox } from '../workspaces/sandbox';
 import type { ProviderRegistry } from '../providers/registry';
 import { progressSignal } from '../../workflows/definitions';
 import { RunStopListener } from './run-stop-listener';
+import { WebhookDispatcher } from '../webhooks/dispatcher';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -64,6 +65,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     workspacesDir: deps.config.workspacesDir,
     workspaces: deps.config.workspaces,
     logger: deps.logger,
+    webhooks: deps.config.webhooks,
     reportProgress: async (runId, report) => {
       await deps.client.workflow
         .getHandle(runId)
@@ -88,13 +90,22 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
   const host = await Worker.create({ ...common, taskQueue: hostQueue });
+  const webhooks = new WebhookDispatcher({
+    db: deps.db,
+    client: deps.client,
+    databaseUrl: deps.config.databaseUrl,
+    taskQueue: deps.config.temporal.taskQueue,
+    settings: deps.config.webhooks,
+    logger: deps.logger,
+  });
   const worker: RunwayWorker = {
     run: async () => {
       stops.start();
+      webhooks.start();
       try {
         await Promise.all([shared.run(), host.run()]);
       } finally {
-        await stops.stop();
+        await Promise.all([stops.stop(), webhooks.stop()]);
       }
     },
     shutdown: () => {
