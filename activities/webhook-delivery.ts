@@ -63,6 +63,19 @@ export function webhookActivities(deps: ActivityDeps) {
       return last ? 'failed' : 'retry';
     },
 
+    /** Logs an attempt whose activity never reported back (its worker died, or it timed out). */
+    async recordLostWebhookAttempt(input: { deliveryId: string; generation: number; retryInMs: number | null; reason: string }): Promise<void> {
+      const last = input.retryInMs === null;
+      await recordDeliveryAttempt(deps.db, {
+        deliveryId: input.deliveryId,
+        generation: input.generation,
+        status: last ? 'failed' : 'pending',
+        statusCode: null,
+        error: input.reason,
+        nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+      });
+    },
+
     /** Ends a generation whose schedule is used up (its last attempt may not have been recorded). */
     async failWebhookDelivery(input: { deliveryId: string; generation: number }): Promise<void> {
       await markDeliveryFailed(deps.db, input.deliveryId, input.generation);

@@ -1,4 +1,4 @@
-import { proxyActivities, sleep } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
 import type { RunwayActivities } from '../activities';
 
 /** Start of one sending of a delivery (its generation); no secret, no body: the activity reads them. */
@@ -34,7 +34,7 @@ export function webhookWorkflowId(deliveryId: string, generation: number): strin
   return generation <= 1 ? deliveryId : `${deliveryId}:${generation}`;
 }
 
-const { failWebhookDelivery } = proxyActivities<RunwayActivities>({
+const { failWebhookDelivery, recordLostWebhookAttempt } = proxyActivities<RunwayActivities>({
   startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '1 hour',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -56,9 +56,10 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     let outcome: WebhookAttemptOutcome;
     try {
       outcome = await attemptWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation, attempt, retryInMs });
-    } catch {
+    } catch (err) {
       // The attempt did not finish (worker lost, timeout, database down): it counts as failed.
       outcome = retryInMs === null ? 'failed' : 'retry';
+      await recordLostWebhookAttempt({ deliveryId: input.deliveryId, generation: input.generation, retryInMs, reason: lostReason(err) });
     }
     if (outcome !== 'retry') {
       if (outcome === 'failed') await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });
@@ -67,4 +68,10 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     await sleep(retryInMs as number);
   }
   return 'failed';
+}
+
+function lostReason(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) return 'the attempt did not finish in time (its worker may have been lost)';
+  return `the attempt did not complete: ${cause instanceof Error ? cause.message : String(cause)}`.slice(0, 500);
 }

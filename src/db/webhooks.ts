@@ -235,7 +235,7 @@ export interface AttemptRecord {
   disableEndpoint?: boolean;
 }
 
-/** Records one attempt of the delivery's current generation (an older generation's is ignored). */
+/** Records one attempt of the delivery's current generation while it is pending (an older generation's, or a settled one's, is ignored). */
 export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const row = await trx
@@ -250,6 +250,7 @@ export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<b
       }))
       .where('id', '=', a.deliveryId)
       .where('generation', '=', a.generation)
+      .where('status', '=', 'pending')
       .returning('webhook_id')
       .executeTakeFirst();
     if (row && a.disableEndpoint) {
