@@ -4,6 +4,8 @@ import { bearer, createAccount, startRun, waitForRun, type TestAccount } from '.
 import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
 import { FakeOpenAi } from './helpers/fake-openai';
+import { settleRunRecord } from '../src/db/runs';
+import { createRunDeliveries } from '../src/db/webhooks';
 
 /** Completion webhooks against a real local receiver (issue #15). */
 const PROBLEM = 'https://runway.dev/problems/';
@@ -321,6 +323,41 @@ describe('delivery', () => {
     expect(text).toContain('webhookDeliveryWorkflow');
     expect(text).not.toContain(hook.secret.slice(6));
     expect(text).not.toContain(Buffer.from(hook.secret.slice(6)).toString('base64'));
+  });
+});
+
+describe('exactly once', () => {
+  test('a retried settle and a second creation pass add no delivery', async () => {
+    const account = await createAccount(stack);
+    const hook = await register(account);
+    const run = await finishedRun(account);
+    await receiver.waitFor(hook.path, 1);
+    await settleRunRecord(stack.db, { runId: run.id, status: 'failed', error: null, truncated: false });
+    const again = await stack.db.transaction().execute((trx) => createRunDeliveries(trx, run.id));
+    expect(again).toBe(0);
+    await sleep(700);
+    expect(await deliveries(account, hook.id)).toHaveLength(1);
+    expect(receiver.on(hook.path)).toHaveLength(1);
+  });
+
+  test('a delivery queued while no worker runs is started by the next worker (its notification was missed)', async () => {
+    const account = await createAccount(stack);
+    const hook = await register(account);
+    await finishedRun(account);
+    const [first] = await receiver.waitFor(hook.path, 1);
+    await stack.stopWorker();
+    try {
+      const id = first?.headers['webhook-id'] as string;
+      const retry = await stack.http.post(`/v1/webhooks/${hook.id}/deliveries/${id}/retry`).set(bearer(account));
+      expect(retry.status).toBe(202);
+      await sleep(500);
+      expect(receiver.on(hook.path)).toHaveLength(1);
+    } finally {
+      await stack.startWorker();
+    }
+    const got = await receiver.waitFor(hook.path, 2);
+    expect(got[1]?.headers['webhook-id']).toBe(got[0]?.headers['webhook-id']);
+    expect(await waitForDelivery(account, hook.id, (x) => x.status === 'delivered')).toMatchObject({ attempts: 2 });
   });
 });
 
