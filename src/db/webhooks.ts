@@ -112,10 +112,25 @@ export async function listOwnedDeliveries(
 /**
  * Asks for one more sending of the caller's delivery (same id, so the same `webhook-id`): a new
  * generation, which the dispatcher starts a workflow for; an older workflow still retrying it
- * stops at its next attempt. Undefined when the delivery is not the caller's.
+ * stops at its next attempt. At most `maxRedeliveries` per delivery. `not-found` when the delivery
+ * is not the caller's (or not under that endpoint).
  */
-export async function requeueOwnedDelivery(db: Db, accountId: string, webhookId: string, deliveryId: string): Promise<WebhookDeliveryRow | undefined> {
+export async function requeueOwnedDelivery(
+  db: Db,
+  owner: { accountId: string; webhookId: string; deliveryId: string },
+  maxRedeliveries: number,
+): Promise<WebhookDeliveryRow | 'not-found' | 'limit'> {
   return db.transaction().execute(async (trx) => {
+    const current = await trx
+      .selectFrom('webhook_deliveries')
+      .select('generation')
+      .where('id', '=', owner.deliveryId)
+      .where('webhook_id', '=', owner.webhookId)
+      .where('account_id', '=', owner.accountId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!current) return 'not-found';
+    if (current.generation > maxRedeliveries) return 'limit';
     const row = await trx
       .updateTable('webhook_deliveries')
       .set((eb) => ({
@@ -124,12 +139,10 @@ export async function requeueOwnedDelivery(db: Db, accountId: string, webhookId:
         next_attempt_at: new Date(),
         delivered_at: null,
       }))
-      .where('id', '=', deliveryId)
-      .where('webhook_id', '=', webhookId)
-      .where('account_id', '=', accountId)
+      .where('id', '=', owner.deliveryId)
       .returningAll()
-      .executeTakeFirst();
-    if (row) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+      .executeTakeFirstOrThrow();
+    await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
     return row;
   });
 }
@@ -150,6 +163,9 @@ export async function createRunDeliveries(trx: Transaction<Database>, runId: str
     .where('r.id', '=', runId)
     .where('e.disabled', '=', false)
     .where(sql<boolean>`'run.' || r.status = ANY(e.events)`)
+    // An endpoint deleted concurrently waits for this commit (its deliveries then go with it),
+    // instead of failing the settle with a foreign-key violation.
+    .forKeyShare('e')
     .execute();
   if (endpoints.length === 0) return 0;
   const run = await trx.selectFrom('runs').select(RUN_EVENT_COLUMNS).where('id', '=', runId).executeTakeFirst();

@@ -8,6 +8,7 @@ import type { WebhookSettings } from '../config';
 import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId, type WebhookDeliveryInput } from '../../workflows/webhook-delivery';
 
 const BATCH = 50;
+const START_DEADLINE_MS = 10_000;
 /** Room for recording an attempt after its HTTP timeout, within the attempt activity's bound. */
 const RECORD_MARGIN_MS = 5_000;
 
@@ -88,6 +89,11 @@ export class WebhookDispatcher {
 
   private async startAll(items: DispatchItem[]): Promise<void> {
     const { settings, client, taskQueue } = this.options;
+    // Bounded, so a Temporal outage never holds the claimed rows' locks for long.
+    await client.withDeadline(Date.now() + START_DEADLINE_MS, () => this.startEach(items, settings, client, taskQueue));
+  }
+
+  private async startEach(items: DispatchItem[], settings: WebhookSettings, client: Client, taskQueue: string): Promise<void> {
     await Promise.all(
       items.map(async (item) => {
         const input: WebhookDeliveryInput = {
