@@ -66,6 +66,7 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_TIMEOUT_MS: intFromEnv(10_000, 100),
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
   RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
+  RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
 });
 
 export interface Config {
@@ -116,6 +117,8 @@ export interface WebhookSettings {
   retryScheduleMs: number[];
   /** How often the dispatcher looks for deliveries whose workflow was not started (besides NOTIFY). */
   pollMs: number;
+  /** Manual retries (`…/retry`) per delivery. */
+  maxRedeliveries: number;
 }
 
 export class ConfigError extends Error {
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.RUNWAY_WEBHOOK_TIMEOUT_MS,
       retryScheduleMs: schedule,
       pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
+      maxRedeliveries: e.RUNWAY_WEBHOOK_MAX_REDELIVERIES,
     },
     env: e.NODE_ENV,
     workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,

@@ -29,6 +29,7 @@ beforeAll(async () => {
       RUNWAY_WEBHOOK_TIMEOUT_MS: '1000',
       RUNWAY_WEBHOOK_POLL_MS: '500',
       RUNWAY_MAX_WEBHOOKS: String(MAX_WEBHOOKS),
+      RUNWAY_WEBHOOK_MAX_REDELIVERIES: '2',
     },
   });
 });
@@ -162,7 +163,7 @@ describe('endpoints', () => {
       ['/v1/webhooks/{id}', 'delete', ['204', '401', '404']],
       ['/v1/webhooks/{id}/rotate-secret', 'post', ['200', '401', '404']],
       ['/v1/webhooks/{id}/deliveries', 'get', ['200', '400', '401', '404']],
-      ['/v1/webhooks/{id}/deliveries/{deliveryId}/retry', 'post', ['202', '401', '404']],
+      ['/v1/webhooks/{id}/deliveries/{deliveryId}/retry', 'post', ['202', '401', '404', '429']],
     ];
     for (const [path, method, statuses] of ops) {
       expect({ path, method, statuses: Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort() }).toEqual({ path, method, statuses: statuses.sort() });
@@ -358,6 +359,28 @@ describe('exactly once', () => {
     const got = await receiver.waitFor(hook.path, 2);
     expect(got[1]?.headers['webhook-id']).toBe(got[0]?.headers['webhook-id']);
     expect(await waitForDelivery(account, hook.id, (x) => x.status === 'delivered')).toMatchObject({ attempts: 2 });
+  });
+});
+
+describe('manual retries', () => {
+  test('a delivery may be sent again by hand twice (RUNWAY_WEBHOOK_MAX_REDELIVERIES); a third time is 429', async () => {
+    const account = await createAccount(stack);
+    const hook = await register(account);
+    await finishedRun(account);
+    const [first] = await receiver.waitFor(hook.path, 1);
+    const id = first?.headers['webhook-id'] as string;
+    const retry = () => stack.http.post(`/v1/webhooks/${hook.id}/deliveries/${id}/retry`).set(bearer(account));
+    expect((await retry()).status).toBe(202);
+    await receiver.waitFor(hook.path, 2);
+    expect((await retry()).status).toBe(202);
+    await receiver.waitFor(hook.path, 3);
+    const over = await retry();
+    expect(over.status).toBe(429);
+    expect(over.body).toMatchObject({ type: `${PROBLEM}too-many-redeliveries`, maxRedeliveries: 2 });
+    await sleep(700);
+    const got = receiver.on(hook.path);
+    expect(got).toHaveLength(3);
+    expect(new Set(got.map((g) => g.headers['webhook-id']))).toEqual(new Set([id]));
   });
 });
 

@@ -10,7 +10,7 @@ import {
   type AdmissionRefusal,
 } from '../runs/errors';
 import { InvalidWorkspace } from '../workspaces/errors';
-import { InvalidWebhookUrl, TooManyWebhooks } from '../webhooks/errors';
+import { InvalidWebhookUrl, TooManyRedeliveries, TooManyWebhooks } from '../webhooks/errors';
 import { Problem, problems } from './problem';
 
 const REFUSALS: Record<AdmissionRefusal, { status: number; title: string }> = {
@@ -57,6 +57,9 @@ function conflictOrLimit(err: unknown): Problem | undefined {
   }
   if (err instanceof TooManyWebhooks) {
     return new Problem(429, 'too-many-webhooks', 'Too many webhook endpoints', err.message, { maxWebhooks: err.maxWebhooks });
+  }
+  if (err instanceof TooManyRedeliveries) {
+    return new Problem(429, 'too-many-redeliveries', 'Too many redeliveries', err.message, { maxRedeliveries: err.maxRedeliveries });
   }
   if (err instanceof TemporalUnavailable) return new Problem(503, 'temporal-unavailable', 'Temporal unavailable', err.message);
   return undefined;

@@ -70,6 +70,11 @@ export function registerWebhookPaths(registry: OpenAPIRegistry, security: Record
   registry.registerPath({
     method: 'post', path: '/v1/webhooks/{id}/deliveries/{deliveryId}/retry', summary: 'Send a delivery again (same webhook-id)', security,
     request: { params: z.object({ id: z.string(), deliveryId: z.string() }) },
-    responses: { 202: json(webhookDeliverySchema, 'Queued again'), 401: common[401], 404: problem('No such delivery') },
+    responses: {
+      202: json(webhookDeliverySchema, 'Queued again'),
+      401: common[401],
+      404: problem('No such delivery'),
+      429: problem('The delivery was sent again as often as allowed (too-many-redeliveries)'),
+    },
   });
 }

@@ -15,3 +15,11 @@ export class TooManyWebhooks extends DomainError {
     super(`the account already has ${maxWebhooks} webhook endpoints; delete one first`);
   }
 }
+
+/** A delivery was sent again by hand as often as allowed. */
+export class TooManyRedeliveries extends DomainError {
+  override name = 'TooManyRedeliveries';
+  constructor(readonly maxRedeliveries: number) {
+    super(`this delivery was already sent again ${maxRedeliveries} times`);
+  }
+}

@@ -1,10 +1,10 @@
 import type { Db } from '../db/database';
-import type { WebhookEndpointRow, WebhookEventType } from '../db/schema';
-import { getOwnedWebhook, insertWebhookWithinCap, updateOwnedWebhook, type WebhookPatch } from '../db/webhooks';
+import type { WebhookDeliveryRow, WebhookEndpointRow, WebhookEventType } from '../db/schema';
+import { getOwnedWebhook, insertWebhookWithinCap, requeueOwnedDelivery, updateOwnedWebhook, type WebhookPatch } from '../db/webhooks';
 import { newId } from '../ids';
 import { NotFound } from '../runs/errors';
 import type { WebhookSettings } from '../config';
-import { TooManyWebhooks } from './errors';
+import { TooManyRedeliveries, TooManyWebhooks } from './errors';
 import { WEBHOOK_EVENT_TYPES } from './events';
 import { newWebhookSecret, sealWebhookSecret } from './secret';
 import { checkWebhookUrl, type UrlPolicy } from './url-check';
@@ -12,7 +12,7 @@ import { checkWebhookUrl, type UrlPolicy } from './url-check';
 export interface WebhookServiceDeps {
   db: Db;
   secretsKey: Buffer;
-  settings: Pick<WebhookSettings, 'allowPrivate' | 'maxEndpoints'>;
+  settings: Pick<WebhookSettings, 'allowPrivate' | 'maxEndpoints' | 'maxRedeliveries'>;
   /** DNS for the registration check (tests inject one). */
   resolve?: UrlPolicy['resolve'];
 }
@@ -72,5 +72,13 @@ export class WebhookService {
     const row = await updateOwnedWebhook(this.deps.db, accountId, id, { secretBox: sealWebhookSecret(this.deps.secretsKey, id, secret) });
     if (!row) throw new NotFound('webhook');
     return secret;
+  }
+
+  /** Sends a delivery again (same `webhook-id`), within the per-delivery cap of manual retries. */
+  async redeliver(accountId: string, webhookId: string, deliveryId: string): Promise<WebhookDeliveryRow> {
+    const res = await requeueOwnedDelivery(this.deps.db, { accountId, webhookId, deliveryId }, this.deps.settings.maxRedeliveries);
+    if (res === 'not-found') throw new NotFound('delivery');
+    if (res === 'limit') throw new TooManyRedeliveries(this.deps.settings.maxRedeliveries);
+    return res;
   }
 }

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { deleteOwnedWebhook, getOwnedWebhook, listOwnedDeliveries, listOwnedWebhooks, requeueOwnedDelivery } from '../../db/webhooks';
+import { deleteOwnedWebhook, getOwnedWebhook, listOwnedDeliveries, listOwnedWebhooks } from '../../db/webhooks';
 import type { WebhookEndpointRow } from '../../db/schema';
 import type { WebhookService } from '../../webhooks/service';
 import { accountOf, requireAccount } from '../auth';
@@ -61,8 +61,7 @@ export function webhookRoutes(deps: ApiDeps, webhooks: WebhookService): Router {
   });
 
   router.post('/:id/deliveries/:deliveryId/retry', async (ctx) => {
-    const row = await requeueOwnedDelivery(deps.db, accountOf(ctx).id, String(ctx.params.id), String(ctx.params.deliveryId));
-    if (!row) throw problems.notFound('delivery');
+    const row = await webhooks.redeliver(accountOf(ctx).id, String(ctx.params.id), String(ctx.params.deliveryId));
     ctx.status = 202;
     ctx.body = toDeliveryView(row);
   });
