@@ -6,6 +6,8 @@ import { WebhookReceiver } from './helpers/webhook-receiver';
 import { FakeOpenAi } from './helpers/fake-openai';
 import { settleRunRecord } from '../src/db/runs';
 import { createRunDeliveries } from '../src/db/webhooks';
+import { ConfigError, loadConfig } from '../src/config';
+import { openWebhookSecret } from '../src/webhooks/secret';
 
 /** Completion webhooks against a real local receiver (issue #15). */
 const PROBLEM = 'https://runway.dev/problems/';
@@ -381,6 +383,32 @@ describe('manual retries', () => {
     const got = receiver.on(hook.path);
     expect(got).toHaveLength(3);
     expect(new Set(got.map((g) => g.headers['webhook-id']))).toEqual(new Set([id]));
+  });
+});
+
+describe('configuration and secrets at rest', () => {
+  test('the default schedule spans about three days; a bad one stops the process with its name', () => {
+    const { webhooks } = loadConfig({ PATH: process.env.PATH });
+    expect(webhooks).toMatchObject({ maxEndpoints: 20, allowPrivate: false, timeoutMs: 10_000, maxRedeliveries: 10 });
+    const total = webhooks.retryScheduleMs.reduce((a, b) => a + b, 0);
+    expect(webhooks.retryScheduleMs[0]).toBe(5000);
+    expect(total / 86_400_000).toBeGreaterThan(2.5);
+    expect(total / 86_400_000).toBeLessThan(3.5);
+    for (const bad of ['5x', '5s,,5m', '8d', Array(51).fill('1s').join(',')]) {
+      expect(() => loadConfig({ PATH: process.env.PATH, RUNWAY_WEBHOOK_RETRY_SCHEDULE: bad })).toThrow(ConfigError);
+      expect(() => loadConfig({ PATH: process.env.PATH, RUNWAY_WEBHOOK_RETRY_SCHEDULE: bad })).toThrow(/RUNWAY_WEBHOOK_RETRY_SCHEDULE/);
+    }
+  });
+
+  test('a sealed secret opens only for its own endpoint and key', async () => {
+    const account = await createAccount(stack);
+    const a = await register(account);
+    const b = await register(account);
+    const rows = await stack.db.selectFrom('webhook_endpoints').select(['id', 'secret_box']).where('id', 'in', [a.id, b.id]).execute();
+    const boxOf = (id: string) => rows.find((r) => r.id === id)?.secret_box as Parameters<typeof openWebhookSecret>[2];
+    expect(openWebhookSecret(stack.secretsKey, a.id, boxOf(a.id))).toBe(a.secret);
+    expect(() => openWebhookSecret(stack.secretsKey, b.id, boxOf(a.id))).toThrow();
+    expect(() => openWebhookSecret(Buffer.alloc(32, 7), a.id, boxOf(a.id))).toThrow();
   });
 });
 
