@@ -27,4 +27,6 @@ export interface ActivityDeps {
   logger: Logger;
   /** Stop requests heard before the workflow's cancellation arrives (optional: a speed-up only). */
   stops?: RunStopWatcher;
+  /** Webhook attempts: private targets allowed (development only), HTTP timeout. Default: refused, 10 s. */
+  webhooks?: { allowPrivate: boolean; timeoutMs: number };
 }

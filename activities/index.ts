@@ -5,6 +5,7 @@ import { prepareWorkspaceActivity } from './prepare-workspace';
 import { reserveCreditsActivity } from './reserve-credits';
 import { sessionActivities } from './session-activities';
 import { settleRunActivity } from './settle-run';
+import { webhookActivities } from './webhook-delivery';
 
 export type { ActivityDeps } from './deps';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     settleRun: settleRunActivity(deps),
     cleanupWorkspace: cleanupWorkspaceActivity(deps),
     ...sessionActivities(deps),
+    ...webhookActivities(deps),
   };
 }
 

@@ -4,6 +4,7 @@ import { replayBench } from './benches/replay';
 import { startLatencyBench } from './benches/start-latency';
 import { stopLatencyBench } from './benches/stop-latency';
 import { throughputBench } from './benches/throughput';
+import { webhooksBench } from './benches/webhooks';
 import type { Bench } from './lib/bench';
 import { Cleanup } from './lib/cleanup';
 import { waitForRunsToDrain, waitForWorkflowsToClose } from './lib/drain';
@@ -19,7 +20,7 @@ import { formatResult, formatTable } from './lib/table';
  * [--out DIR]`. Ordered so that the memory bench sees a fresh API process and the benches that
  * need the platform worker with a different demo delay come last.
  */
-const BENCHES: Bench[] = [memoryBench, replayBench, eventLatencyBench, startLatencyBench, throughputBench, stopLatencyBench];
+const BENCHES: Bench[] = [memoryBench, replayBench, eventLatencyBench, startLatencyBench, throughputBench, webhooksBench, stopLatencyBench];
 
 const log = (msg: string) => process.stdout.write(`[bench] ${msg}\n`);
 

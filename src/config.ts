@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { priceTableSchema, type PriceTable } from './pricing';
 import { DEFAULT_ALLOWED_HOSTS, type WorkspaceSettings } from './workspaces/settings';
 import { parseCliAgents, type CliAgentTable } from './providers/cli-agent-config';
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/schedule';
 
 /** Every setting comes from the environment and is validated once, at start-up. */
 const intFromEnv = (def: number, min = 0) =>
@@ -64,6 +65,12 @@ const envSchema = z.object({
   RUNWAY_START_GRACE_MS: intFromEnv(5_000, 0),
   RUNWAY_OUTBOX_POLL_MS: intFromEnv(1_000, 10),
   RUNWAY_START_DEADLINE_MS: intFromEnv(3_600_000, 1_000),
+  RUNWAY_MAX_WEBHOOKS: intFromEnv(20, 1),
+  RUNWAY_WEBHOOK_ALLOW_PRIVATE: boolFromEnv(false),
+  RUNWAY_WEBHOOK_TIMEOUT_MS: intFromEnv(10_000, 100),
+  RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
+  RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
+  RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
 });
 
 export interface Config {
@@ -102,6 +109,7 @@ export interface Config {
   eventBatchMs: number;
   /** Starting admitted runs' workflows from the outbox (see RunLauncher). */
   starts: StartSettings;
+  webhooks: WebhookSettings;
 }
 
 export interface StartSettings {
@@ -113,6 +121,21 @@ export interface StartSettings {
   pollMs: number;
   /** A run whose workflow could not be started for this long ends failed, refunded. */
   deadlineMs: number;
+}
+
+export interface WebhookSettings {
+  /** Endpoints per account. */
+  maxEndpoints: number;
+  /** Local development and tests only: `http` URLs and loopback or private addresses. */
+  allowPrivate: boolean;
+  /** One attempt, DNS to response headers. */
+  timeoutMs: number;
+  /** Waits between attempts; attempts = waits + 1. */
+  retryScheduleMs: number[];
+  /** How often the dispatcher looks for deliveries whose workflow was not started (besides NOTIFY). */
+  pollMs: number;
+  /** Manual retries (`…/retry`) per delivery. */
+  maxRedeliveries: number;
 }
 
 export class ConfigError extends Error {
@@ -145,7 +168,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cliAgents = parseCliAgents(e.RUNWAY_CLI_AGENTS);
   if ('error' in cliAgents) throw new ConfigError(`Invalid configuration:\n  RUNWAY_CLI_AGENTS: ${cliAgents.error}`);
   const dataDir = path.resolve(e.RUNWAY_DATA_DIR);
+  const schedule = parseRetrySchedule(e.RUNWAY_WEBHOOK_RETRY_SCHEDULE);
+  if ('error' in schedule) throw new ConfigError(`Invalid configuration:\n  RUNWAY_WEBHOOK_RETRY_SCHEDULE: ${schedule.error}`);
   return {
+    webhooks: {
+      maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
+      allowPrivate: e.RUNWAY_WEBHOOK_ALLOW_PRIVATE,
+      timeoutMs: e.RUNWAY_WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: schedule,
+      pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
+      maxRedeliveries: e.RUNWAY_WEBHOOK_MAX_REDELIVERIES,
+    },
     env: e.NODE_ENV,
     workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,
     eventBatchMs: e.RUNWAY_EVENT_BATCH_MS,

@@ -18,7 +18,7 @@ function base32(bytes: Buffer): string {
   return out;
 }
 
-export type IdPrefix = 'run' | 'acct' | 'ses' | 'req';
+export type IdPrefix = 'run' | 'acct' | 'ses' | 'req' | 'wh' | 'msg';
 
 /** An opaque, unguessable id such as `run_0f3k…` (120 random bits). */
 export function newId(prefix: IdPrefix): string {

@@ -131,6 +131,11 @@ test('the OpenAPI document describes every endpoint from the validating schemas'
       '/v1/sessions/{id}/requests/{requestId}',
       '/v1/sessions/{id}/requests/{requestId}/events',
       '/v1/sessions/{id}/requests/{requestId}/stop',
+      '/v1/webhooks',
+      '/v1/webhooks/{id}',
+      '/v1/webhooks/{id}/deliveries',
+      '/v1/webhooks/{id}/deliveries/{deliveryId}/retry',
+      '/v1/webhooks/{id}/rotate-secret',
     ].sort(),
   );
   const createRun = res.body.components.schemas.CreateRun;

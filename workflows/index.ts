@@ -1,2 +1,3 @@
 export { runWorkflow } from './run-workflow';
 export { sessionWorkflow } from './session-workflow';
+export { webhookDeliveryWorkflow } from './webhook-delivery';

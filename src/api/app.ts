@@ -13,6 +13,8 @@ import { healthRoutes } from './routes/health';
 import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/sessions';
 import { SessionService } from '../sessions/session-service';
+import { WebhookService } from '../webhooks/service';
+import { webhookRoutes } from './routes/webhooks';
 
 /** Admission as the API does it, for these dependencies. */
 export function createRunStarter(deps: ApiDeps): RunStarter {
@@ -40,6 +42,7 @@ export function createApp(deps: ApiDeps): Koa {
     maxOpenSessions: deps.config.maxOpenSessions,
     workspaces: deps.config.workspaces,
   });
+  const webhooks = new WebhookService({ db: deps.db, secretsKey: deps.secretsKey, settings: deps.config.webhooks });
 
   app.use(async (ctx, next) => {
     const started = performance.now();
@@ -58,7 +61,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = openapi;
   });
 
-  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub)]) {
+  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

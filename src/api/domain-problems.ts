@@ -10,6 +10,7 @@ import {
   type AdmissionRefusal,
 } from '../runs/errors';
 import { InvalidWorkspace } from '../workspaces/errors';
+import { InvalidWebhookUrl, TooManyRedeliveries, TooManyWebhooks } from '../webhooks/errors';
 import { Problem, problems } from './problem';
 
 const REFUSALS: Record<AdmissionRefusal, { status: number; title: string }> = {
@@ -37,6 +38,9 @@ export function problemOfDomainError(err: unknown): Problem | undefined {
   if (err instanceof InvalidWorkspace) {
     return new Problem(400, 'invalid-workspace', 'Invalid workspace', err.message, { errors: err.issues });
   }
+  if (err instanceof InvalidWebhookUrl) {
+    return new Problem(400, 'invalid-webhook-url', 'Invalid webhook URL', err.message, { errors: [{ path: 'url', message: err.reason }] });
+  }
   return conflictOrLimit(err);
 }
 
@@ -50,6 +54,12 @@ function conflictOrLimit(err: unknown): Problem | undefined {
     return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
       maxOpenSessions: err.maxOpenSessions,
     });
+  }
+  if (err instanceof TooManyWebhooks) {
+    return new Problem(429, 'too-many-webhooks', 'Too many webhook endpoints', err.message, { maxWebhooks: err.maxWebhooks });
+  }
+  if (err instanceof TooManyRedeliveries) {
+    return new Problem(429, 'too-many-redeliveries', 'Too many redeliveries', err.message, { maxRedeliveries: err.maxRedeliveries });
   }
   if (err instanceof TemporalUnavailable) return new Problem(503, 'temporal-unavailable', 'Temporal unavailable', err.message);
   return undefined;

@@ -19,6 +19,7 @@ import {
   sessionRequestSchema,
   sessionSchema,
 } from './schemas';
+import { registerWebhookPaths } from './webhook-openapi';
 
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   description,
@@ -188,6 +189,7 @@ export function buildOpenApiDocument() {
     request: { params: sessionParam, ...resume },
     responses: eventStream,
   });
+  registerWebhookPaths(registry, user);
 
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',

@@ -7,6 +7,7 @@ import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-
 import type { Database, RunRow, RunStatus, RunStep } from './schema';
 import { costOf } from '../pricing';
 import { safeJson } from '../text';
+import { createRunDeliveries } from './webhooks';
 import type { SettleInput } from '../../workflows/types';
 
 /**
@@ -88,6 +89,7 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
     })
     .where('id', '=', run.id)
     .execute();
+  await createRunDeliveries(trx, run.id);
   const events: NewRunEvent[] = [
     { type: 'usage', data: { inputTokens: run.input_tokens, outputTokens: run.output_tokens } },
   ];

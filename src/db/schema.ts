@@ -1,8 +1,8 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
-import type { Multitask, RunError, RunProgress, RunStatus, RunStep, WorkspaceSpec } from '../../workflows/types';
+import type { Multitask, RunError, RunProgress, RunStatus, RunStep, SealedBox, WorkspaceSpec } from '../../workflows/types';
 
 // The run's vocabulary is defined once, with the workflow, and shared by the database layer.
-export type { Multitask, RunError, RunProgress, RunStatus, RunStep, WorkspaceSpec };
+export type { Multitask, RunError, RunProgress, RunStatus, RunStep, SealedBox, WorkspaceSpec };
 
 /** Column types of the application database, as Kysely sees them. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -138,6 +138,8 @@ export interface Database {
   admission_rejections: AdmissionRejectionsTable;
   workspace_leftovers: WorkspaceLeftoversTable;
   run_starts: RunStartsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -148,3 +150,43 @@ export type RunRow = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
 export type RunEventRow = Selectable<RunEventsTable>;
 export type WorkspaceLeftoverRow = Selectable<WorkspaceLeftoversTable>;
+
+export type WebhookEventType = 'run.succeeded' | 'run.failed' | 'run.stopped';
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookEndpointsTable {
+  id: string;
+  seq: Generated<number>;
+  account_id: string;
+  url: string;
+  events: ColumnType<WebhookEventType[], WebhookEventType[], WebhookEventType[]>;
+  description: string | null;
+  /** The signing secret, sealed with RUNWAY_SECRETS_KEY and the endpoint id as associated data. */
+  secret_box: Json<SealedBox>;
+  disabled: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  seq: Generated<number>;
+  webhook_id: string;
+  account_id: string;
+  run_id: string;
+  event_type: WebhookEventType;
+  /** The exact body sent on every attempt. */
+  payload: string;
+  status: Generated<WebhookDeliveryStatus>;
+  attempts: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  generation: Generated<number>;
+  dispatched_generation: Generated<number>;
+  created_at: Generated<Date>;
+  delivered_at: Date | null;
+}
+
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

@@ -12,6 +12,7 @@ import type { ProviderRegistry } from '../providers/registry';
 import { progressSignal } from '../../workflows/definitions';
 import { RunStopListener } from './run-stop-listener';
 import { launcherFor } from '../runs/run-launcher';
+import { WebhookDispatcher } from '../webhooks/dispatcher';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -67,6 +68,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     workspacesDir: deps.config.workspacesDir,
     workspaces: deps.config.workspaces,
     logger: deps.logger,
+    webhooks: deps.config.webhooks,
     reportProgress: async (runId, report) => {
       await deps.client.workflow
         .getHandle(runId)
@@ -91,15 +93,23 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
   const host = await Worker.create({ ...common, taskQueue: hostQueue });
+  const webhooks = new WebhookDispatcher({
+    db: deps.db,
+    client: deps.client,
+    databaseUrl: deps.config.databaseUrl,
+    taskQueue: deps.config.temporal.taskQueue,
+    settings: deps.config.webhooks,
+    logger: deps.logger,
+  });
   const worker: RunwayWorker = {
     run: async () => {
       stops.start();
       relay.startRelay();
+      webhooks.start();
       try {
         await Promise.all([shared.run(), host.run()]);
       } finally {
-        await relay.close();
-        await stops.stop();
+        await Promise.all([relay.close(), stops.stop(), webhooks.stop()]);
       }
     },
     shutdown: () => {

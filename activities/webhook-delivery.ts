@@ -1,0 +1,84 @@
+import { getDeliveryTarget, markDeliveryFailed, recordDeliveryAttempt } from '../src/db/webhooks';
+import { openWebhookSecret } from '../src/webhooks/secret';
+import { sendWebhook } from '../src/webhooks/send';
+import { signedHeaders } from '../src/webhooks/sign';
+import type { WebhookAttemptInput, WebhookAttemptOutcome } from '../workflows/webhook-delivery';
+import type { ActivityDeps } from './deps';
+
+const DEFAULT_SETTINGS = { allowPrivate: false, timeoutMs: 10_000 };
+
+/**
+ * One attempt of a webhook delivery, recorded in the delivery log. The secret is opened here and
+ * nowhere else: it never enters workflow history, and never a log line.
+ */
+export function webhookActivities(deps: ActivityDeps) {
+  const settings = deps.webhooks ?? DEFAULT_SETTINGS;
+  return {
+    async attemptWebhookDelivery(input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> {
+      const target = await getDeliveryTarget(deps.db, input.deliveryId);
+      if (!target) return 'gone';
+      const { delivery, endpoint } = target;
+      if (delivery.generation !== input.generation || delivery.status !== 'pending') return 'gone';
+      if (endpoint.disabled) {
+        await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
+        return 'disabled';
+      }
+      const secret = openWebhookSecret(deps.secretsKey, endpoint.id, endpoint.secret_box);
+      const headers = signedHeaders(secret, delivery.id, new Date(), delivery.payload);
+      const result = await sendWebhook(
+        { url: endpoint.url, headers, body: delivery.payload },
+        { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs },
+      );
+      const base = { deliveryId: delivery.id, generation: input.generation };
+      if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {
+        await recordDeliveryAttempt(deps.db, { ...base, status: 'delivered', statusCode: result.statusCode, error: null, nextAttemptAt: null });
+        return 'delivered';
+      }
+      if (result.kind === 'response' && result.statusCode === 410) {
+        await recordDeliveryAttempt(deps.db, {
+          ...base,
+          status: 'failed',
+          statusCode: 410,
+          error: 'HTTP 410 Gone: the endpoint was disabled',
+          nextAttemptAt: null,
+          disableEndpoint: true,
+        });
+        return 'disabled';
+      }
+      const last = input.retryInMs === null;
+      const statusCode = result.kind === 'response' ? result.statusCode : null;
+      const error =
+        result.kind === 'error'
+          ? result.message
+          : result.statusCode >= 300 && result.statusCode < 400
+            ? `HTTP ${result.statusCode} (redirects are not followed)`
+            : `HTTP ${result.statusCode}`;
+      await recordDeliveryAttempt(deps.db, {
+        ...base,
+        status: last ? 'failed' : 'pending',
+        statusCode,
+        error,
+        nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+      });
+      return last ? 'failed' : 'retry';
+    },
+
+    /** Logs an attempt whose activity never reported back (its worker died, or it timed out). */
+    async recordLostWebhookAttempt(input: { deliveryId: string; generation: number; retryInMs: number | null; reason: string }): Promise<void> {
+      const last = input.retryInMs === null;
+      await recordDeliveryAttempt(deps.db, {
+        deliveryId: input.deliveryId,
+        generation: input.generation,
+        status: last ? 'failed' : 'pending',
+        statusCode: null,
+        error: input.reason,
+        nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+      });
+    },
+
+    /** Ends a generation whose schedule is used up (its last attempt may not have been recorded). */
+    async failWebhookDelivery(input: { deliveryId: string; generation: number }): Promise<void> {
+      await markDeliveryFailed(deps.db, input.deliveryId, input.generation);
+    },
+  };
+}

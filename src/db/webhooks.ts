@@ -1,0 +1,288 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from './database';
+import type {
+  Database,
+  SealedBox,
+  WebhookDeliveryRow,
+  WebhookDeliveryStatus,
+  WebhookEndpointRow,
+  WebhookEventType,
+} from './schema';
+import { newId } from '../ids';
+import { eventTypeOf, RUN_EVENT_COLUMNS, runEventBody } from '../webhooks/events';
+import { isTerminal } from '../../workflows/run-vocabulary';
+
+/** NOTIFY channel: deliveries are waiting for their workflow (payload empty; the table is the truth). */
+export const WEBHOOK_DELIVERY_CHANNEL = 'runway_webhook_delivery';
+
+export interface NewWebhookEndpoint {
+  id: string;
+  accountId: string;
+  url: string;
+  events: WebhookEventType[];
+  description: string | null;
+  secretBox: SealedBox;
+}
+
+/**
+ * Inserts the endpoint unless its account already has `maxEndpoints` (then undefined). The
+ * account row is locked first, so concurrent registrations cannot pass the cap.
+ */
+export async function insertWebhookWithinCap(db: Db, w: NewWebhookEndpoint, maxEndpoints: number): Promise<WebhookEndpointRow | undefined> {
+  return db.transaction().execute(async (trx) => {
+    await trx.selectFrom('accounts').select('id').where('id', '=', w.accountId).forUpdate().executeTakeFirstOrThrow();
+    const count = await trx
+      .selectFrom('webhook_endpoints')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('account_id', '=', w.accountId)
+      .executeTakeFirstOrThrow();
+    if (Number(count.n) >= maxEndpoints) return undefined;
+    return trx
+      .insertInto('webhook_endpoints')
+      .values({
+        id: w.id,
+        account_id: w.accountId,
+        url: w.url,
+        events: w.events,
+        description: w.description,
+        secret_box: JSON.stringify(w.secretBox),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+export async function getOwnedWebhook(db: Db, accountId: string, id: string): Promise<WebhookEndpointRow | undefined> {
+  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+}
+
+export async function listOwnedWebhooks(db: Db, accountId: string, q: { limit: number; beforeSeq?: number }): Promise<WebhookEndpointRow[]> {
+  let query = db.selectFrom('webhook_endpoints').selectAll().where('account_id', '=', accountId);
+  if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
+  return query.orderBy('seq', 'desc').limit(q.limit).execute();
+}
+
+export interface WebhookPatch {
+  url?: string;
+  events?: WebhookEventType[];
+  description?: string | null;
+  disabled?: boolean;
+  secretBox?: SealedBox;
+}
+
+/** Changes the caller's endpoint; undefined when it is not theirs (or does not exist). */
+export async function updateOwnedWebhook(db: Db, accountId: string, id: string, patch: WebhookPatch): Promise<WebhookEndpointRow | undefined> {
+  return db
+    .updateTable('webhook_endpoints')
+    .set({
+      ...(patch.url !== undefined ? { url: patch.url } : {}),
+      ...(patch.events !== undefined ? { events: patch.events } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+      ...(patch.secretBox !== undefined ? { secret_box: JSON.stringify(patch.secretBox) } : {}),
+      updated_at: new Date(),
+    })
+    .where('id', '=', id)
+    .where('account_id', '=', accountId)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Deletes the caller's endpoint and its delivery log; false when it is not theirs. */
+export async function deleteOwnedWebhook(db: Db, accountId: string, id: string): Promise<boolean> {
+  const res = await db.deleteFrom('webhook_endpoints').where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+export async function listOwnedDeliveries(
+  db: Db,
+  accountId: string,
+  webhookId: string,
+  q: { limit: number; beforeSeq?: number },
+): Promise<WebhookDeliveryRow[]> {
+  let query = db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('webhook_id', '=', webhookId)
+    .where('account_id', '=', accountId);
+  if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
+  return query.orderBy('seq', 'desc').limit(q.limit).execute();
+}
+
+/**
+ * Asks for one more sending of the caller's delivery (same id, so the same `webhook-id`): a new
+ * generation, which the dispatcher starts a workflow for; an older workflow still retrying it
+ * stops at its next attempt. At most `maxRedeliveries` per delivery. `not-found` when the delivery
+ * is not the caller's (or not under that endpoint).
+ */
+export async function requeueOwnedDelivery(
+  db: Db,
+  owner: { accountId: string; webhookId: string; deliveryId: string },
+  maxRedeliveries: number,
+): Promise<WebhookDeliveryRow | 'not-found' | 'limit'> {
+  return db.transaction().execute(async (trx) => {
+    const current = await trx
+      .selectFrom('webhook_deliveries')
+      .select('generation')
+      .where('id', '=', owner.deliveryId)
+      .where('webhook_id', '=', owner.webhookId)
+      .where('account_id', '=', owner.accountId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!current) return 'not-found';
+    if (current.generation > maxRedeliveries) return 'limit';
+    const row = await trx
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        generation: eb('generation', '+', 1),
+        status: 'pending',
+        next_attempt_at: new Date(),
+        delivered_at: null,
+      }))
+      .where('id', '=', owner.deliveryId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+    return row;
+  });
+}
+
+/**
+ * Called by `settleRunRecord` inside its transaction, after the run row took its terminal status:
+ * one delivery per enabled endpoint of the run's account subscribed to the event. The settle
+ * transaction runs this once (a settled run returns early); the unique (webhook, run, event)
+ * constraint guards it anyway. The NOTIFY is sent on commit, so the dispatcher never starts a
+ * delivery that was rolled back.
+ */
+export async function createRunDeliveries(trx: Transaction<Database>, runId: string): Promise<number> {
+  // One indexed query in the common case of an account without endpoints.
+  const endpoints = await trx
+    .selectFrom('webhook_endpoints as e')
+    .innerJoin('runs as r', 'r.account_id', 'e.account_id')
+    .select('e.id')
+    .where('r.id', '=', runId)
+    .where('e.disabled', '=', false)
+    .where(sql<boolean>`'run.' || r.status = ANY(e.events)`)
+    // An endpoint deleted concurrently waits for this commit (its deliveries then go with it),
+    // instead of failing the settle with a foreign-key violation.
+    .forKeyShare('e')
+    .execute();
+  if (endpoints.length === 0) return 0;
+  const run = await trx.selectFrom('runs').select(RUN_EVENT_COLUMNS).where('id', '=', runId).executeTakeFirst();
+  if (!run || !isTerminal(run.status)) return 0;
+  const type = eventTypeOf(run.status);
+  const payload = runEventBody(run, type, run.completed_at ?? new Date());
+  const inserted = await trx
+    .insertInto('webhook_deliveries')
+    .values(
+      endpoints.map((e) => ({
+        id: newId('msg'),
+        webhook_id: e.id,
+        account_id: run.account_id,
+        run_id: run.id,
+        event_type: type,
+        payload,
+        next_attempt_at: new Date(),
+      })),
+    )
+    .onConflict((oc) => oc.columns(['webhook_id', 'run_id', 'event_type']).doNothing())
+    .returning('id')
+    .execute();
+  if (inserted.length > 0) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+  return inserted.length;
+}
+
+export interface DispatchItem {
+  id: string;
+  generation: number;
+}
+
+/**
+ * Hands deliveries whose current generation has no workflow yet to `start`, oldest first, at most
+ * `limit`, and marks them started when it resolves. Rows are locked with SKIP LOCKED, so several
+ * dispatchers share the work; if `start` throws, nothing is marked and the next pass retries.
+ */
+export async function dispatchPendingDeliveries(db: Db, limit: number, start: (items: DispatchItem[]) => Promise<void>): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'generation'])
+      .where(sql<boolean>`dispatched_generation < generation`)
+      .orderBy('seq')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    if (rows.length === 0) return 0;
+    await start(rows);
+    for (const r of rows) {
+      await trx
+        .updateTable('webhook_deliveries')
+        .set({ dispatched_generation: r.generation })
+        .where('id', '=', r.id)
+        .where('dispatched_generation', '<', r.generation)
+        .execute();
+    }
+    return rows.length;
+  });
+}
+
+export interface DeliveryTarget {
+  delivery: WebhookDeliveryRow;
+  endpoint: WebhookEndpointRow;
+}
+
+/** A delivery with its endpoint, as an attempt needs them; undefined once deleted. */
+export async function getDeliveryTarget(db: Db, deliveryId: string): Promise<DeliveryTarget | undefined> {
+  const delivery = await db.selectFrom('webhook_deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
+  if (!delivery) return undefined;
+  const endpoint = await db.selectFrom('webhook_endpoints').selectAll().where('id', '=', delivery.webhook_id).executeTakeFirst();
+  return endpoint ? { delivery, endpoint } : undefined;
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  generation: number;
+  status: WebhookDeliveryStatus;
+  statusCode: number | null;
+  error: string | null;
+  nextAttemptAt: Date | null;
+  /** 410 Gone: the endpoint is disabled in the same transaction. */
+  disableEndpoint?: boolean;
+}
+
+/** Records one attempt of the delivery's current generation while it is pending (an older generation's, or a settled one's, is ignored). */
+export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        attempts: eb('attempts', '+', 1),
+        status: a.status,
+        last_status_code: a.statusCode,
+        last_error: a.error,
+        next_attempt_at: a.nextAttemptAt,
+        ...(a.status === 'delivered' ? { delivered_at: new Date() } : {}),
+      }))
+      .where('id', '=', a.deliveryId)
+      .where('generation', '=', a.generation)
+      .where('status', '=', 'pending')
+      .returning('webhook_id')
+      .executeTakeFirst();
+    if (row && a.disableEndpoint) {
+      await trx.updateTable('webhook_endpoints').set({ disabled: true, updated_at: new Date() }).where('id', '=', row.webhook_id).execute();
+    }
+    return row !== undefined;
+  });
+}
+
+/** Ends the delivery's current generation as failed (its schedule is used up, or its endpoint is disabled). */
+export async function markDeliveryFailed(db: Db, deliveryId: string, generation: number, error?: string): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'failed', next_attempt_at: null, ...(error !== undefined ? { last_error: error } : {}) })
+    .where('id', '=', deliveryId)
+    .where('generation', '=', generation)
+    .where('status', '=', 'pending')
+    .execute();
+}

@@ -1,0 +1,43 @@
+import type { RunRow, WebhookEventType } from '../db/schema';
+import type { TerminalStatus } from '../../workflows/types';
+
+/** The events an endpoint may subscribe to: one per terminal status of a run. */
+export const WEBHOOK_EVENT_TYPES = ['run.succeeded', 'run.failed', 'run.stopped'] as const satisfies readonly WebhookEventType[];
+
+export function eventTypeOf(status: TerminalStatus): WebhookEventType {
+  return `run.${status}`;
+}
+
+/** The run's columns an event carries (never its output or prompt). */
+export const RUN_EVENT_COLUMNS = [
+  'id', 'account_id', 'status', 'model', 'session_id', 'request_id', 'estimate', 'charged', 'refunded',
+  'input_tokens', 'output_tokens', 'error', 'metadata', 'created_at', 'started_at', 'completed_at',
+] as const satisfies readonly (keyof RunRow)[];
+export type RunEventFields = Pick<RunRow, (typeof RUN_EVENT_COLUMNS)[number]>;
+
+/**
+ * The body of a run's completion event. No output: the receiver fetches the run (the output can
+ * be large, and a webhook should not carry it). `user` is sent only once runs carry one.
+ */
+export function runEventBody(run: RunEventFields, type: WebhookEventType, timestamp: Date): string {
+  const user = (run as RunEventFields & { user?: string | null }).user;
+  return JSON.stringify({
+    type,
+    timestamp: timestamp.toISOString(),
+    data: {
+      id: run.id,
+      status: run.status,
+      model: run.model,
+      ...(user !== undefined ? { user } : {}),
+      sessionId: run.session_id,
+      requestId: run.request_id,
+      cost: { estimate: run.estimate, charged: run.charged ?? 0, refunded: run.refunded ?? 0 },
+      usage: { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
+      error: run.error ?? null,
+      metadata: run.metadata,
+      createdAt: run.created_at.toISOString(),
+      startedAt: run.started_at?.toISOString() ?? null,
+      completedAt: run.completed_at?.toISOString() ?? null,
+    },
+  });
+}
