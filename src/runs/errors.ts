@@ -53,7 +53,7 @@ export class NotFound extends DomainError {
   }
 }
 
-/** A session's workflow could not be started (Temporal unreachable); the client may try again. */
+/** Temporal could not be reached for what needs it now (a new session's workflow, a running run's stop); the client may try again. */
 export class TemporalUnavailable extends DomainError {
   override name = 'TemporalUnavailable';
   constructor() {

@@ -6,7 +6,7 @@ import type { RunRow } from '../db/schema';
 import { isTerminal } from '../../workflows/run-vocabulary';
 import { stopSignal } from '../../workflows/definitions';
 import { STOPPED_ERROR } from '../../workflows/types';
-import { RunEnded } from './errors';
+import { RunEnded, TemporalUnavailable } from './errors';
 
 /**
  * Asks a run to stop. A run whose workflow has not been started yet ends `stopped` at once, its
@@ -23,6 +23,13 @@ export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): 
   if (run.status !== 'stopping' && !(await markRunStopping(deps.db, run.id))) {
     throw new RunEnded();
   }
-  await deps.temporal.workflow.getHandle(run.id).signal(stopSignal, { reason: 'api' });
+  try {
+    await deps.temporal.workflow.getHandle(run.id).signal(stopSignal, { reason: 'api' });
+  } catch (err) {
+    // Recorded as stopping (the worker running it hears that at once); the workflow itself must
+    // hear it too, so the client is told to ask again rather than that it was done.
+    if ((err as Error).name === 'ServiceError') throw new TemporalUnavailable();
+    throw err;
+  }
   return 'stopping';
 }
