@@ -11,6 +11,7 @@ import { waitForNamespace } from '../src/temporal/connection';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { accountOf, bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { admitWithoutStart, runWorkflowInput } from './helpers/run-input';
+import { spawnApi, stackEnv } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
 
 const exec = promisify(execFile);
@@ -173,6 +174,27 @@ describe('the outbox relay', () => {
     expect(await outboxOf(stack, [input.runId])).toEqual([]);
     await expectLedgerConsistent(stack, account);
   });
+
+  test('an API process started while Temporal is unreachable admits runs, which run once a relay can start them', async () => {
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    const api = await spawnApi({ ...stackEnv(stack), TEMPORAL_ADDRESS: nowhere, RUNWAY_START_GRACE_MS: '300' });
+    try {
+      const ready = await fetch(`${api.baseUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { checks: { temporal: string } }).checks.temporal).not.toBe('ok');
+      const res = await fetch(`${api.baseUrl}/v1/runs`, {
+        method: 'POST',
+        headers: { ...bearer(account), 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'admitted by an api without temporal', maxTokens: 10 }),
+      });
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      // This stack's relays (API and worker) reach Temporal: one of them starts the run.
+      expect(await waitForRun(stack, account, id)).toMatchObject({ status: 'succeeded', output: 'admitted by an api without temporal' });
+    } finally {
+      await api.kill();
+    }
+  }, 60_000);
 
   test('a run started twice (a relay whose lease ran out) has one execution and is billed once', async () => {
     const input = await admitWithoutStart(stack, demo());

@@ -70,6 +70,8 @@ export async function startBenchStack(
     RUNWAY_SECRETS_KEY: randomBytes(32).toString('base64'),
     RUNWAY_LOG_LEVEL: 'info', // the worker's readiness line is at info; neither process logs per request
     RUNWAY_MAX_ACTIVE_RUNS: '1000000',
+    // The stream benches hold up to 1,000 streams of one account on one API process.
+    RUNWAY_MAX_STREAMS_PER_ACCOUNT: '100000',
     RUNWAY_WEBHOOK_ALLOW_PRIVATE: 'true', // the webhooks bench's receiver is on 127.0.0.1
     BENCH_TASK_QUEUE: benchTaskQueue,
   };

@@ -2,14 +2,20 @@ import { createApp } from '../api/app';
 import { apiDepsFor } from '../api/deps';
 import { bootstrap, onShutdown } from '../bootstrap';
 import type { Connection } from '@temporalio/client';
-import { connectClient, waitForNamespace } from '../temporal/connection';
+import { lazyClient, waitForNamespace } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 
 async function main() {
   const { config, secrets, logger, pool, db } = await bootstrap('api');
-  await waitForNamespace(config.temporal.address, config.temporal.namespace);
-  const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
-  await ensureSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
+  // Admission needs PostgreSQL only: an API started while Temporal is down accepts runs, which
+  // start (from the outbox) once Temporal answers.
+  const temporal = lazyClient(config.temporal.address, config.temporal.namespace);
+  try {
+    await waitForNamespace(config.temporal.address, config.temporal.namespace, 10_000);
+    await ensureSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
+  } catch (err) {
+    logger.warn({ err }, 'Temporal is not reachable: runs are admitted and start once it answers (the worker registers the search attributes)');
+  }
   const deps = apiDepsFor({ config, db, temporal, logger, secretsKey: secrets.secretsKey, adminToken: secrets.adminToken });
   const { events, launcher } = deps;
   const app = createApp(deps);

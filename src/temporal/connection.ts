@@ -6,6 +6,11 @@ export async function connectClient(address: string, namespace: string): Promise
   return new Client({ connection, namespace });
 }
 
+/** A client that connects on its first call: a process that can work without Temporal starts without it. */
+export function lazyClient(address: string, namespace: string): Client {
+  return new Client({ connection: Connection.lazy({ address }), namespace });
+}
+
 /** Waits until the server answers for the namespace (the dev server registers it after boot). */
 export async function waitForNamespace(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
