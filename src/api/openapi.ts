@@ -11,7 +11,6 @@ import {
   listQuerySchema,
   listRunsQuerySchema,
   pageOf,
-  problemSchema,
   retryRunSchema,
   runAcceptedSchema,
   runSchema,
@@ -20,15 +19,8 @@ import {
   sessionSchema,
 } from './schemas';
 import { registerWebhookPaths } from './webhook-openapi';
+import { json, problem } from './openapi-parts';
 
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
 const idParam = z.object({ id: z.string() });
 
 /** OpenAPI 3.1 generated from the schemas that validate requests, so the two cannot drift. */

@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { listQuerySchema, pageOf, problemSchema } from './schemas';
+import { listQuerySchema, pageOf } from './schemas';
 import {
   createdWebhookSchema,
   createWebhookSchema,
@@ -9,15 +9,8 @@ import {
   webhookSchema,
   webhookSecretSchema,
 } from './webhook-schemas';
+import { json, problem } from './openapi-parts';
 
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
 const common = {
   401: problem('Missing or wrong API key'),
   404: problem('No such webhook (or another account\'s: indistinguishable)'),
