@@ -4,7 +4,7 @@ import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types
 
 /** What `runway_admit` (migration 0004) decided. */
 export type AdmissionOutcome =
-  | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number; balance: number }
+  | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number }
   | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
 
 export interface AdmissionCall {
@@ -58,6 +58,5 @@ export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: Adm
     requestHash: row.request_hash,
     createdAt: row.created_at as Date,
     seq: Number(row.seq),
-    balance: Number(row.balance),
   };
 }

@@ -55,6 +55,11 @@ export class NotFound extends DomainError {
 
 /** Temporal could not be reached for what needs it now (a new session's workflow, a running run's stop); the client may try again. */
 export class TemporalUnavailable extends DomainError {
+  /** The domain error for a failed Temporal call when the server could not be reached; any other error as it is. */
+  static from(err: unknown): unknown {
+    return (err as Error)?.name === 'ServiceError' ? new TemporalUnavailable() : err;
+  }
+
   override name = 'TemporalUnavailable';
   constructor() {
     super('the workflow service did not answer; try again shortly');

@@ -96,20 +96,13 @@ export class RunLauncher {
     this.relayTimer = setTimeout(tick, this.deps.settings.pollMs);
   }
 
-  /** One relay pass: every due entry, in admission order within a session. */
+  /**
+   * One relay pass: every due entry. A claim holds at most one request of a session (the earliest
+   * not started), so a session's requests are started in admission order, one pass after another.
+   */
   async relayOnce(): Promise<void> {
     const claimed = await claimDueRunStarts(this.deps.db, CLAIM_BATCH, LEASE_MS);
-    const bySession = new Map<string, ClaimedRunStart[]>();
-    const alone: ClaimedRunStart[] = [];
-    for (const entry of claimed) {
-      const key = entry.run.session_id;
-      if (!key) alone.push(entry);
-      else bySession.set(key, [...(bySession.get(key) ?? []), entry]);
-    }
-    const inOrder = async (entries: ClaimedRunStart[]) => {
-      for (const entry of entries) await this.relayEntry(entry);
-    };
-    await Promise.all([...alone.map((e) => this.relayEntry(e)), ...[...bySession.values()].map(inOrder)]);
+    await Promise.all(claimed.map((entry) => this.relayEntry(entry)));
     await this.flushDeletes();
   }
 

@@ -28,8 +28,7 @@ export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): 
   } catch (err) {
     // Recorded as stopping (the worker running it hears that at once); the workflow itself must
     // hear it too, so the client is told to ask again rather than that it was done.
-    if ((err as Error).name === 'ServiceError') throw new TemporalUnavailable();
-    throw err;
+    throw TemporalUnavailable.from(err);
   }
   return 'stopping';
 }

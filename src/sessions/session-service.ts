@@ -75,8 +75,7 @@ export class SessionService {
     } catch (err) {
       await setSessionStatus(this.deps.db, session.id, 'closed');
       // A session is a workflow from its creation on: without Temporal there is none to open.
-      if ((err as Error).name === 'ServiceError') throw new TemporalUnavailable();
-      throw err;
+      throw TemporalUnavailable.from(err);
     }
     return session;
   }
