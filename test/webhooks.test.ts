@@ -210,7 +210,8 @@ describe('delivery', () => {
     expect(() => new Webhook(hook.secret).verify(got.body.replace('succeeded', 'failed'), got.headers)).toThrow();
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(got.body, got.headers)).toThrow();
 
-    const [d] = await deliveries(account, hook.id);
+    // The receiver sees the POST before the worker records its answer.
+    const d = await waitForDelivery(account, hook.id, (x) => x.status !== 'pending');
     expect(d).toEqual({
       id: got.headers['webhook-id'],
       eventType: 'run.succeeded',
