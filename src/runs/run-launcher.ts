@@ -46,6 +46,7 @@ const NOT_STARTED = {
  */
 export class RunLauncher {
   private inFlight = 0;
+  private readonly launching = new Set<Promise<string | null>>();
   private readonly waiting: { input: RunWorkflowInput; since: number }[] = [];
   private readonly slotFreed: (() => void)[] = [];
   private pausedUntil = 0;
@@ -110,6 +111,8 @@ export class RunLauncher {
     this.closed = true;
     clearTimeout(this.relayTimer);
     await this.relaying;
+    // A start still retrying inside the client would call a closed connection from its timer.
+    await Promise.allSettled([...this.launching]);
     await this.flushDeletes();
   }
 
@@ -138,7 +141,11 @@ export class RunLauncher {
       const next = this.waiting.shift() as { input: RunWorkflowInput; since: number };
       if (Date.now() - next.since >= this.deps.settings.graceMs || Date.now() < this.pausedUntil) continue;
       this.inFlight += 1;
-      void this.launch(next.input).finally(() => this.release());
+      const launched = this.launch(next.input).finally(() => {
+        this.launching.delete(launched);
+        this.release();
+      });
+      this.launching.add(launched);
     }
   }
 
