@@ -39,6 +39,12 @@ const envSchema = z.object({
   RUNWAY_DEMO_DELAY_MS: intFromEnv(50, 0),
   RUNWAY_PRICES: z.string().optional(),
   RUNWAY_MAX_ACTIVE_RUNS: intFromEnv(10, 1),
+  RUNWAY_MAX_ACTIVE_RUNS_PER_USER: z.coerce.number().int().min(1).optional(),
+  RUNWAY_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -92,6 +98,10 @@ export interface Config {
   demoDelayMs: number;
   prices: PriceTable;
   maxActiveRuns: number;
+  /** Default cap on one end user's active runs (an account may set its own); null: none. */
+  maxActiveRunsPerUser: number | null;
+  /** Origins whose pages may call the API from a browser (CORS); empty: none. */
+  corsOrigins: string[];
   /** Sessions per account that are not closed yet. */
   maxOpenSessions: number;
   maxBodyBytes: number;
@@ -207,6 +217,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoDelayMs: e.RUNWAY_DEMO_DELAY_MS,
     prices,
     maxActiveRuns: e.RUNWAY_MAX_ACTIVE_RUNS,
+    maxActiveRunsPerUser: e.RUNWAY_MAX_ACTIVE_RUNS_PER_USER ?? null,
+    corsOrigins: e.RUNWAY_CORS_ORIGINS,
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     logLevel: e.RUNWAY_LOG_LEVEL,

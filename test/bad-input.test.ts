@@ -136,6 +136,8 @@ test('the OpenAPI document describes every endpoint from the validating schemas'
       '/v1/webhooks/{id}/deliveries',
       '/v1/webhooks/{id}/deliveries/{deliveryId}/retry',
       '/v1/webhooks/{id}/rotate-secret',
+      '/v1/tokens',
+      '/v1/tokens/revoke-all',
     ].sort(),
   );
   const createRun = res.body.components.schemas.CreateRun;

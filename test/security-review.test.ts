@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getOwnedSession } from '../src/db/sessions';
+import { getVisibleSession } from '../src/db/sessions';
 import { SessionService } from '../src/sessions/session-service';
 import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
@@ -128,9 +128,9 @@ describe('sessions', () => {
   test('a close that races the session ending never turns a closed session back into a closing one', async () => {
     const created = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo' });
     const id = created.body.id as string;
-    const stale = (await getOwnedSession(stack.db, account.id, id))!; // read while still open
+    const stale = (await getVisibleSession(stack.db, { accountId: account.id }, id))!; // read while still open
     expect((await stack.http.delete(`/v1/sessions/${id}`).set(bearer(account))).status).toBe(202);
-    for (let i = 0; i < 200 && (await getOwnedSession(stack.db, account.id, id))?.status !== 'closed'; i++) await sleep(50);
+    for (let i = 0; i < 200 && (await getVisibleSession(stack.db, { accountId: account.id }, id))?.status !== 'closed'; i++) await sleep(50);
     const sessions = new SessionService({
       db: stack.db,
       temporal: stack.temporal,
@@ -139,6 +139,6 @@ describe('sessions', () => {
       maxOpenSessions: 100,
     });
     await sessions.close(stale);
-    expect((await getOwnedSession(stack.db, account.id, id))?.status).toBe('closed');
+    expect((await getVisibleSession(stack.db, { accountId: account.id }, id))?.status).toBe('closed');
   });
 });

@@ -178,7 +178,7 @@ describe('delivery', () => {
     const account = await createAccount(stack);
     const hook = await register(account);
     const failedOnly = await register(account, { events: ['run.failed'] });
-    const run = await finishedRun(account, { metadata: { order: 42 } });
+    const run = await finishedRun(account, { metadata: { order: 42 }, user: 'customer-7' });
     const [got] = await receiver.waitFor(hook.path, 1);
     if (!got) throw new Error('no webhook');
 
@@ -190,6 +190,7 @@ describe('delivery', () => {
         id: run.id,
         status: 'succeeded',
         model: 'demo/echo',
+        user: 'customer-7',
         sessionId: null,
         requestId: null,
         cost: run.cost,

@@ -32,7 +32,9 @@ export function shownStatus(current: RunStatus, next: RunStatus): RunStatus {
 }
 
 /** Custom search attributes (Keyword), by name: registered on servers and set by workflows. */
-export const SEARCH_ATTRIBUTE_NAMES = { account: 'RunwayAccount', status: 'RunwayStatus' } as const;
-export const RUNWAY_SEARCH_ATTRIBUTES = [SEARCH_ATTRIBUTE_NAMES.account, SEARCH_ATTRIBUTE_NAMES.status] as const;
+export const SEARCH_ATTRIBUTE_NAMES = { account: 'RunwayAccount', status: 'RunwayStatus', user: 'RunwayUser' } as const;
+export const RUNWAY_SEARCH_ATTRIBUTES = [SEARCH_ATTRIBUTE_NAMES.account, SEARCH_ATTRIBUTE_NAMES.status, SEARCH_ATTRIBUTE_NAMES.user] as const;
 export const RUNWAY_ACCOUNT = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.account, SearchAttributeType.KEYWORD);
 export const RUNWAY_STATUS = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.status, SearchAttributeType.KEYWORD);
+/** The end user a run or session serves; set at start, absent when it serves none. */
+export const RUNWAY_USER = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.user, SearchAttributeType.KEYWORD);

@@ -12,6 +12,7 @@ export {
   RUNWAY_ACCOUNT,
   RUNWAY_SEARCH_ATTRIBUTES,
   RUNWAY_STATUS,
+  RUNWAY_USER,
   SEARCH_ATTRIBUTE_NAMES,
   shownStatus,
   TERMINAL_STATUSES,
@@ -53,6 +54,10 @@ export interface RunWorkflowInput {
   requestHash: string;
   maxActiveRuns: number;
   sealedSecrets: SealedBox | null;
+  /** The end user the run serves (absent in histories recorded before end users). */
+  user?: string | null;
+  /** The platform's default cap on one end user's active runs (null: none); absent before end users. */
+  maxActiveRunsPerUser?: number | null;
   /**
    * The admission the API committed before starting this workflow. Absent in runs whose workflow
    * was started first and decided admission itself (the design before the outbox).
@@ -68,6 +73,7 @@ export const RUN_PATCH_LEVEL = 1;
 export type AdmissionRejection =
   | 'insufficient-credits'
   | 'too-many-active-runs'
+  | 'too-many-active-runs-for-user'
   | 'session-busy'
   | 'session-closed'
   | 'session-not-found';

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { RunStarter } from '../runs/run-starter';
 import { jsonBody } from './body';
+import { corsFor } from './cors';
 import { inputGuard } from './input-guard';
 import type { ApiDeps } from './deps';
 import { buildOpenApiDocument } from './openapi';
@@ -15,6 +16,7 @@ import { sessionRoutes } from './routes/sessions';
 import { SessionService } from '../sessions/session-service';
 import { WebhookService } from '../webhooks/service';
 import { webhookRoutes } from './routes/webhooks';
+import { tokenRoutes } from './routes/tokens';
 
 /** Admission as the API does it, for these dependencies. */
 export function createRunStarter(deps: ApiDeps): RunStarter {
@@ -25,6 +27,7 @@ export function createRunStarter(deps: ApiDeps): RunStarter {
     providers: deps.providers,
     secretsKey: deps.secretsKey,
     maxActiveRuns: deps.config.maxActiveRuns,
+    maxActiveRunsPerUser: deps.config.maxActiveRunsPerUser,
     workspaces: deps.config.workspaces,
   });
 }
@@ -49,6 +52,7 @@ export function createApp(deps: ApiDeps): Koa {
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
   });
+  app.use(corsFor(deps.config.corsOrigins));
   app.use(problemMiddleware(deps.logger));
   app.use(jsonBody(deps.config.maxBodyBytes));
   app.use(inputGuard());
@@ -61,7 +65,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = openapi;
   });
 
-  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks)]) {
+  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

@@ -7,6 +7,7 @@ import { createProviderRegistry } from '../providers/create-registry';
 import type { ProviderRegistry } from '../providers/registry';
 import { launcherFor, type RunLauncher } from '../runs/run-launcher';
 import { RunEventHub } from '../streams/run-event-hub';
+import { ScopedTokens } from '../tokens/scoped-tokens';
 
 export interface ApiDeps {
   config: Config;
@@ -21,15 +22,18 @@ export interface ApiDeps {
   events: RunEventHub;
   /** Starts admitted runs' workflows, and relays the outbox; its owner starts the relay and closes it. Built here only. */
   launcher: RunLauncher;
+  /** Issues and checks scoped tokens (keyed from secretsKey). Built here only. */
+  tokens: ScopedTokens;
 }
 
 /** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub, its run launcher). */
-export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events' | 'launcher'>): ApiDeps {
+export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events' | 'launcher' | 'tokens'>): ApiDeps {
   return {
     ...base,
     prices: new PriceBook(base.config.prices),
     providers: createProviderRegistry(base.config),
     events: new RunEventHub({ db: base.db, databaseUrl: base.config.databaseUrl, logger: base.logger }),
     launcher: launcherFor(base),
+    tokens: new ScopedTokens(base.secretsKey),
   };
 }

@@ -13,9 +13,11 @@ import { InvalidWorkspace } from '../workspaces/errors';
 import { InvalidWebhookUrl, TooManyRedeliveries, TooManyWebhooks } from '../webhooks/errors';
 import { Problem, problems } from './problem';
 
-const REFUSALS: Record<AdmissionRefusal, { status: number; title: string }> = {
+/** `type` defaults to the reason; both caps share one type and tell which one by `scope`. */
+const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?: string; extra?: Record<string, unknown> }> = {
   'insufficient-credits': { status: 402, title: 'Insufficient credits' },
-  'too-many-active-runs': { status: 429, title: 'Too many active runs' },
+  'too-many-active-runs': { status: 429, title: 'Too many active runs', extra: { scope: 'account' } },
+  'too-many-active-runs-for-user': { status: 429, title: 'Too many active runs', type: 'too-many-active-runs', extra: { scope: 'user' } },
   'session-busy': { status: 409, title: 'Session busy' },
   'session-closed': { status: 409, title: 'Session closed' },
 };
@@ -27,7 +29,7 @@ const REFUSALS: Record<AdmissionRefusal, { status: number; title: string }> = {
 export function problemOfDomainError(err: unknown): Problem | undefined {
   if (err instanceof AdmissionRefused) {
     const r = REFUSALS[err.reason];
-    return new Problem(r.status, err.reason, r.title, err.detail, { estimate: err.estimate, balance: err.balance });
+    return new Problem(r.status, r.type ?? err.reason, r.title, err.detail, { ...r.extra, estimate: err.estimate, balance: err.balance });
   }
   if (err instanceof NotFound) return problems.notFound(err.kind);
   if (err instanceof UnknownModel) {

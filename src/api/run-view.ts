@@ -24,6 +24,7 @@ export function toRunView(row: RunRow): RunView {
     workspace: workspace ? { ...workspace, path: row.workspace_path } : null,
     metadata: row.metadata as Record<string, unknown>,
     sessionId: row.session_id,
+    user: row.user_id,
     retryOf: row.retry_of,
   };
 }

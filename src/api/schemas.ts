@@ -42,6 +42,12 @@ export const modelNameSchema = z
   .max(200)
   .regex(/^[a-z0-9][a-z0-9-]*\/[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must look like <provider>/<model>');
 
+/** An end-user id, chosen by the account's backend. */
+export const endUserSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -')
+  .describe('The end user this serves, as the account\'s backend names them');
+
 export const createRunSchema = z
   .object({
     prompt: z.string().min(1).max(200_000),
@@ -51,6 +57,7 @@ export const createRunSchema = z
     secrets: secretsSchema.optional(),
     metadata: metadataSchema.default({}),
     sessionId: z.string().regex(/^ses_[0-9a-z]{1,64}$/).optional(),
+    user: endUserSchema.optional(),
   })
   .strict()
   .openapi('CreateRun');
@@ -68,6 +75,12 @@ export const listQuerySchema = z.object({
 export const listRunsQuerySchema = listQuerySchema.extend({
   status: runStatusSchema.optional(),
   sessionId: z.string().max(80).optional(),
+  user: endUserSchema.optional(),
+});
+
+export const listSessionsQuerySchema = listQuerySchema.extend({
+  status: z.enum(['open', 'closing', 'closed']).optional(),
+  user: endUserSchema.optional(),
 });
 
 export const createAccountSchema = z
@@ -75,6 +88,7 @@ export const createAccountSchema = z
     name: z.string().trim().min(1).max(200),
     credits: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER / 4).default(0),
     maxActiveRuns: z.number().int().min(1).max(10_000).optional(),
+    maxActiveRunsPerUser: z.number().int().min(1).max(10_000).optional().describe('Cap on one end user\'s active runs'),
   })
   .strict()
   .openapi('CreateAccount');
@@ -108,6 +122,7 @@ export const runSchema = z
     workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
     metadata: z.record(z.string(), z.unknown()),
     sessionId: z.string().nullable(),
+    user: z.string().nullable(),
     retryOf: z.string().nullable(),
   })
   .openapi('Run');
@@ -120,6 +135,7 @@ export const runAcceptedSchema = z
     createdAt: z.string(),
     estimate: z.number().int(),
     links: z.object({ self: z.string(), events: z.string(), stop: z.string() }),
+    publicAccessToken: z.string().describe('Read access to this run for 15 minutes, for a browser'),
   })
   .openapi('RunAccepted');
 
@@ -166,6 +182,7 @@ export const createSessionSchema = z
     workspace: workspaceSchema.optional(),
     metadata: metadataSchema.default({}),
     multitask: z.enum(['enqueue', 'reject', 'interrupt']).default('enqueue'),
+    user: endUserSchema.optional(),
   })
   .strict()
   .openapi('CreateSession');
@@ -192,6 +209,7 @@ export const sessionSchema = z
     multitask: z.enum(['enqueue', 'reject', 'interrupt']),
     workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
     metadata: z.record(z.string(), z.unknown()),
+    user: z.string().nullable(),
     createdAt: z.string(),
     closedAt: z.string().nullable(),
     activeRequest: z.string().nullable(),
@@ -207,5 +225,6 @@ export const sessionRequestAcceptedSchema = z
     status: runStatusSchema,
     estimate: z.number().int(),
     links: z.object({ self: z.string(), events: z.string(), run: z.string() }),
+    publicAccessToken: z.string().describe('Read access to this request\'s run for 15 minutes, for a browser'),
   })
   .openapi('SessionRequestAccepted');

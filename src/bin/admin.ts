@@ -5,7 +5,7 @@ import { creditAccount } from '../db/ledger';
 import { addCreditsSchema, createAccountSchema } from '../api/schemas';
 
 const USAGE = `usage:
-  npm run admin -- create-account --name NAME [--credits N] [--max-active-runs N]
+  npm run admin -- create-account --name NAME [--credits N] [--max-active-runs N] [--max-active-runs-per-user N]
   npm run admin -- add-credits ACCOUNT_ID --amount N [--reason TEXT]`;
 
 /** The admin API's two actions, straight against the database (for operators with DB access). */
@@ -16,6 +16,7 @@ async function main() {
       name: { type: 'string' },
       credits: { type: 'string' },
       'max-active-runs': { type: 'string' },
+      'max-active-runs-per-user': { type: 'string' },
       amount: { type: 'string' },
       reason: { type: 'string' },
     },
@@ -27,6 +28,7 @@ async function main() {
       name: values.name,
       credits: num(values.credits),
       maxActiveRuns: num(values['max-active-runs']),
+      maxActiveRunsPerUser: num(values['max-active-runs-per-user']),
     });
     if (!input.success) return fail(input.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
     const { db, pool } = await bootstrap('admin');

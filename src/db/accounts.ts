@@ -11,13 +11,19 @@ export interface CreatedAccount {
 /** Creates an account and returns its API key, the only time the key exists in clear. */
 export async function createAccount(
   db: Db,
-  input: { name: string; credits: number; maxActiveRuns?: number },
+  input: { name: string; credits: number; maxActiveRuns?: number; maxActiveRunsPerUser?: number },
 ): Promise<CreatedAccount> {
   const apiKey = newApiKey();
   const id = newId('acct');
   await db
     .insertInto('accounts')
-    .values({ id, name: input.name, api_key_hash: sha256Hex(apiKey), max_active_runs: input.maxActiveRuns ?? null })
+    .values({
+      id,
+      name: input.name,
+      api_key_hash: sha256Hex(apiKey),
+      max_active_runs: input.maxActiveRuns ?? null,
+      max_active_runs_per_user: input.maxActiveRunsPerUser ?? null,
+    })
     .execute();
   if (input.credits > 0) await creditAccount(db, id, input.credits, 'initial credits');
   const account = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -30,4 +36,15 @@ export async function findAccountByApiKey(db: Db, apiKey: string): Promise<Accou
 
 export async function findAccount(db: Db, id: string): Promise<AccountRow | undefined> {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Revokes every scoped token the account has issued: they carry an older generation from now on. */
+export async function bumpTokenGeneration(db: Db, accountId: string): Promise<number> {
+  const row = await db
+    .updateTable('accounts')
+    .set((eb) => ({ token_generation: eb('token_generation', '+', 1) }))
+    .where('id', '=', accountId)
+    .returning('token_generation')
+    .executeTakeFirstOrThrow();
+  return row.token_generation;
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from './database';
 import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
 
-/** What `runway_admit` (migration 0004) decided. */
+/** What `runway_admit` (migration 0006) decided. */
 export type AdmissionOutcome =
   | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number }
   | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
@@ -40,7 +40,8 @@ export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: Adm
       ${input.sessionId}, ${input.requestId ?? null}, ${input.retryOf}, ${input.requestHash},
       ${input.estimate}, ${input.price.input}, ${input.price.output}, ${input.maxActiveRuns},
       ${call.executionId ?? null}, ${input.sealedSecrets ? JSON.stringify(input.sealedSecrets) : null}::jsonb,
-      ${`${call.startAfterMs ?? 0} milliseconds`}::interval
+      ${`${call.startAfterMs ?? 0} milliseconds`}::interval,
+      ${input.user ?? null}, ${input.maxActiveRunsPerUser ?? null}::integer
     )`.execute(db);
   const row = rows[0];
   if (!row) throw new Error('runway_admit returned no row');

@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002-sessions';
 import * as m0003 from './migrations/0003-workspace-leftovers';
 import * as m0004 from './migrations/0004-admission-outbox';
 import * as m0005 from './migrations/0005-webhooks';
+import * as m0006 from './migrations/0006-end-users';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0003-workspace-leftovers': m0003,
   '0004-admission-outbox': m0004,
   '0005-webhooks': m0005,
+  '0006-end-users': m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -7,6 +7,7 @@ import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-
 import type { Database, RunRow, RunStatus, RunStep } from './schema';
 import { costOf } from '../pricing';
 import { safeJson } from '../text';
+import { runVisibleTo, type Visibility } from './visibility';
 import { createRunDeliveries } from './webhooks';
 import type { SettleInput } from '../../workflows/types';
 
@@ -104,15 +105,9 @@ export async function getRunById(db: Db, runId: string): Promise<RunRow | undefi
   return db.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirst();
 }
 
-/** A run as its owner may see it: another account's run is treated exactly as a missing one. */
-export async function getOwnedRun(db: Db, accountId: string, runId: string): Promise<RunRow | undefined> {
-  return db
-    .selectFrom('runs')
-    .selectAll()
-    .where('id', '=', runId)
-    .where('account_id', '=', accountId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+/** A run as the caller may see it: another account's run, or one outside a token's scope, is missing. */
+export async function getVisibleRun(db: Db, v: Visibility, runId: string): Promise<RunRow | undefined> {
+  return db.selectFrom('runs').selectAll().where('id', '=', runId).where(runVisibleTo(v)).executeTakeFirst();
 }
 
 export interface RunListQuery {
@@ -121,16 +116,14 @@ export interface RunListQuery {
   beforeSeq?: number;
   status?: RunStatus;
   sessionId?: string;
+  user?: string;
 }
 
-export async function listOwnedRuns(db: Db, accountId: string, q: RunListQuery): Promise<RunRow[]> {
-  let query = db
-    .selectFrom('runs')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('deleted_at', 'is', null);
+export async function listVisibleRuns(db: Db, v: Visibility, q: RunListQuery): Promise<RunRow[]> {
+  let query = db.selectFrom('runs').selectAll().where(runVisibleTo(v));
   if (q.status) query = query.where('status', '=', q.status);
   if (q.sessionId) query = query.where('session_id', '=', q.sessionId);
+  if (q.user) query = query.where('user_id', '=', q.user);
   if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
   return query.orderBy('seq', 'desc').limit(q.limit).execute();
 }

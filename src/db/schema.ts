@@ -17,6 +17,9 @@ export interface AccountsTable {
   balance: ColumnType<number, number | undefined, number>;
   reserved: ColumnType<number, number | undefined, number>;
   max_active_runs: number | null;
+  max_active_runs_per_user: number | null;
+  /** Scoped tokens carry the generation they were issued in; revoke-all moves it on. */
+  token_generation: Generated<number>;
   created_at: Generated<Date>;
 }
 
@@ -48,6 +51,8 @@ export interface RunsTable {
   workspace_path: string | null;
   metadata: Json<Record<string, unknown>>;
   session_id: string | null;
+  /** The end user (chosen by the account's backend) the run serves, if any. */
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The session request this run serves (`req_…`), if any. */
   request_id: ColumnType<string | null, string | null | undefined, string | null>;
   retry_of: string | null;
@@ -75,7 +80,10 @@ export type SessionStatus = 'open' | 'closing' | 'closed';
 
 export interface SessionsTable {
   id: string;
+  /** Insertion order: the stable key of list cursors. */
+  seq: Generated<number>;
   account_id: string;
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
   status: ColumnType<SessionStatus, SessionStatus | undefined, SessionStatus>;
   model: string;
   max_tokens: number;

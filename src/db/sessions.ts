@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './database';
+import { sessionVisibleTo, type Visibility } from './visibility';
 import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
 
 export interface NewSession {
@@ -11,6 +12,7 @@ export interface NewSession {
   multitask: Multitask;
   workspace: WorkspaceSpec | null;
   metadata: Record<string, unknown>;
+  user: string | null;
 }
 
 /**
@@ -43,13 +45,31 @@ export async function insertSession(db: Db | Transaction<Database>, s: NewSessio
       multitask: s.multitask,
       workspace: s.workspace ? JSON.stringify(s.workspace) : null,
       metadata: JSON.stringify(s.metadata),
+      user_id: s.user,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-export async function getOwnedSession(db: Db, accountId: string, id: string): Promise<SessionRow | undefined> {
-  return db.selectFrom('sessions').selectAll().where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+/** A session as the caller may see it: another account's, or one outside a token's scope, is missing. */
+export async function getVisibleSession(db: Db, v: Visibility, id: string): Promise<SessionRow | undefined> {
+  return db.selectFrom('sessions').selectAll().where('id', '=', id).where(sessionVisibleTo(v)).executeTakeFirst();
+}
+
+export interface SessionListQuery {
+  limit: number;
+  /** Only sessions older than this `seq` (the cursor). */
+  beforeSeq?: number;
+  status?: SessionStatus;
+  user?: string;
+}
+
+export async function listVisibleSessions(db: Db, v: Visibility, q: SessionListQuery): Promise<SessionRow[]> {
+  let query = db.selectFrom('sessions').selectAll().where(sessionVisibleTo(v));
+  if (q.status) query = query.where('status', '=', q.status);
+  if (q.user) query = query.where('user_id', '=', q.user);
+  if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
+  return query.orderBy('seq', 'desc').limit(q.limit).execute();
 }
 
 export async function setSessionStatus(db: Db, id: string, status: SessionStatus): Promise<void> {

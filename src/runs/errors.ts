@@ -6,7 +6,12 @@
 /** Base class, so the edge can tell a refusal from a bug with one instanceof. */
 export abstract class DomainError extends Error {}
 
-export type AdmissionRefusal = 'insufficient-credits' | 'too-many-active-runs' | 'session-busy' | 'session-closed';
+export type AdmissionRefusal =
+  | 'insufficient-credits'
+  | 'too-many-active-runs'
+  | 'too-many-active-runs-for-user'
+  | 'session-busy'
+  | 'session-closed';
 
 /** Admission said no; nothing is reserved. */
 export class AdmissionRefused extends DomainError {

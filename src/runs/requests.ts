@@ -13,4 +13,6 @@ export interface CreateRunRequest {
   secrets?: { apiKey?: string };
   metadata: Record<string, unknown>;
   sessionId?: string;
+  /** The end user the run serves (a session's request takes the session's). */
+  user?: string;
 }

@@ -6,7 +6,10 @@ import { RUN_PATCH_LEVEL, type AdmittedRun, type RunWorkflowInput, type SealedBo
  * starting a run another process admitted). The same run's input built by the admitting API
  * may differ in metadata's key order only: either starts the same workflow.
  */
-export function workflowInputOf(run: RunRow, sealedSecrets: SealedBox | null, maxActiveRuns: number): RunWorkflowInput {
+/** The platform's default caps, as a run's input carries them. */
+export type RunLimits = Pick<RunWorkflowInput, 'maxActiveRuns' | 'maxActiveRunsPerUser'>;
+
+export function workflowInputOf(run: RunRow, sealedSecrets: SealedBox | null, limits: RunLimits): RunWorkflowInput {
   return withAdmission(
     {
       runId: run.id,
@@ -22,8 +25,9 @@ export function workflowInputOf(run: RunRow, sealedSecrets: SealedBox | null, ma
       requestId: run.request_id,
       retryOf: run.retry_of,
       requestHash: run.request_hash,
-      maxActiveRuns,
+      ...limits,
       sealedSecrets,
+      user: run.user_id,
     },
     { admitted: true, requestHash: run.request_hash, createdAt: run.created_at.toISOString(), seq: run.seq },
   );

@@ -6,8 +6,8 @@ import type { Logger } from '../logger';
 import { truncate } from '../text';
 import { requestReadySignal, RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
 import type { runWorkflow } from '../../workflows/run-workflow';
-import { RUNWAY_ACCOUNT, RUNWAY_STATUS, type RunWorkflowInput } from '../../workflows/types';
-import { workflowInputOf } from './run-input';
+import { RUNWAY_ACCOUNT, RUNWAY_STATUS, RUNWAY_USER, type RunWorkflowInput } from '../../workflows/types';
+import { workflowInputOf, type RunLimits } from './run-input';
 
 export interface RunLauncherDeps {
   db: Db;
@@ -15,8 +15,8 @@ export interface RunLauncherDeps {
   taskQueue: string;
   logger: Logger;
   settings: StartSettings;
-  /** The platform's default cap, carried in rebuilt inputs as in fresh ones. */
-  maxActiveRuns: number;
+  /** The platform's default caps, carried in rebuilt inputs as in fresh ones. */
+  limits: RunLimits;
 }
 
 /** Entries a relay takes at once, and how long it holds them. */
@@ -125,7 +125,7 @@ export class RunLauncher {
     }
     await this.slot();
     try {
-      const input = workflowInputOf(run, sealedSecrets, this.deps.maxActiveRuns);
+      const input = workflowInputOf(run, sealedSecrets, this.deps.limits);
       const failure = await this.launch(input);
       if (failure !== null) {
         await postponeRunStart(this.deps.db, run.id, Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** Math.min(attempts, 6)), failure);
@@ -202,6 +202,7 @@ export class RunLauncher {
           typedSearchAttributes: [
             { key: RUNWAY_ACCOUNT, value: input.accountId },
             { key: RUNWAY_STATUS, value: 'queued' },
+            ...(input.user ? [{ key: RUNWAY_USER, value: input.user }] : []),
           ],
           memo: { model: input.model, prompt: truncate(input.prompt, 80) },
           staticSummary: `${input.model} run for ${input.accountId}`,
@@ -240,6 +241,6 @@ export function launcherFor(base: { config: Config; db: Db; temporal: Client; lo
     logger: base.logger,
     taskQueue: base.config.temporal.taskQueue,
     settings: base.config.starts,
-    maxActiveRuns: base.config.maxActiveRuns,
+    limits: { maxActiveRuns: base.config.maxActiveRuns, maxActiveRunsPerUser: base.config.maxActiveRunsPerUser },
   });
 }

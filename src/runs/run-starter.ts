@@ -2,7 +2,7 @@ import { admitInDatabase } from '../db/admission';
 import { sessionHasPendingStart } from '../db/run-starts';
 import type { Db } from '../db/database';
 import { getRunById } from '../db/runs';
-import { getOwnedSession } from '../db/sessions';
+import { getVisibleSession } from '../db/sessions';
 import type { AccountRow, RunRow } from '../db/schema';
 import { derivedId, newId, sha256Hex } from '../ids';
 import { costOf, type PriceBook } from '../pricing';
@@ -25,6 +25,8 @@ export interface RunStarterDeps {
   providers: ProviderRegistry;
   secretsKey: Buffer;
   maxActiveRuns: number;
+  /** The default cap on one end user's active runs; null: none. */
+  maxActiveRunsPerUser: number | null;
   /** Which workspace sources runs may use (config.workspaces); the defaults when absent. */
   workspaces?: WorkspacePolicy;
 }
@@ -85,13 +87,18 @@ export class RunStarter {
     options: { idempotencyKey?: string; retryOf?: string; session?: SessionRequestIds } = {},
   ): Promise<StartedRun> {
     assertValidWorkspace(request.workspace, this.deps.workspaces);
-    const contextTokens = options.session?.contextTokens ?? (await this.sessionContextOf(account, request));
+    const joined = options.session ? { contextTokens: options.session.contextTokens } : await this.sessionJoinedBy(account, request);
+    const contextTokens = joined.contextTokens;
+    // A run in a session serves the session's end user (admission decides the same under its lock).
+    if (joined.user) request = { ...request, user: joined.user };
     const { estimate, price } = this.estimate(request, contextTokens);
     // Secrets are not part of the hash: same key and same visible body is the same request.
     const requestHash = sha256Hex(canonical({ ...request, secrets: undefined, retryOf: options.retryOf }));
     const runId =
       options.session?.runId ??
-      (options.idempotencyKey ? derivedId('run', account.id, options.idempotencyKey) : newId('run'));
+      // An end user's key names that user's run only: another user (or a token for one) reusing
+      // the key cannot replay its way to a run outside their own.
+      (options.idempotencyKey ? derivedId('run', account.id, ...(request.user ? [request.user] : []), options.idempotencyKey) : newId('run'));
 
     if (options.idempotencyKey) {
       const existing = await getRunById(this.deps.db, runId);
@@ -113,6 +120,8 @@ export class RunStarter {
       retryOf: options.retryOf ?? null,
       requestHash,
       maxActiveRuns: this.deps.maxActiveRuns,
+      user: request.user ?? null,
+      maxActiveRunsPerUser: this.deps.maxActiveRunsPerUser,
       sealedSecrets: request.secrets && Object.keys(request.secrets).length > 0
         ? seal(this.deps.secretsKey, runId, request.secrets)
         : null,
@@ -137,17 +146,17 @@ export class RunStarter {
 
   /**
    * A run posted with a `sessionId` joins that session: it must be the caller's (decided again
-   * under the session's row lock in admission; read here for its context budget), uses the
+   * under the session's row lock in admission; read here for its context budget and end user), uses the
    * session's workspace, and pays for the session's context like any of its requests.
    */
-  private async sessionContextOf(account: AccountRow, request: CreateRunRequest): Promise<number> {
-    if (!request.sessionId) return 0;
+  private async sessionJoinedBy(account: AccountRow, request: CreateRunRequest): Promise<{ contextTokens: number; user?: string }> {
+    if (!request.sessionId) return { contextTokens: 0 };
     if (request.workspace) {
       throw new InvalidWorkspace([{ path: 'workspace', message: "a run in a session uses the session's workspace: send either workspace or sessionId" }]);
     }
-    const session = await getOwnedSession(this.deps.db, account.id, request.sessionId);
+    const session = await getVisibleSession(this.deps.db, { accountId: account.id, user: request.user }, request.sessionId);
     if (!session) throw new NotFound('session');
-    return session.context_tokens;
+    return { contextTokens: session.context_tokens, user: session.user_id ?? undefined };
   }
 
   private replay(existing: RunRow, requestHash: string): StartedRun {

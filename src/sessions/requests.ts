@@ -10,6 +10,8 @@ export interface CreateSessionRequest {
   workspace?: WorkspaceSpec;
   metadata: Record<string, unknown>;
   multitask: Multitask;
+  /** The end user the session serves; its requests run as that user. */
+  user?: string;
 }
 
 /** One request to a session: the run's own fields; the model and workspace come from the session. */

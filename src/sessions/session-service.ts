@@ -14,7 +14,7 @@ import {
   sessionStateQuery,
 } from '../../workflows/definitions';
 import type { sessionWorkflow } from '../../workflows/session-workflow';
-import { RUNWAY_ACCOUNT, type SessionState, type SessionWorkflowInput } from '../../workflows/types';
+import { RUNWAY_ACCOUNT, RUNWAY_USER, type SessionState, type SessionWorkflowInput } from '../../workflows/types';
 import type { CreateSessionRequest, SessionRequestBody } from './requests';
 
 export interface SessionServiceDeps {
@@ -50,6 +50,7 @@ export class SessionService {
       multitask: body.multitask,
       workspace: body.workspace ?? null,
       metadata: body.metadata,
+      user: body.user ?? null,
     }, this.deps.maxOpenSessions);
     if (!session) {
       throw new TooManyOpenSessions(this.deps.maxOpenSessions);
@@ -65,7 +66,10 @@ export class SessionService {
         workflowId: session.id,
         taskQueue: this.deps.taskQueue,
         args: [input],
-        typedSearchAttributes: [{ key: RUNWAY_ACCOUNT, value: account.id }],
+        typedSearchAttributes: [
+          { key: RUNWAY_ACCOUNT, value: account.id },
+          ...(session.user_id ? [{ key: RUNWAY_USER, value: session.user_id }] : []),
+        ],
         memo: { model: body.model, multitask: body.multitask },
         staticSummary: `session (${body.multitask}) for ${account.id}`,
       });
@@ -95,6 +99,7 @@ export class SessionService {
       metadata: body.metadata,
       secrets: body.secrets,
       sessionId: session.id,
+      user: session.user_id ?? undefined,
     };
     const ids = { runId, requestId, contextTokens: session.context_tokens };
     // A replayed Idempotency-Key returns its run without queueing it again.

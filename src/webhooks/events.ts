@@ -10,17 +10,16 @@ export function eventTypeOf(status: TerminalStatus): WebhookEventType {
 
 /** The run's columns an event carries (never its output or prompt). */
 export const RUN_EVENT_COLUMNS = [
-  'id', 'account_id', 'status', 'model', 'session_id', 'request_id', 'estimate', 'charged', 'refunded',
+  'id', 'account_id', 'status', 'model', 'user_id', 'session_id', 'request_id', 'estimate', 'charged', 'refunded',
   'input_tokens', 'output_tokens', 'error', 'metadata', 'created_at', 'started_at', 'completed_at',
 ] as const satisfies readonly (keyof RunRow)[];
 export type RunEventFields = Pick<RunRow, (typeof RUN_EVENT_COLUMNS)[number]>;
 
 /**
  * The body of a run's completion event. No output: the receiver fetches the run (the output can
- * be large, and a webhook should not carry it). `user` is sent only once runs carry one.
+ * be large, and a webhook should not carry it).
  */
 export function runEventBody(run: RunEventFields, type: WebhookEventType, timestamp: Date): string {
-  const user = (run as RunEventFields & { user?: string | null }).user;
   return JSON.stringify({
     type,
     timestamp: timestamp.toISOString(),
@@ -28,7 +27,7 @@ export function runEventBody(run: RunEventFields, type: WebhookEventType, timest
       id: run.id,
       status: run.status,
       model: run.model,
-      ...(user !== undefined ? { user } : {}),
+      user: run.user_id,
       sessionId: run.session_id,
       requestId: run.request_id,
       cost: { estimate: run.estimate, charged: run.charged ?? 0, refunded: run.refunded ?? 0 },

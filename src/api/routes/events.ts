@@ -1,12 +1,12 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { getOwnedRun } from '../../db/runs';
+import { getVisibleRun } from '../../db/runs';
 import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
-import { accountOf, requireAccount } from '../auth';
+import { accountOf, allowTokens, visibilityOf } from '../auth';
 import type { ApiDeps } from '../deps';
 import { Problem, problems } from '../problem';
 import { validate } from '../validate';
@@ -88,8 +88,8 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
 /** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
 export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
   const router = new Router();
-  router.get('/v1/runs/:id/events', requireAccount(deps), async (ctx) => {
-    const run = await getOwnedRun(deps.db, accountOf(ctx).id, String(ctx.params.id));
+  router.get('/v1/runs/:id/events', allowTokens(deps, 'read', { query: true }), async (ctx) => {
+    const run = await getVisibleRun(deps.db, visibilityOf(ctx), String(ctx.params.id));
     if (!run) throw problems.notFound('run');
     await serveEventStream(deps, hub, ctx, {
       id: run.id,

@@ -1,19 +1,21 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { withLiveOutput } from '../../db/run-output';
-import { getOwnedSession, getSessionRequestRun } from '../../db/sessions';
+import { getSessionRequestRun, getVisibleSession, listVisibleSessions } from '../../db/sessions';
 import type { RunRow, SessionRow, WorkspaceSpec } from '../../db/schema';
 import { requestIdOf, type SessionService } from '../../sessions/session-service';
 import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { stopRun } from '../../runs/stop-run';
-import { accountOf, requireAccount } from '../auth';
+import { accountOf, allowTokens, endUserFor, visibilityOf } from '../auth';
+import { decodeCursor, page } from '../cursor';
 import { serveEventStream } from './events';
 import type { ApiDeps } from '../deps';
 import { idempotencyKeyOf } from '../idempotency-key';
 import { problems } from '../problem';
 import { runLinks, toRunView } from '../run-view';
-import { createSessionSchema, sessionRequestSchema, type SessionView } from '../schemas';
+import { createSessionSchema, listSessionsQuerySchema, sessionRequestSchema, type SessionView } from '../schemas';
+import { publicAccessToken } from '../public-access';
 import { validate } from '../validate';
 
 function toSessionView(row: SessionRow, state: { active: string | null; queued: string[] }): SessionView {
@@ -27,6 +29,7 @@ function toSessionView(row: SessionRow, state: { active: string | null; queued: 
     multitask: row.multitask,
     workspace: workspace ? { ...workspace, path: row.workspace_path } : null,
     metadata: row.metadata as Record<string, unknown>,
+    user: row.user_id,
     createdAt: row.created_at.toISOString(),
     closedAt: row.closed_at?.toISOString() ?? null,
     activeRequest: state.active ? requestIdOf(state.active) : null,
@@ -34,12 +37,17 @@ function toSessionView(row: SessionRow, state: { active: string | null; queued: 
   };
 }
 
+/**
+ * Sessions. A scoped token covering the session reads and follows it; `create` (user scope)
+ * creates sessions and sends requests; `stop` stops requests and closes the session.
+ */
 export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunEventHub): Router {
   const router = new Router({ prefix: '/v1/sessions' });
-  router.use(requireAccount(deps));
+  const read = allowTokens(deps, 'read');
+  const follow = allowTokens(deps, 'read', { query: true });
 
   const ownedSession = async (ctx: Context): Promise<SessionRow> => {
-    const session = await getOwnedSession(deps.db, accountOf(ctx).id, String(ctx.params.id));
+    const session = await getVisibleSession(deps.db, visibilityOf(ctx), String(ctx.params.id));
     if (!session) throw problems.notFound('session');
     return session;
   };
@@ -52,27 +60,40 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
     return run;
   };
 
-  router.post('/', async (ctx) => {
+  router.post('/', allowTokens(deps, 'create'), async (ctx) => {
     const body = validate(createSessionSchema, ctx.request.body ?? {});
-    const session = await sessions.create(accountOf(ctx), body);
+    const session = await sessions.create(accountOf(ctx), { ...body, user: endUserFor(ctx, body.user) });
     ctx.status = 201;
     ctx.set('Location', `/v1/sessions/${session.id}`);
     ctx.body = toSessionView(session, { active: null, queued: [] });
   });
 
-  router.get('/:id', async (ctx) => {
+  router.get('/', read, async (ctx) => {
+    const q = validate(listSessionsQuerySchema, ctx.query);
+    const rows = await listVisibleSessions(deps.db, visibilityOf(ctx), {
+      limit: q.limit,
+      beforeSeq: decodeCursor(q.cursor),
+      status: q.status,
+      user: q.user,
+    });
+    const { nextCursor } = page(rows, q.limit, (r) => r.seq);
+    // The live queue is on the session page; a list shows each session's row only.
+    ctx.body = { data: rows.map((r) => toSessionView(r, { active: null, queued: [] })), nextCursor };
+  });
+
+  router.get('/:id', read, async (ctx) => {
     const session = await ownedSession(ctx);
     ctx.body = toSessionView(session, await sessions.state(session));
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', allowTokens(deps, 'stop'), async (ctx) => {
     const session = await ownedSession(ctx);
     await sessions.close(session);
     ctx.status = 202;
     ctx.body = { id: session.id, status: session.status === 'closed' ? 'closed' : 'closing' };
   });
 
-  router.post('/:id/requests', async (ctx) => {
+  router.post('/:id/requests', allowTokens(deps, 'create'), async (ctx) => {
     const session = await ownedSession(ctx);
     const body = validate(sessionRequestSchema, ctx.request.body);
     const started = await sessions.submit(accountOf(ctx), session, body, idempotencyKeyOf(ctx));
@@ -85,16 +106,17 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
       status: started.status,
       estimate: started.estimate,
       links: { self, events: `${self}/events`, run: runLinks(started.id).self },
+      publicAccessToken: await publicAccessToken(deps, accountOf(ctx), started.id),
     };
   });
 
-  router.get('/:id/requests/:requestId', async (ctx) => {
+  router.get('/:id/requests/:requestId', read, async (ctx) => {
     const [run] = await withLiveOutput(deps.db, [await ownedRequest(ctx)]);
     if (!run) throw problems.notFound('request');
     ctx.body = { requestId: run.request_id, ...toRunView(run) };
   });
 
-  router.get('/:id/requests/:requestId/events', async (ctx) => {
+  router.get('/:id/requests/:requestId/events', follow, async (ctx) => {
     const run = await ownedRequest(ctx);
     await serveEventStream(deps, hub, ctx, {
       id: run.id,
@@ -103,7 +125,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
     });
   });
 
-  router.post('/:id/requests/:requestId/stop', async (ctx) => {
+  router.post('/:id/requests/:requestId/stop', allowTokens(deps, 'stop'), async (ctx) => {
     const run = await ownedRequest(ctx);
     const status = await stopRun(deps, run);
     ctx.status = 202;
@@ -111,7 +133,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
   });
 
   /** The session's own log: `request.completed` for each request, then `session.closed` and `end`. */
-  router.get('/:id/events', async (ctx) => {
+  router.get('/:id/events', follow, async (ctx) => {
     const session = await ownedSession(ctx);
     await serveEventStream(deps, hub, ctx, {
       id: session.id,
