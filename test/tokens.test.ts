@@ -1,0 +1,381 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT } from 'jose';
+import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
+import { FakeOpenAi } from './helpers/fake-openai';
+import { outputOf, SseConnection } from './helpers/sse';
+import { startStack, type TestStack } from './helpers/stack';
+
+/** Scoped tokens: every scope and permission, expiry, revocation, and CORS for browsers (issue #16). */
+const PROBLEM = 'https://runway.dev/problems/';
+const ORIGIN = 'https://app.example.com';
+let stack: TestStack;
+const fake = new FakeOpenAi({ kind: 'stream', tokens: ['fine'] });
+const tag = () => Math.random().toString(36).slice(2, 8);
+const asToken = (token: string) => ({ authorization: `Bearer ${token}` });
+
+beforeAll(async () => {
+  await fake.start();
+  stack = await startStack({
+    env: {
+      RUNWAY_OPENAI_BASE_URL: fake.baseUrl,
+      RUNWAY_PRICES: JSON.stringify({ 'openai/chat': { input: 1000, output: 1000 } }),
+      RUNWAY_CORS_ORIGINS: `${ORIGIN}, http://localhost:3000`,
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await fake.stop();
+});
+
+async function issue(account: TestAccount, body: Record<string, unknown>): Promise<string> {
+  const res = await stack.http.post('/v1/tokens').set(bearer(account)).send(body);
+  if (res.status !== 201) throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token as string;
+}
+
+async function finishedRun(account: TestAccount, body: Record<string, unknown> = {}) {
+  const res = await startRun(stack, account, { prompt: `run ${tag()}`, maxTokens: 5, ...body });
+  expect(res.status).toBe(202);
+  return waitForRun(stack, account, res.body.id);
+}
+
+/** A run whose provider never answers (active until stopped). */
+async function heldRun(account: TestAccount, body: Record<string, unknown> = {}) {
+  const prompt = `hold ${tag()}`;
+  fake.when(prompt, { kind: 'hang' });
+  const res = await startRun(stack, account, { prompt, model: 'openai/chat', maxTokens: 10, ...body });
+  expect(res.status).toBe(202);
+  return res.body.id as string;
+}
+
+async function createSession(account: TestAccount, body: Record<string, unknown> = {}) {
+  const res = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'openai/chat', maxTokens: 20, ...body });
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+async function ask(auth: Record<string, string>, sessionId: string) {
+  return stack.http.post(`/v1/sessions/${sessionId}/requests`).set(auth).send({ prompt: `ask ${tag()}` });
+}
+
+const get = (url: string, auth: Record<string, string>) => stack.http.get(url).set(auth);
+
+describe('issuing', () => {
+  test('POST /v1/tokens returns a token and its expiry: 15 minutes by default, at most 24 hours', async () => {
+    const account = await createAccount(stack, 1000);
+    const run = await finishedRun(account);
+    const before = Date.now();
+    const res = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { runs: [run.id] } });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ token: expect.any(String), scope: { runs: [run.id] }, permissions: ['read'] });
+    const expiresIn = Date.parse(res.body.expiresAt) - before;
+    expect(expiresIn).toBeGreaterThan(899_000);
+    expect(expiresIn).toBeLessThanOrEqual(901_000);
+    const long = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: 'u' }, expiresIn: 86_400 });
+    expect(long.status).toBe(201);
+  });
+
+  test.each([
+    ['no scope', {}],
+    ['two kinds of scope', { scope: { runs: ['run_a'], user: 'u' } }],
+    ['an empty run list', { scope: { runs: [] } }],
+    ['more than 100 runs', { scope: { runs: Array.from({ length: 101 }, (_, i) => `run_${i}`) } }],
+    ['a session id where run ids go', { scope: { runs: ['ses_abc'] } }],
+    ['an invalid end user', { scope: { user: 'a b' } }],
+    ['an unknown permission', { scope: { user: 'u' }, permissions: ['admin'] }],
+    ['create without a user scope', { scope: { runs: ['run_a'] }, permissions: ['read', 'create'] }],
+    ['create for sessions', { scope: { sessions: ['ses_a'] }, permissions: ['create'] }],
+    ['more than 24 hours', { scope: { user: 'u' }, expiresIn: 86_401 }],
+    ['zero seconds', { scope: { user: 'u' }, expiresIn: 0 }],
+    ['an unknown field', { scope: { user: 'u' }, admin: true }],
+  ])('refuses %s with 400', async (_name, body) => {
+    const account = await createAccount(stack, 10);
+    const res = await stack.http.post('/v1/tokens').set(bearer(account)).send(body);
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+  });
+
+  test('a token cannot reach the account, ledger, webhooks, tokens, deletes, retries or admin: 401', async () => {
+    const account = await createAccount(stack, 1000);
+    const run = await finishedRun(account);
+    const token = asToken(await issue(account, { scope: { user: 'u' }, permissions: ['read', 'stop', 'create'] }));
+    const calls = [
+      stack.http.get('/v1/account').set(token),
+      stack.http.get('/v1/account/ledger').set(token),
+      stack.http.get('/v1/webhooks').set(token),
+      stack.http.post('/v1/webhooks').set(token).send({ url: 'https://example.com/hook' }),
+      stack.http.post('/v1/tokens').set(token).send({ scope: { user: 'u' } }),
+      stack.http.post('/v1/tokens/revoke-all').set(token),
+      stack.http.delete(`/v1/runs/${run.id}`).set(token),
+      stack.http.post(`/v1/runs/${run.id}/retry`).set(token).send({}),
+      stack.http.post('/v1/admin/accounts').set(token).send({ name: 'x' }),
+    ];
+    for (const res of await Promise.all(calls)) {
+      expect(res.status).toBe(401);
+      expect(res.body.type).toBe(`${PROBLEM}unauthorized`);
+    }
+    expect((await get(`/v1/runs/${run.id}`, bearer(account))).status).toBe(200); // nothing happened to it
+  });
+});
+
+describe('a runs scope', () => {
+  test('reads, lists and follows exactly its runs; any other run is 404, even one of another account it names', async () => {
+    const account = await createAccount(stack, 1000);
+    const other = await createAccount(stack, 1000);
+    const [mine, notListed] = [await finishedRun(account), await finishedRun(account)];
+    const theirs = await finishedRun(other);
+    const token = await issue(account, { scope: { runs: [mine.id, theirs.id] } });
+
+    expect((await get(`/v1/runs/${mine.id}`, asToken(token))).body).toMatchObject({ id: mine.id, output: mine.output });
+    for (const id of [notListed.id, theirs.id, 'run_doesnotexist']) {
+      const res = await get(`/v1/runs/${id}`, asToken(token));
+      expect(res.status).toBe(404);
+      expect(res.body.type).toBe(`${PROBLEM}not-found`);
+    }
+    const list = await get('/v1/runs', asToken(token));
+    expect(list.body.data.map((r: { id: string }) => r.id)).toEqual([mine.id]);
+
+    const viaQuery = await SseConnection.open(`${stack.baseUrl}/v1/runs/${mine.id}/events?access_token=${token}`, {});
+    expect(viaQuery.status).toBe(200);
+    await viaQuery.finished();
+    expect(outputOf(viaQuery.messages)).toBe(mine.output);
+    const viaHeader = await SseConnection.open(`${stack.baseUrl}/v1/runs/${mine.id}/events`, asToken(token));
+    expect(viaHeader.status).toBe(200);
+    viaHeader.close();
+    for (const id of [notListed.id, theirs.id]) {
+      expect((await SseConnection.open(`${stack.baseUrl}/v1/runs/${id}/events?access_token=${token}`, {})).status).toBe(404);
+    }
+    // A runs scope covers no session.
+    const session = await createSession(account);
+    expect((await get(`/v1/sessions/${session}`, asToken(token))).status).toBe(404);
+    expect((await get('/v1/sessions', asToken(token))).body.data).toEqual([]);
+  });
+
+  test('?access_token= is taken on event streams only', async () => {
+    const account = await createAccount(stack, 1000);
+    const run = await finishedRun(account);
+    const token = await issue(account, { scope: { runs: [run.id] } });
+    expect((await stack.http.get(`/v1/runs/${run.id}?access_token=${token}`)).status).toBe(401);
+    expect((await stack.http.get(`/v1/runs?access_token=${token}`)).status).toBe(401);
+  });
+
+  test('stopping needs "stop"; creating needs "create"', async () => {
+    const account = await createAccount(stack, 10_000);
+    const held = await heldRun(account);
+    const readOnly = asToken(await issue(account, { scope: { runs: [held] } }));
+    const refused = await stack.http.post(`/v1/runs/${held}/stop`).set(readOnly);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ type: `${PROBLEM}token-permission`, permission: 'stop' });
+    const create = await stack.http.post('/v1/runs').set(readOnly).send({ prompt: 'p', maxTokens: 5 });
+    expect(create.status).toBe(403);
+    expect((await get(`/v1/runs/${held}`, bearer(account))).body.status).not.toMatch(/stop/);
+
+    const stopper = asToken(await issue(account, { scope: { runs: [held] }, permissions: ['read', 'stop'] }));
+    expect((await stack.http.post(`/v1/runs/${held}/stop`).set(stopper)).status).toBe(202);
+    expect((await waitForRun(stack, account, held)).status).toBe('stopped');
+  });
+
+  test('the 202 of a new run carries a read token for that run alone, for 15 minutes', async () => {
+    const account = await createAccount(stack, 1000);
+    const first = await startRun(stack, account, { prompt: 'one', maxTokens: 5 });
+    const second = await startRun(stack, account, { prompt: 'two', maxTokens: 5 });
+    const token = first.body.publicAccessToken as string;
+    expect(typeof token).toBe('string');
+    await waitForRun(stack, account, first.body.id);
+    expect((await get(`/v1/runs/${first.body.id}`, asToken(token))).status).toBe(200);
+    expect((await get(`/v1/runs/${second.body.id}`, asToken(token))).status).toBe(404);
+    expect((await stack.http.post(`/v1/runs/${first.body.id}/stop`).set(asToken(token))).status).toBe(403);
+    const [, payload] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { exp: number; iat: number };
+    expect(claims.exp - claims.iat).toBe(900);
+  });
+});
+
+describe('a sessions scope', () => {
+  test('covers the session, its requests and their runs; not other sessions', async () => {
+    const account = await createAccount(stack, 10_000);
+    const session = await createSession(account);
+    const otherSession = await createSession(account);
+    const asked = await ask(bearer(account), session);
+    expect(asked.status).toBe(202);
+    const otherAsked = await ask(bearer(account), otherSession);
+    await waitForRun(stack, account, asked.body.runId);
+    await waitForRun(stack, account, otherAsked.body.runId);
+    const token = await issue(account, { scope: { sessions: [session] }, permissions: ['read', 'stop'] });
+    const auth = asToken(token);
+
+    expect((await get(`/v1/sessions/${session}`, auth)).status).toBe(200);
+    expect((await get('/v1/sessions', auth)).body.data.map((s: { id: string }) => s.id)).toEqual([session]);
+    expect((await get(`/v1/sessions/${session}/requests/${asked.body.requestId}`, auth)).status).toBe(200);
+    expect((await get(`/v1/runs/${asked.body.runId}`, auth)).status).toBe(200);
+    expect((await get('/v1/runs', auth)).body.data.map((r: { id: string }) => r.id)).toEqual([asked.body.runId]);
+    const events = await SseConnection.open(`${stack.baseUrl}/v1/sessions/${session}/requests/${asked.body.requestId}/events?access_token=${token}`, {});
+    expect(events.status).toBe(200);
+    await events.finished();
+    expect(outputOf(events.messages)).toBe('fine');
+
+    expect((await get(`/v1/sessions/${otherSession}`, auth)).status).toBe(404);
+    expect((await get(`/v1/sessions/${otherSession}/requests/${otherAsked.body.requestId}`, auth)).status).toBe(404);
+    // A request of the other session, asked for under this one: still 404.
+    expect((await get(`/v1/sessions/${session}/requests/${otherAsked.body.requestId}`, auth)).status).toBe(404);
+    expect((await get(`/v1/runs/${otherAsked.body.runId}`, auth)).status).toBe(404);
+
+    // Without "create" it sends no requests; with "stop" it closes the session.
+    expect((await ask(auth, session)).status).toBe(403);
+    const closed = await stack.http.delete(`/v1/sessions/${session}`).set(auth);
+    expect(closed.status).toBe(202);
+    expect((await stack.http.delete(`/v1/sessions/${otherSession}`).set(auth)).status).toBe(404);
+  });
+});
+
+describe('a user scope', () => {
+  test('sees that end user\'s runs and sessions, present and future, and nobody else\'s', async () => {
+    const account = await createAccount(stack, 10_000);
+    const [alice, bob] = [`alice-${tag()}`, `bob-${tag()}`];
+    const before = await finishedRun(account, { user: alice });
+    const bobs = await finishedRun(account, { user: bob });
+    const nobody = await finishedRun(account);
+    const token = asToken(await issue(account, { scope: { user: alice } }));
+    const later = await finishedRun(account, { user: alice });
+    const session = await createSession(account, { user: alice });
+    const bobSession = await createSession(account, { user: bob });
+
+    expect((await get('/v1/runs', token)).body.data.map((r: { id: string }) => r.id)).toEqual([later.id, before.id]);
+    expect((await get('/v1/sessions', token)).body.data.map((s: { id: string }) => s.id)).toEqual([session]);
+    for (const id of [bobs.id, nobody.id]) expect((await get(`/v1/runs/${id}`, token)).status).toBe(404);
+    expect((await get(`/v1/sessions/${bobSession}`, token)).status).toBe(404);
+    // Filtering for another user through a user token finds nothing rather than widening the scope.
+    expect((await get(`/v1/runs?user=${bob}`, token)).body.data).toEqual([]);
+  });
+
+  test('with "create", starts runs and sessions that are always that end user\'s and billed to the account', async () => {
+    const account = await createAccount(stack, 10_000);
+    const alice = `alice-${tag()}`;
+    const token = asToken(await issue(account, { scope: { user: alice }, permissions: ['read', 'create'] }));
+
+    const run = await stack.http.post('/v1/runs').set(token).send({ prompt: 'from the browser', maxTokens: 5 });
+    expect(run.status).toBe(202);
+    expect((await waitForRun(stack, account, run.body.id)).user).toBe(alice);
+    const spoofed = await stack.http.post('/v1/runs').set(token).send({ prompt: 'p', maxTokens: 5, user: 'someone-else' });
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.body.type).toBe(`${PROBLEM}token-scope`);
+
+    const session = await stack.http.post('/v1/sessions').set(token).send({ model: 'openai/chat', maxTokens: 20 });
+    expect(session.status).toBe(201);
+    expect(session.body.user).toBe(alice);
+    const asked = await ask(token, session.body.id);
+    expect(asked.status).toBe(202);
+    expect((await waitForRun(stack, account, asked.body.runId)).user).toBe(alice);
+
+    // Another end user's session is not there for this token, by either route.
+    const bobSession = await createSession(account, { user: `bob-${tag()}` });
+    expect((await ask(token, bobSession)).status).toBe(404);
+    const joined = await stack.http.post('/v1/runs').set(token).send({ prompt: 'p', maxTokens: 5, sessionId: bobSession });
+    expect(joined.status).toBe(404);
+
+    const ledger = await get('/v1/account/ledger', bearer(account));
+    const charged = ledger.body.data.filter((e: { kind: string }) => e.kind === 'charge').map((e: { runId: string }) => e.runId);
+    expect(charged.sort()).toEqual([run.body.id, asked.body.runId].sort());
+  });
+
+  test('an Idempotency-Key of one end user never replays another\'s run', async () => {
+    const account = await createAccount(stack, 10_000);
+    const alice = asToken(await issue(account, { scope: { user: `alice-${tag()}` }, permissions: ['read', 'create'] }));
+    const bob = asToken(await issue(account, { scope: { user: `bob-${tag()}` }, permissions: ['read', 'create'] }));
+    const body = { prompt: 'same body', maxTokens: 5 };
+    const a = await stack.http.post('/v1/runs').set({ ...alice, 'idempotency-key': 'k1' }).send(body);
+    const b = await stack.http.post('/v1/runs').set({ ...bob, 'idempotency-key': 'k1' }).send(body);
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect(b.body.id).not.toBe(a.body.id);
+    expect((await get(`/v1/runs/${a.body.id}`, bob)).status).toBe(404);
+  });
+});
+
+describe('expiry, revocation and forgery', () => {
+  test('an expired token is 401', async () => {
+    const account = await createAccount(stack, 1000);
+    const run = await finishedRun(account);
+    const token = asToken(await issue(account, { scope: { runs: [run.id] }, expiresIn: 1 }));
+    expect((await get(`/v1/runs/${run.id}`, token)).status).toBe(200);
+    await sleep(2100);
+    const res = await get(`/v1/runs/${run.id}`, token);
+    expect(res.status).toBe(401);
+    expect(res.body.detail).toMatch(/expired/);
+  });
+
+  test('revoke-all ends every token issued before it at once; the API key and new tokens keep working', async () => {
+    const account = await createAccount(stack, 1000);
+    const other = await createAccount(stack, 1000);
+    const started = await startRun(stack, account, { prompt: 'revoke me', maxTokens: 5 });
+    const run = await waitForRun(stack, account, started.body.id);
+    const issued = asToken(await issue(account, { scope: { user: 'u' }, expiresIn: 86_400 }));
+    const publicToken = asToken(started.body.publicAccessToken);
+    const theirRun = await finishedRun(other);
+    const theirs = asToken(await issue(other, { scope: { runs: [theirRun.id] } }));
+
+    const revoked = await stack.http.post('/v1/tokens/revoke-all').set(bearer(account));
+    expect(revoked.status).toBe(200);
+    for (const auth of [issued, publicToken]) {
+      const res = await get(`/v1/runs/${run.id}`, auth);
+      expect(res.status).toBe(401);
+      expect(res.body.detail).toMatch(/revoked/);
+    }
+    expect((await get(`/v1/runs/${run.id}`, bearer(account))).status).toBe(200);
+    const fresh = asToken(await issue(account, { scope: { runs: [run.id] } }));
+    expect((await get(`/v1/runs/${run.id}`, fresh)).status).toBe(200);
+    // Another account's tokens are untouched.
+    expect((await get(`/v1/runs/${theirRun.id}`, theirs)).status).toBe(200);
+  });
+
+  test('a tampered, foreign-keyed or unsigned token is 401', async () => {
+    const account = await createAccount(stack, 1000);
+    const run = await finishedRun(account);
+    const other = await finishedRun(account);
+    const token = await issue(account, { scope: { runs: [run.id] } });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const widened = Buffer.from(JSON.stringify({ ...claims, scope: { runs: [other.id] } })).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const foreign = await new SignJWT({ scope: { runs: [other.id] }, perm: ['read'], gen: 0 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('runway').setAudience('runway-api').setSubject(account.id).setIssuedAt(now).setExpirationTime(now + 600)
+      .sign(randomBytes(32));
+    const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${widened}.`;
+    for (const forged of [`${header}.${widened}.${signature}`, foreign, none, `${token}x`, 'a.b.c']) {
+      expect((await get(`/v1/runs/${other.id}`, asToken(forged))).status).toBe(401);
+    }
+  });
+});
+
+describe('CORS', () => {
+  test('a configured origin\'s preflight is answered with the headers a browser page needs', async () => {
+    const res = await stack.http
+      .options('/v1/runs')
+      .set({ origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' });
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+    const allowed = String(res.headers['access-control-allow-headers']).toLowerCase().split(',');
+    expect(allowed).toEqual(expect.arrayContaining(['authorization', 'content-type', 'last-event-id', 'idempotency-key']));
+    expect(String(res.headers['access-control-allow-methods'])).toContain('POST');
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+
+  test('responses to a configured origin expose Location; any other origin gets no CORS headers', async () => {
+    const account = await createAccount(stack, 1000);
+    const res = await startRun(stack, account, { prompt: 'cors', maxTokens: 5 }, { origin: ORIGIN });
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect(String(res.headers['access-control-expose-headers'])).toContain('Location');
+    const problem = await stack.http.get('/v1/runs/run_missing').set({ ...bearer(account), origin: ORIGIN });
+    expect(problem.status).toBe(404);
+    expect(problem.headers['access-control-allow-origin']).toBe(ORIGIN); // a page can read the problem too
+
+    for (const origin of ['https://evil.example.com', 'https://app.example.com.evil.com', 'null']) {
+      const pre = await stack.http.options('/v1/runs').set({ origin, 'access-control-request-method': 'POST' });
+      expect(pre.headers['access-control-allow-origin']).toBeUndefined();
+      const got = await stack.http.get('/v1/runs').set({ ...bearer(account), origin });
+      expect(got.headers['access-control-allow-origin']).toBeUndefined();
+    }
+  });
+});
