@@ -6,7 +6,7 @@ export type { Logger };
  * Secret-bearing fields wherever they sit, up to two levels down (pino has no deep wildcard).
  * Bracket notation, since header names have dashes.
  */
-const SECRET_FIELDS = ['secrets', 'apiKey', 'authorization', 'x-api-key', 'secretsKey', 'adminToken', 'RUNWAY_RUN_API_KEY'];
+const SECRET_FIELDS = ['secrets', 'apiKey', 'authorization', 'x-api-key', 'secretsKey', 'adminToken', 'RUNWAY_RUN_API_KEY', 'access_token', 'publicAccessToken'];
 const REDACTED_PATHS = SECRET_FIELDS.flatMap((f) => [`["${f}"]`, `*["${f}"]`, `*.*["${f}"]`]);
 
 /**

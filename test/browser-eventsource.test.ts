@@ -92,6 +92,14 @@ class DroppingProxy {
   }
 }
 
+/** What the page's script keeps on its window (no DOM types here: page functions read globalThis). */
+interface PageState {
+  seen: { id: string; type: string }[];
+  errors: number;
+  finished: boolean;
+  otherRun: Promise<unknown>;
+}
+
 let stack: TestStack;
 let browser: Browser;
 let proxy: DroppingProxy;
@@ -137,25 +145,25 @@ test('a page on another origin follows a run with its public token, through a dr
   await page.goto(`http://localhost:${(pages.address() as AddressInfo).port}/?${search}`);
 
   // A few deltas in, the network drops the stream; the browser reconnects by itself.
-  await page.waitForFunction(() => (window as unknown as { seen: { type: string }[] }).seen.filter((e) => e.type === 'delta').length >= 5);
+  await page.waitForFunction(() => (globalThis as unknown as PageState).seen.filter((e) => e.type === 'delta').length >= 5);
   proxy.dropAll();
-  await page.waitForFunction(() => (window as unknown as { finished: boolean }).finished, undefined, { timeout: 30_000 });
+  await page.waitForFunction(() => (globalThis as unknown as PageState).finished, undefined, { timeout: 30_000 });
 
   const run = await waitForRun(stack, account, started.body.id);
   expect(run.status).toBe('succeeded');
   expect(run.output).toBe(TOKENS.join(''));
   expect(await page.textContent('#output')).toBe(run.output);
-  const seen = await page.evaluate(() => (window as unknown as { seen: { id: string; type: string }[] }).seen);
+  const seen = await page.evaluate(() => (globalThis as unknown as PageState).seen);
   // Every delta once, in order: the reconnect resumed after the last event the page had. (Only
   // persisted events carry ids; a volatile progress event leaves lastEventId as it was.)
   const ids = seen.filter((e) => e.type === 'delta').map((e) => Number(e.id));
   expect(ids.length).toBeGreaterThan(5);
   expect(ids).toEqual([...new Set(ids)].sort((a, b) => a - b));
-  expect(await page.evaluate(() => (window as unknown as { errors: number }).errors)).toBeGreaterThanOrEqual(1);
+  expect(await page.evaluate(() => (globalThis as unknown as PageState).errors)).toBeGreaterThanOrEqual(1);
   const resumed = proxy.requests.filter((r) => r.startsWith(`GET /v1/runs/${started.body.id}/events`) && /^last-event-id: \d+/im.test(r));
   expect(resumed.length).toBeGreaterThanOrEqual(1);
 
-  expect(await page.evaluate(() => (window as unknown as { otherRun: Promise<unknown> }).otherRun)).toEqual({
+  expect(await page.evaluate(() => (globalThis as unknown as PageState).otherRun)).toEqual({
     stream: { opened: false, readyState: 2 },
     fetchStatus: 404,
     problem: 'https://runway.dev/problems/not-found',

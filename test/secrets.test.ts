@@ -114,8 +114,26 @@ describe('a run’s transient API key', () => {
     expect(JSON.stringify(res.body)).not.toContain(head);
   });
 
+  test('a scoped token in ?access_token= (accepted or refused) is not logged either', async () => {
+    const account = await createAccount(client, 1000);
+    const prompt = `followed ${hex()}`;
+    const started = await startRun(client, account, { prompt, model: MODEL, maxTokens: 20 });
+    expect(started.status).toBe(202);
+    runIds.push(started.body.id);
+    prompts.push(prompt);
+    await waitForRun(client, account, started.body.id);
+    const token = started.body.publicAccessToken as string;
+    needles.push(token.split('.')[2]!);
+    const followed = await fetch(`${api!.baseUrl}/v1/runs/${started.body.id}/events?access_token=${token}`);
+    expect(followed.status).toBe(200);
+    await followed.text();
+    const forged = `${token.slice(0, -4)}AAAA`;
+    needles.push(forged.split('.')[2]!);
+    expect((await fetch(`${api!.baseUrl}/v1/runs/${started.body.id}/events?access_token=${forged}`)).status).toBe(401);
+  });
+
   test('is found nowhere: not in pg_dump, not in the processes’ logs, not in Temporal history', async () => {
-    expect(runIds).toHaveLength(3);
+    expect(runIds).toHaveLength(4);
     const { stdout: dump } = await run('pg_dump', ['--no-owner', process.env.DATABASE_URL as string], { maxBuffer: 256 * 1024 * 1024 });
     for (const id of runIds) expect(dump).toContain(id); // the dump has the runs…
     const logs = `${api?.output() ?? ''}\n${worker?.output() ?? ''}`;
