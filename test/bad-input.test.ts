@@ -104,6 +104,10 @@ test('bad query parameters and ids are 4xx, never 500', async () => {
   expectProblem(await stack.http.get('/v1/nothing-here').set(bearer(account)), 404, 'not-found');
   const method = await stack.http.put('/v1/runs').set(bearer(account)).send({});
   expect(method.status).toBe(405);
+  // A method the router knows nowhere is a 405 problem too, not a 500.
+  for (const path of ['/v1/runs', '/v1/account', '/v1/tokens']) {
+    expectProblem(await stack.http.trace(path).set(bearer(account)), 405, 'method-not-allowed');
+  }
   const key = await stack.http.post('/v1/runs').set(bearer(account)).set('idempotency-key', 'x'.repeat(300)).send({ prompt: 'x' });
   expectProblem(key, 400, 'invalid-idempotency-key');
 });

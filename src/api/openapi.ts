@@ -20,7 +20,7 @@ import {
   sessionSchema,
 } from './schemas';
 import { registerWebhookPaths } from './webhook-openapi';
-import { json, problem } from './openapi-parts';
+import { json, problem, withCommonProblems } from './openapi-parts';
 import { createdTokenSchema, createTokenSchema, revokedTokensSchema } from './token-schemas';
 
 const idParam = z.object({ id: z.string() });
@@ -123,7 +123,12 @@ export function buildOpenApiDocument() {
   registry.registerPath({
     method: 'post', path: '/v1/runs/{id}/retry', summary: 'Start a new run with the same input', security: user,
     request: { params: idParam, body: { content: { 'application/json': { schema: retryRunSchema } } } },
-    responses: { 202: json(runAcceptedSchema, 'Admitted'), 402: problem('Insufficient credits') },
+    responses: {
+      202: json(runAcceptedSchema, 'Admitted'),
+      402: problem('Insufficient credits'),
+      409: problem('Idempotency-Key reused with another body, or the run\'s session is closed or busy'),
+      429: problem('Too many active runs (account or end user)'),
+    },
   });
   const eventStream = {
     200: { description: 'An event stream: persisted events after the cursor, then live ones', content: { 'text/event-stream': { schema: z.string() } } },
@@ -219,6 +224,7 @@ export function buildOpenApiDocument() {
     responses: { 200: json(revokedTokensSchema, 'Revoked'), 401: problem('Not the account\'s API key') },
   });
 
+  for (const definition of registry.definitions) if (definition.type === 'route') withCommonProblems(definition.route);
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'Runway API', version: '1.0.0', description: 'Durable AI runs on Temporal' },

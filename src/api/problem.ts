@@ -45,6 +45,8 @@ export const problems = {
 /** Errors thrown by body parsing and routing carry a status; map those to stable problems. */
 function fromHttpError(err: { status?: number; statusCode?: number; type?: string; message?: string }): Problem | undefined {
   const status = err.status ?? err.statusCode;
+  // The router answers a method it knows nowhere (TRACE, …) with 501; for a client that is a 405 like any other.
+  if (status === 501) return new Problem(405, 'method-not-allowed', 'Method not allowed', 'this endpoint does not take that method');
   if (!status || status < 400 || status >= 500) return undefined;
   if (status === 413) return new Problem(413, 'payload-too-large', 'Payload too large', 'the request body is over the size limit');
   if (status === 415) return new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'send application/json');

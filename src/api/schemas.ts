@@ -23,6 +23,11 @@ export const workspaceSchema = z
   .strict()
   .openapi('WorkspaceSpec');
 
+/** A workspace as runs and sessions show it: the spec and where it was prepared (a schema of its own, so null is allowed beside it). */
+const workspaceViewSchema = z
+  .object({ ...workspaceSchema.shape, path: z.string().nullable() })
+  .openapi('Workspace');
+
 export const metadataSchema = z
   .record(z.string().max(128), z.unknown())
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
@@ -119,7 +124,7 @@ export const runSchema = z
     truncated: z.boolean(),
     attempt: z.number().int(),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
-    workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
+    workspace: workspaceViewSchema.nullable(),
     metadata: z.record(z.string(), z.unknown()),
     sessionId: z.string().nullable(),
     user: z.string().nullable(),
@@ -207,7 +212,7 @@ export const sessionSchema = z
     maxTokens: z.number().int(),
     contextTokens: z.number().int(),
     multitask: z.enum(['enqueue', 'reject', 'interrupt']),
-    workspace: workspaceSchema.extend({ path: z.string().nullable() }).nullable(),
+    workspace: workspaceViewSchema.nullable(),
     metadata: z.record(z.string(), z.unknown()),
     user: z.string().nullable(),
     createdAt: z.string(),
