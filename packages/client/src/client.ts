@@ -1,0 +1,204 @@
+import type { components } from './api-types.js';
+import { Http, type RunwayOptions } from './http.js';
+import { followStream, type RunwayEvent, type StreamOptions } from './stream.js';
+
+type Schemas = components['schemas'];
+/** A request body whose fields with server-side defaults may be left out. */
+type Input<T, Defaulted extends keyof T> = Omit<T, Defaulted> & Partial<Pick<T, Defaulted>>;
+
+export type Run = Schemas['Run'];
+export type RunAccepted = Schemas['RunAccepted'];
+export type CreateRun = Input<Schemas['CreateRun'], 'model' | 'maxTokens' | 'metadata'>;
+export type Session = Schemas['Session'];
+export type CreateSession = Input<Schemas['CreateSession'], 'model' | 'maxTokens' | 'contextTokens' | 'metadata' | 'multitask'>;
+export type SessionRequest = Input<Schemas['SessionRequest'], 'metadata'>;
+export type SessionRequestAccepted = Schemas['SessionRequestAccepted'];
+export type CreateToken = Input<Schemas['CreateToken'], 'permissions' | 'expiresIn'>;
+export type CreatedToken = Schemas['CreatedToken'];
+export type Webhook = Schemas['Webhook'];
+export type CreatedWebhook = Schemas['CreatedWebhook'];
+export type CreateWebhook = Schemas['CreateWebhook'];
+export type UpdateWebhook = Schemas['UpdateWebhook'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type RunStatus = Run['status'];
+
+interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/** A fresh Idempotency-Key: the same one is sent on every attempt of one call. */
+function newKey(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
+const enc = encodeURIComponent;
+
+/** Every item of a list, page by page (follows `nextCursor`). */
+async function* pages<T>(http: Http, path: string, query: Record<string, string | number | undefined>): AsyncGenerator<T> {
+  let cursor: string | undefined;
+  do {
+    const page = await http.call<Page<T>>('GET', path, { query: { ...query, cursor }, retry: 'safe' });
+    yield* page.data;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+}
+
+class Runs {
+  constructor(private readonly http: Http) {}
+
+  /** Starts a run. Always idempotent: a generated key (or yours) makes a retried create one run. */
+  create(body: CreateRun, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<RunAccepted> {
+    const headers = { 'idempotency-key': options.idempotencyKey ?? newKey() };
+    return this.http.call('POST', '/v1/runs', { body, headers, retry: 'safe', signal: options.signal });
+  }
+
+  get(id: string): Promise<Run> {
+    return this.http.call('GET', `/v1/runs/${enc(id)}`, { retry: 'safe' });
+  }
+
+  list(query: { status?: RunStatus; user?: string; sessionId?: string; limit?: number } = {}): AsyncGenerator<Run> {
+    return pages<Run>(this.http, '/v1/runs', query);
+  }
+
+  /** Stopping twice is harmless (202 again while stopping), so a stop is retried. */
+  stop(id: string): Promise<{ id: string; status: 'stopping' | 'stopped' }> {
+    return this.http.call('POST', `/v1/runs/${enc(id)}/stop`, { retry: 'safe' });
+  }
+
+  delete(id: string): Promise<void> {
+    return this.http.call('DELETE', `/v1/runs/${enc(id)}`, { retry: 'refused' });
+  }
+
+  retry(id: string, body: { secrets?: { apiKey?: string } } = {}, options: { idempotencyKey?: string } = {}): Promise<RunAccepted> {
+    const headers = { 'idempotency-key': options.idempotencyKey ?? newKey() };
+    return this.http.call('POST', `/v1/runs/${enc(id)}/retry`, { body, headers, retry: 'safe' });
+  }
+
+  /** The run's events, each once and in order, to its `end`, across dropped connections. */
+  stream(id: string, options: StreamOptions = {}): AsyncGenerator<RunwayEvent> {
+    return followStream(this.http, `/v1/runs/${enc(id)}/events`, options);
+  }
+
+  /** Follows the run to its end and returns it, terminal. */
+  async wait(id: string, options: { onEvent?: (event: RunwayEvent) => void; signal?: AbortSignal } = {}): Promise<Run> {
+    for await (const event of this.stream(id, { signal: options.signal })) options.onEvent?.(event);
+    // The stream's end is written with the terminal status; a read right after it sees that status.
+    for (let i = 0; ; i++) {
+      const run = await this.get(id);
+      if (TERMINAL.includes(run.status) || i >= 20) return run;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+class Sessions {
+  constructor(private readonly http: Http) {}
+
+  create(body: CreateSession = {}): Promise<Session> {
+    // No Idempotency-Key on session creation: only refusals (429) are retried.
+    return this.http.call('POST', '/v1/sessions', { body, retry: 'refused' });
+  }
+
+  get(id: string): Promise<Session> {
+    return this.http.call('GET', `/v1/sessions/${enc(id)}`, { retry: 'safe' });
+  }
+
+  list(query: { status?: Session['status']; user?: string; limit?: number } = {}): AsyncGenerator<Session> {
+    return pages<Session>(this.http, '/v1/sessions', query);
+  }
+
+  close(id: string): Promise<{ id: string; status: 'closing' | 'closed' }> {
+    return this.http.call('DELETE', `/v1/sessions/${enc(id)}`, { retry: 'safe' });
+  }
+
+  /** Sends a request to the session (idempotent like runs.create). */
+  request(id: string, body: SessionRequest, options: { idempotencyKey?: string } = {}): Promise<SessionRequestAccepted> {
+    const headers = { 'idempotency-key': options.idempotencyKey ?? newKey() };
+    return this.http.call('POST', `/v1/sessions/${enc(id)}/requests`, { body, headers, retry: 'safe' });
+  }
+
+  getRequest(id: string, requestId: string): Promise<Run & { requestId: string }> {
+    return this.http.call('GET', `/v1/sessions/${enc(id)}/requests/${enc(requestId)}`, { retry: 'safe' });
+  }
+
+  stopRequest(id: string, requestId: string): Promise<{ requestId: string; runId: string; status: 'stopping' | 'stopped' }> {
+    return this.http.call('POST', `/v1/sessions/${enc(id)}/requests/${enc(requestId)}/stop`, { retry: 'safe' });
+  }
+
+  /** One request's events (as runs.stream). */
+  streamRequest(id: string, requestId: string, options: StreamOptions = {}): AsyncGenerator<RunwayEvent> {
+    return followStream(this.http, `/v1/sessions/${enc(id)}/requests/${enc(requestId)}/events`, options);
+  }
+
+  /** The session's own log: `request.completed` per request, then `session.closed` and `end`. */
+  stream(id: string, options: StreamOptions = {}): AsyncGenerator<RunwayEvent> {
+    return followStream(this.http, `/v1/sessions/${enc(id)}/events`, options);
+  }
+}
+
+class Tokens {
+  constructor(private readonly http: Http) {}
+
+  /** Issuing has no effect beyond the token, so it is retried. */
+  create(body: CreateToken): Promise<CreatedToken> {
+    return this.http.call('POST', '/v1/tokens', { body, retry: 'safe' });
+  }
+
+  revokeAll(): Promise<{ revokedAt: string }> {
+    return this.http.call('POST', '/v1/tokens/revoke-all', { retry: 'safe' });
+  }
+}
+
+class Webhooks {
+  constructor(private readonly http: Http) {}
+
+  create(body: CreateWebhook): Promise<CreatedWebhook> {
+    return this.http.call('POST', '/v1/webhooks', { body, retry: 'refused' });
+  }
+
+  get(id: string): Promise<Webhook> {
+    return this.http.call('GET', `/v1/webhooks/${enc(id)}`, { retry: 'safe' });
+  }
+
+  list(query: { limit?: number } = {}): AsyncGenerator<Webhook> {
+    return pages<Webhook>(this.http, '/v1/webhooks', query);
+  }
+
+  update(id: string, body: UpdateWebhook): Promise<Webhook> {
+    return this.http.call('PATCH', `/v1/webhooks/${enc(id)}`, { body, retry: 'safe' });
+  }
+
+  delete(id: string): Promise<void> {
+    return this.http.call('DELETE', `/v1/webhooks/${enc(id)}`, { retry: 'refused' });
+  }
+
+  rotateSecret(id: string): Promise<{ secret: string }> {
+    return this.http.call('POST', `/v1/webhooks/${enc(id)}/rotate-secret`, { retry: 'refused' });
+  }
+
+  deliveries(id: string, query: { limit?: number } = {}): AsyncGenerator<WebhookDelivery> {
+    return pages<WebhookDelivery>(this.http, `/v1/webhooks/${enc(id)}/deliveries`, query);
+  }
+
+  redeliver(id: string, deliveryId: string): Promise<WebhookDelivery> {
+    return this.http.call('POST', `/v1/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}/retry`, { retry: 'refused' });
+  }
+}
+
+/** The Runway API: `new Runway({ baseUrl, apiKey })` on a server, `{ baseUrl, token }` in a browser. */
+export class Runway {
+  readonly runs: Runs;
+  readonly sessions: Sessions;
+  readonly tokens: Tokens;
+  readonly webhooks: Webhooks;
+
+  constructor(options: RunwayOptions) {
+    const http = new Http(options);
+    this.runs = new Runs(http);
+    this.sessions = new Sessions(http);
+    this.tokens = new Tokens(http);
+    this.webhooks = new Webhooks(http);
+  }
+}

@@ -1,0 +1,90 @@
+import { createParser } from 'eventsource-parser';
+import { RunwayError } from './errors.js';
+import { backoffMs, sleep, type Http } from './http.js';
+
+/** One event of a run, request or session stream. `id` is null for volatile ones (progress). */
+export interface RunwayEvent {
+  id: number | null;
+  type: string;
+  data: unknown;
+}
+
+export interface StreamOptions {
+  /** Resume after this event id (e.g. the last one a previous stream yielded). */
+  after?: number;
+  signal?: AbortSignal;
+  /** Reconnections in a row that bring no new event before giving up (default 10). */
+  maxReconnects?: number;
+}
+
+const RECONNECTABLE = new Set([429, 502, 503, 504]);
+
+/**
+ * Follows an event stream to its `end`: each persisted event once and in id order, across any
+ * number of dropped connections (it reconnects with `Last-Event-ID`, after a backoff, to any API
+ * process). Keep-alives are not events; an aborted signal ends the iteration.
+ */
+export async function* followStream(http: Http, path: string, options: StreamOptions = {}): AsyncGenerator<RunwayEvent> {
+  let last = options.after ?? 0;
+  let idle = 0;
+  const maxReconnects = options.maxReconnects ?? 10;
+  for (;;) {
+    let progressed = false;
+    try {
+      const res = await http.open(path, last > 0 ? { 'last-event-id': String(last) } : {}, options.signal);
+      if (res.status === 204) return; // finished, nothing after `last`
+      if (!res.ok) {
+        if (!RECONNECTABLE.has(res.status)) throw await RunwayError.fromResponse(res);
+        await res.body?.cancel();
+      } else {
+        for await (const event of eventsOf(res)) {
+          if (event.id !== null) {
+            if (event.id <= last) continue; // already yielded before a reconnect
+            last = event.id;
+          }
+          progressed = true;
+          yield event;
+          if (event.type === 'end') return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof RunwayError || options.signal?.aborted) throw err;
+      // a dropped connection: reconnect below
+    }
+    idle = progressed ? 0 : idle + 1;
+    if (idle > maxReconnects) {
+      throw new RunwayError(0, 'about:blank', 'Stream lost', `no new event after ${maxReconnects} reconnections to ${path}`);
+    }
+    await sleep(backoffMs(idle), options.signal);
+  }
+}
+
+/** The events of one response body, as they arrive. */
+async function* eventsOf(res: Response): AsyncGenerator<RunwayEvent> {
+  const queue: RunwayEvent[] = [];
+  const parser = createParser({
+    onEvent: (e) => queue.push({ id: e.id ? Number(e.id) : null, type: e.event ?? 'message', data: JSON.parse(e.data) as unknown }),
+  });
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      parser.feed(decoder.decode(value, { stream: true }));
+      while (queue.length > 0) yield queue.shift() as RunwayEvent;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** A run's text from its events, with the reset rule applied (a `reset` discards what came before). */
+export function textOf(events: Iterable<RunwayEvent>): string {
+  let text = '';
+  for (const e of events) {
+    if (e.type === 'reset') text = '';
+    if (e.type === 'delta') text += (e.data as { text: string }).text;
+  }
+  return text;
+}
