@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { build } from 'esbuild';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
@@ -52,6 +54,23 @@ window.otherRun = new Promise((resolve) => {
 });
 </script></body></html>`;
 
+/** A page that loads the client SDK's browser bundle and follows a run with it. */
+const SDK_PAGE = `<!doctype html>
+<html><body><script type="module">
+import { Runway, textOf } from '/sdk.js';
+const params = new URLSearchParams(location.search);
+const rw = new Runway({ baseUrl: params.get('api'), token: params.get('token') });
+const events = [];
+try {
+  for await (const e of rw.runs.stream(params.get('run'))) events.push(e);
+  const run = await rw.runs.get(params.get('run'));
+  const other = await rw.runs.get(params.get('other')).then(() => 'readable', (err) => err.name + ' ' + err.status);
+  window.sdkResult = { text: textOf(events), output: run.output, status: run.status, other };
+} catch (err) {
+  window.sdkResult = { error: String(err) };
+}
+</script></body></html>`;
+
 /**
  * Stands between the browser and the API so the test can drop the browser's connections,
  * as a network does, and see each request the browser sent.
@@ -98,13 +117,19 @@ interface PageState {
   errors: number;
   finished: boolean;
   otherRun: Promise<unknown>;
+  sdkResult?: Record<string, unknown>;
 }
 
 let stack: TestStack;
 let browser: Browser;
 let proxy: DroppingProxy;
 let apiUrl: string;
-const pages = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE));
+let sdkBundle = '';
+const pages = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://pages');
+  if (url.pathname === '/sdk.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdkBundle);
+  else res.writeHead(200, { 'content-type': 'text/html' }).end(url.pathname === '/sdk.html' ? SDK_PAGE : PAGE);
+});
 const fake = new FakeOpenAi({ kind: 'stream', tokens: ['fine'] });
 
 beforeAll(async () => {
@@ -171,4 +196,31 @@ test('a page on another origin follows a run with its public token, through a dr
   await page.close();
   // The page's token read; it changed nothing of the account's.
   expect((await stack.http.get(`/v1/runs/${other.body.id}`).set(bearer(account))).status).toBe(200);
+});
+
+test('the client SDK bundles for the browser and follows a run there with a scoped token', async () => {
+  // platform 'browser': a Node-only import in what the SDK exports would fail this bundle.
+  const bundled = await build({
+    entryPoints: [path.join(__dirname, '..', 'packages', 'client', 'dist', 'index.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+  });
+  sdkBundle = bundled.outputFiles[0]!.text;
+  const account = await createAccount(stack, 10_000);
+  const started = await startRun(stack, account, { prompt: 'hello from the sdk in a browser', maxTokens: 20 });
+  const other = await startRun(stack, account, { prompt: 'not this one', maxTokens: 5 });
+  const page = await browser.newPage();
+  const search = new URLSearchParams({ api: apiUrl, token: started.body.publicAccessToken, run: started.body.id, other: other.body.id });
+  await page.goto(`http://localhost:${(pages.address() as AddressInfo).port}/sdk.html?${search}`);
+  await page.waitForFunction(() => (globalThis as unknown as PageState).sdkResult !== undefined, undefined, { timeout: 30_000 });
+  expect(await page.evaluate(() => (globalThis as unknown as PageState).sdkResult)).toEqual({
+    text: 'hello from the sdk in a browser',
+    output: 'hello from the sdk in a browser',
+    status: 'succeeded',
+    other: 'RunwayError 404',
+  });
+  await page.close();
 });
