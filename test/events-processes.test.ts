@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventSource } from 'eventsource';
-import { followRunEvents, type ReceivedEvent } from '../src/client/follow-run-events';
+import { Runway, type RunwayEvent } from '../packages/client/src/index';
 import { freePort } from '../src/temporal/dev-server';
 import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { spawnApi, spawnPlatformProcess, stackEnv, type PlatformProcess } from './helpers/processes';
@@ -97,17 +97,12 @@ test('an API process restarted mid-run: clients resume with Last-Event-ID and ge
     es.onerror = () => eventSourceErrors++;
   });
 
-  // The terminal client's follower.
-  const viaFollower: ReceivedEvent[] = [];
+  // The client SDK's stream (the terminal client follows runs with it).
+  const viaFollower: RunwayEvent[] = [];
   const reconnects: number[] = [];
   const followed = (async () => {
-    for await (const event of followRunEvents({
-      baseUrl,
-      apiKey: account.apiKey,
-      runId,
-      retryMs: 200,
-      onReconnect: ({ lastId }) => reconnects.push(lastId),
-    })) {
+    const rw = new Runway({ baseUrl, apiKey: account.apiKey });
+    for await (const event of rw.runs.stream(runId, { onReconnect: ({ lastId }) => reconnects.push(lastId) })) {
       viaFollower.push(event);
     }
   })();

@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { FollowError, followRunEvents } from '../client/follow-run-events';
+import { Runway } from '../../packages/client/src/index';
 import { TerminalView } from '../client/terminal-view';
+import { stripTerminalControls } from '../text';
 
 const USAGE = `Usage:
   npm run runway -- run "<prompt>" [--follow] [--model demo/echo] [--max-tokens N]
@@ -16,34 +17,12 @@ Options (or environment):
 While following, Ctrl-C asks whether to stop the run or detach from it (without a terminal on
 stdin, it detaches). Exit status: 0 succeeded or detached, 1 failed, 3 stopped, 2 usage errors.`;
 
-const startedSchema = z.object({ id: z.string(), status: z.string(), estimate: z.number() });
-const problemSchema = z.object({ title: z.string(), detail: z.string() }).partial();
 const counterSchema = z.string().regex(/^\d+$/).transform(Number);
 
 class UsageError extends Error {}
 
-interface Api {
-  url: string;
-  apiKey: string;
-}
-
-async function call(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${api.url.replace(/\/+$/, '')}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${api.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json: unknown = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const problem = problemSchema.safeParse(json);
-    const detail = problem.success ? (problem.data.detail ?? problem.data.title) : undefined;
-    throw new Error(`${method} ${path}: ${res.status}${detail ? ` ${detail}` : ''}`);
-  }
-  return json;
-}
-
 /** Follows a run to its end; Ctrl-C asks whether to stop it or detach. Resolves to the exit status. */
-async function follow(api: Api, runId: string, after: number): Promise<number> {
+async function follow(rw: Runway, runId: string, after: number): Promise<number> {
   const view = new TerminalView(process.stdout, process.stderr);
   const detached = new AbortController();
   let asking: Promise<void> | undefined;
@@ -62,7 +41,7 @@ async function follow(api: Api, runId: string, after: number): Promise<number> {
         signal: detached.signal,
       });
       if (/^s/i.test(answer.trim())) {
-        await call(api, 'POST', `/v1/runs/${encodeURIComponent(runId)}/stop`).catch((err: unknown) => view.note(String(err)));
+        await rw.runs.stop(runId).catch((err: unknown) => view.note(String(err)));
         view.note('stop requested; following until the run ends');
       } else {
         detach();
@@ -82,10 +61,7 @@ async function follow(api: Api, runId: string, after: number): Promise<number> {
   process.on('SIGINT', onSigint);
 
   try {
-    const events = followRunEvents({
-      baseUrl: api.url,
-      apiKey: api.apiKey,
-      runId,
+    const events = rw.runs.stream(runId, {
       after,
       signal: detached.signal,
       onReconnect: ({ lastId, reason }) => view.note(`connection lost (${reason}); resuming after event ${lastId}`),
@@ -98,7 +74,6 @@ async function follow(api: Api, runId: string, after: number): Promise<number> {
     }
   } catch (err) {
     if (detached.signal.aborted) return 0;
-    if (err instanceof FollowError) throw new Error(err.message);
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
@@ -128,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const apiKey = values['api-key'] ?? process.env.RUNWAY_API_KEY;
   if (!apiKey) throw new UsageError('an API key is required: --api-key or RUNWAY_API_KEY');
-  const api: Api = { url: values.url ?? process.env.RUNWAY_URL ?? 'http://127.0.0.1:8080', apiKey };
+  const rw = new Runway({ baseUrl: values.url ?? process.env.RUNWAY_URL ?? 'http://127.0.0.1:8080', apiKey });
 
   switch (command) {
     case 'run': {
@@ -136,27 +111,25 @@ async function main(argv: string[]): Promise<number> {
       if (!prompt) throw new UsageError('run needs a prompt');
       const maxTokens = values['max-tokens'] === undefined ? undefined : counterSchema.safeParse(values['max-tokens']);
       if (maxTokens && !maxTokens.success) throw new UsageError('--max-tokens must be a whole number');
-      const started = startedSchema.parse(
-        await call(api, 'POST', '/v1/runs', { prompt, model: values.model, maxTokens: maxTokens?.data }),
-      );
+      const started = await rw.runs.create({ prompt, model: values.model, maxTokens: maxTokens?.data });
       if (!values.follow) {
-        process.stdout.write(`${JSON.stringify(started)}\n`);
+        process.stdout.write(`${JSON.stringify({ id: started.id, status: started.status, estimate: started.estimate })}\n`);
         return 0;
       }
       process.stderr.write(`${started.id} ${started.status} (estimate ${started.estimate} credits)\n`);
-      return follow(api, started.id, 0);
+      return follow(rw, started.id, 0);
     }
     case 'follow': {
       const runId = args[0];
       if (!runId) throw new UsageError('follow needs a run id');
       const after = counterSchema.safeParse(values.after ?? '0');
       if (!after.success) throw new UsageError('--after must be an event id');
-      return follow(api, runId, after.data);
+      return follow(rw, runId, after.data);
     }
     case 'stop': {
       const runId = args[0];
       if (!runId) throw new UsageError('stop needs a run id');
-      process.stdout.write(`${JSON.stringify(await call(api, 'POST', `/v1/runs/${encodeURIComponent(runId)}/stop`))}\n`);
+      process.stdout.write(`${JSON.stringify(await rw.runs.stop(runId))}\n`);
       return 0;
     }
     default:
@@ -168,7 +141,9 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     const usage = err instanceof UsageError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
-    process.stderr.write(`runway: ${err instanceof Error ? err.message : String(err)}\n${usage ? `\n${USAGE}\n` : ''}`);
+    // Shown on the user's terminal: no escape sequence from a server's error text gets through.
+    const message = stripTerminalControls(err instanceof Error ? err.message : String(err));
+    process.stderr.write(`runway: ${message}\n${usage ? `\n${USAGE}\n` : ''}`);
     process.exit(usage ? 2 : 1);
   },
 );

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { stripTerminalControls } from '../text';
-import type { ReceivedEvent } from './follow-run-events';
+import type { RunwayEvent as ReceivedEvent } from '../../packages/client/src/index';
 
 const statusData = z.object({ status: z.string(), step: z.string().optional() });
 const progressData = z.object({

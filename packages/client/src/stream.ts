@@ -15,6 +15,8 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** Reconnections in a row that bring no new event before giving up (default 10). */
   maxReconnects?: number;
+  /** Called before each reconnection, with the last event id received and why the connection ended. */
+  onReconnect?: (info: { lastId: number; reason: string; attempt: number }) => void;
 }
 
 const RECONNECTABLE = new Set([429, 502, 503, 504]);
@@ -30,11 +32,13 @@ export async function* followStream(http: Http, path: string, options: StreamOpt
   const maxReconnects = options.maxReconnects ?? 10;
   for (;;) {
     let progressed = false;
+    let reason = 'the server closed the stream';
     try {
       const res = await http.open(path, last > 0 ? { 'last-event-id': String(last) } : {}, options.signal);
       if (res.status === 204) return; // finished, nothing after `last`
       if (!res.ok) {
         if (!RECONNECTABLE.has(res.status)) throw await RunwayError.fromResponse(res);
+        reason = `the API answered ${res.status}`;
         await res.body?.cancel();
       } else {
         for await (const event of eventsOf(res)) {
@@ -49,12 +53,13 @@ export async function* followStream(http: Http, path: string, options: StreamOpt
       }
     } catch (err) {
       if (err instanceof RunwayError || options.signal?.aborted) throw err;
-      // a dropped connection: reconnect below
+      reason = err instanceof Error ? err.message : String(err); // a dropped connection: reconnect below
     }
     idle = progressed ? 0 : idle + 1;
     if (idle > maxReconnects) {
       throw new RunwayError(0, 'about:blank', 'Stream lost', `no new event after ${maxReconnects} reconnections to ${path}`);
     }
+    options.onReconnect?.({ lastId: last, reason, attempt: idle });
     await sleep(backoffMs(idle), options.signal);
   }
 }
