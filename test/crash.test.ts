@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createAccount, expectLedgerConsistent, ledgerOf, startRun, waitForRun } from './helpers/api';
 import { spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
-import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server';
+import { freePort, startDevServer, superviseDevServer, type DevServer, type SupervisedDevServer } from '../src/temporal/dev-server';
 import { waitForNamespace } from '../src/temporal/connection';
 
 const prompt = Array.from({ length: 80 }, (_, i) => `token${i}`).join(' ');
@@ -75,6 +75,40 @@ describe('the Temporal dev server restarted mid-run', () => {
     const run = await waitForRun(stack, account, res.body.id, undefined, 120_000);
     expect(run.status).toBe('succeeded');
     expect(run.output).toBe(prompt);
+    await expectLedgerConsistent(stack, account);
+  }, 180_000);
+});
+
+describe('the Temporal dev server of npm start killed mid-run', () => {
+  let server: SupervisedDevServer | undefined;
+  let stack: TestStack | undefined;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'runway-supervised-'));
+  afterAll(async () => {
+    await stack?.stop();
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('is started again by its supervisor, and the run completes', async () => {
+    const logs: string[] = [];
+    server = await superviseDevServer({ port: await freePort(), uiPort: null, namespace: 'runway', dataDir, log: (m) => logs.push(m) });
+    await waitForNamespace(server.address, 'runway');
+    stack = await startStack({ env: { TEMPORAL_ADDRESS: server.address, RUNWAY_DEMO_DELAY_MS: '40' } });
+    const account = await createAccount(stack, 1000);
+    const res = await startRun(stack, account, { prompt, model: 'demo/echo', maxTokens: 100 });
+    await waitForRun(stack, account, res.body.id, (r) => r.usage.outputTokens >= 5, 60_000);
+
+    const first = server.process();
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGKILL'); // nobody asked it to stop: a crash
+    await exited;
+
+    const run = await waitForRun(stack, account, res.body.id, undefined, 120_000);
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toBe(prompt);
+    expect(server.restarts()).toBe(1);
+    expect(server.process().pid).not.toBe(first.pid);
+    expect(logs.join('\n')).toMatch(/exited \(SIGKILL\); starting it again/);
     await expectLedgerConsistent(stack, account);
   }, 180_000);
 });

@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bootstrap, onShutdown } from '../bootstrap';
 import { loadConfig } from '../config';
 import { startLocalPostgresIfDown } from '../db/local-postgres';
-import { devServerOptionsFrom, portOpen, startDevServer, type DevServer } from '../temporal/dev-server';
+import { devServerOptionsFrom, portOpen, superviseDevServer, type SupervisedDevServer } from '../temporal/dev-server';
 
 /**
  * `npm start`: the whole platform on one machine. Starts the local Temporal dev server (unless
  * one already answers on TEMPORAL_ADDRESS), applies migrations, then runs the worker and the API
- * as child processes, restarting either one if it dies.
+ * as child processes, restarting any of the three if it dies.
  */
 async function main() {
   try {
@@ -21,11 +21,11 @@ async function main() {
   await pool.end();
   const server = devServerOptionsFrom(config);
 
-  let temporal: DevServer | undefined;
+  let temporal: SupervisedDevServer | undefined;
   if (await portOpen(server.ip ?? '127.0.0.1', server.port)) {
     logger.info(`using the Temporal server already listening on ${config.temporal.address}`);
   } else {
-    temporal = await startDevServer({ ...server, log: (msg) => logger.info(msg) });
+    temporal = await superviseDevServer({ ...server, log: (msg) => logger.info(msg) });
     logger.info(`Temporal Web UI: http://${server.ip}:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
   }
 

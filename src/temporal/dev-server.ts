@@ -125,3 +125,62 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     },
   };
 }
+
+export interface SupervisedDevServer {
+  address: string;
+  /** The server's current process (a new one after each restart). */
+  process(): ChildProcess;
+  /** How many times the server was started again after dying. */
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+/** A run shorter than this counts as a crash loop: the next restart waits longer. */
+const HEALTHY_RUN_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/**
+ * The dev server, started again whenever it dies (same SQLite file, so workflows resume), after
+ * 0.5 s, doubling to 30 s while it keeps dying within a minute of starting — as `npm start` does
+ * for the worker and the API.
+ */
+export async function superviseDevServer(options: DevServerOptions): Promise<SupervisedDevServer> {
+  let server = await startDevServer(options);
+  let startedAt = Date.now();
+  let stopping = false;
+  let restarts = 0;
+  let streak = 0;
+
+  const restart = async (code: number | null, signal: NodeJS.Signals | null) => {
+    streak = Date.now() - startedAt < HEALTHY_RUN_MS ? streak + 1 : 0;
+    while (!stopping) {
+      const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** streak);
+      options.log?.(`the Temporal dev server exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms`);
+      await sleep(delay);
+      if (stopping) return;
+      try {
+        server = await startDevServer(options);
+        startedAt = Date.now();
+        restarts++;
+        watch(server);
+        options.log?.(`the Temporal dev server is back on ${server.address}`);
+        return;
+      } catch (err) {
+        streak++;
+        options.log?.(`the Temporal dev server did not start: ${(err as Error).message}`);
+      }
+    }
+  };
+  const watch = (s: DevServer) => s.process.once('exit', (code, signal) => void (stopping || restart(code, signal)));
+  watch(server);
+
+  return {
+    address: server.address,
+    process: () => server.process,
+    restarts: () => restarts,
+    async stop() {
+      stopping = true;
+      await server.stop();
+    },
+  };
+}
