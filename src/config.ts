@@ -52,6 +52,7 @@ const envSchema = z.object({
   RUNWAY_SSE_MAX_BUFFER_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_SSE_WRITE_TIMEOUT_MS: intFromEnv(30_000, 100),
   RUNWAY_MAX_STREAMS_PER_ACCOUNT: intFromEnv(100, 1),
+  RUNWAY_MAX_STREAMS_PER_USER: intFromEnv(10, 1),
   RUNWAY_GIT_ALLOWED_HOSTS: z.string().default(DEFAULT_ALLOWED_HOSTS.join(',')),
   RUNWAY_LOCAL_REPOS_ROOT: z.string().min(1).optional(),
   RUNWAY_WORKSPACE_MIN_FREE_MB: intFromEnv(1024, 0),
@@ -111,7 +112,7 @@ export interface Config {
    * a write may wait for a client that does not read, and how many streams an account may hold
    * open at once on one API process.
    */
-  sse: { keepAliveMs: number; maxBufferBytes: number; writeTimeoutMs: number; maxStreamsPerAccount: number };
+  sse: { keepAliveMs: number; maxBufferBytes: number; writeTimeoutMs: number; maxStreamsPerAccount: number; maxStreamsPerUser: number };
   workspaces: WorkspaceSettings;
   /** Activity slots a worker may reserve to run activities eagerly on workflow-task completion (0: off). */
   workerEagerActivities: number;
@@ -227,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBufferBytes: e.RUNWAY_SSE_MAX_BUFFER_BYTES,
       writeTimeoutMs: e.RUNWAY_SSE_WRITE_TIMEOUT_MS,
       maxStreamsPerAccount: e.RUNWAY_MAX_STREAMS_PER_ACCOUNT,
+      maxStreamsPerUser: e.RUNWAY_MAX_STREAMS_PER_USER,
     },
     workspaces: {
       allowedHosts: e.RUNWAY_GIT_ALLOWED_HOSTS.split(',')

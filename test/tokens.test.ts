@@ -21,6 +21,7 @@ beforeAll(async () => {
       RUNWAY_OPENAI_BASE_URL: fake.baseUrl,
       RUNWAY_PRICES: JSON.stringify({ 'openai/chat': { input: 1000, output: 1000 } }),
       RUNWAY_CORS_ORIGINS: `${ORIGIN}, http://localhost:3000`,
+      RUNWAY_MAX_STREAMS_PER_USER: '2',
     },
   });
 });
@@ -345,6 +346,46 @@ describe('expiry, revocation and forgery', () => {
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${widened}.`;
     for (const forged of [`${header}.${widened}.${signature}`, foreign, none, `${token}x`, 'a.b.c']) {
       expect((await get(`/v1/runs/${other.id}`, asToken(forged))).status).toBe(401);
+    }
+  });
+});
+
+describe('stream slots', () => {
+  test('a token\'s holder (its end user, or the token) keeps at most RUNWAY_MAX_STREAMS_PER_USER streams; the account key is not held to it', async () => {
+    const account = await createAccount(stack, 10_000);
+    const [alice, bob] = [`alice-${tag()}`, `bob-${tag()}`];
+    const aliceRun = await heldRun(account, { user: alice });
+    const bobRun = await heldRun(account, { user: bob });
+    const aliceToken = await issue(account, { scope: { user: alice } });
+    const bobToken = await issue(account, { scope: { user: bob } });
+    const runToken = await issue(account, { scope: { runs: [bobRun] } });
+    const open = (run: string, auth: { token?: string; key?: string }) =>
+      SseConnection.open(`${stack.baseUrl}/v1/runs/${run}/events${auth.token ? `?access_token=${auth.token}` : ''}`, auth.key ? bearer(account) : {});
+    const opened: SseConnection[] = [];
+    try {
+      for (let i = 0; i < 2; i++) opened.push(await open(aliceRun, { token: aliceToken }));
+      // A second token for the same end user shares her slots.
+      const sameUser = await issue(account, { scope: { user: alice } });
+      for (const third of [await open(aliceRun, { token: aliceToken }), await open(aliceRun, { token: sameUser })]) {
+        expect(third.status).toBe(429);
+        third.close();
+      }
+      const refused = await fetch(`${stack.baseUrl}/v1/runs/${aliceRun}/events?access_token=${aliceToken}`);
+      expect(await refused.json()).toMatchObject({ type: `${PROBLEM}too-many-streams`, scope: 'user', maxStreams: 2 });
+      // Others are not affected: another end user, a token scoped to runs (its own slots), the key.
+      opened.push(await open(bobRun, { token: bobToken }), await open(bobRun, { token: runToken }), await open(bobRun, { token: runToken }));
+      for (let i = 0; i < 3; i++) opened.push(await open(aliceRun, { key: account.apiKey }));
+      expect(opened.map((c) => c.status)).toEqual(Array(opened.length).fill(200));
+      expect((await open(bobRun, { token: runToken })).status).toBe(429);
+      // A closed stream gives its slot back.
+      opened.shift()?.close();
+      await sleep(200);
+      const again = await open(aliceRun, { token: aliceToken });
+      expect(again.status).toBe(200);
+      opened.push(again);
+    } finally {
+      for (const c of opened) c.close();
+      for (const id of [aliceRun, bobRun]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
     }
   });
 });

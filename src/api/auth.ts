@@ -8,7 +8,10 @@ import type { ApiDeps } from './deps';
 import { Problem, problems } from './problem';
 
 /** Who is calling: the account itself (its API key), or a holder of one of its scoped tokens. */
-export type Caller = { kind: 'account'; account: AccountRow } | { kind: 'token'; account: AccountRow; grant: TokenGrant };
+export type Caller =
+  | { kind: 'account'; account: AccountRow }
+  /** `tokenId`: a digest of the token, naming its holder where the scope names no end user. */
+  | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string };
 
 function bearerOf(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
@@ -28,7 +31,7 @@ async function tokenCaller(deps: ApiDeps, token: string): Promise<Caller> {
   const account = await findAccount(deps.db, checked.grant.accountId);
   if (!account) throw problems.unauthorized('the token is not valid');
   if (checked.grant.generation !== account.token_generation) throw problems.unauthorized('the token has been revoked');
-  return { kind: 'token', account, grant: checked.grant };
+  return { kind: 'token', account, grant: checked.grant, tokenId: createHash('sha256').update(token).digest('hex').slice(0, 32) };
 }
 
 async function resolveCaller(deps: ApiDeps, credential: string): Promise<Caller> {
@@ -95,6 +98,16 @@ export function visibilityOf(ctx: Context): Visibility {
   if ('runs' in scope) return { accountId, runIds: scope.runs };
   if ('sessions' in scope) return { accountId, sessionIds: scope.sessions };
   return { accountId, user: scope.user };
+}
+
+/**
+ * Who holds the caller's event streams, below the account: a user-scoped token's end user, or
+ * the token itself; none for the account's key (its backend is bounded by the account's cap).
+ */
+export function streamHolderOf(ctx: Context): string | undefined {
+  const caller = callerOf(ctx);
+  if (caller.kind === 'account') return undefined;
+  return 'user' in caller.grant.scope ? `user:${caller.grant.scope.user}` : `token:${caller.tokenId}`;
 }
 
 /**

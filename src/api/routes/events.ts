@@ -6,7 +6,7 @@ import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
-import { accountOf, allowTokens, visibilityOf } from '../auth';
+import { accountOf, allowTokens, streamHolderOf, visibilityOf } from '../auth';
 import type { ApiDeps } from '../deps';
 import { Problem, problems } from '../problem';
 import { validate } from '../validate';
@@ -49,12 +49,7 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   }
 
   const { sse } = deps.config;
-  const release = hub.streams.take(accountOf(ctx).id, sse.maxStreamsPerAccount);
-  if (!release) {
-    throw new Problem(429, 'too-many-streams', 'Too many streams', `the account already has ${sse.maxStreamsPerAccount} event streams open; close one first`, {
-      maxStreams: sse.maxStreamsPerAccount,
-    });
-  }
+  const release = takeStreamSlots(deps, hub, ctx);
   try {
     const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
     const stream = new RunEventStream({
@@ -83,6 +78,30 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   } finally {
     release(); // however the stream ended: run() returns once the connection is gone
   }
+}
+
+/**
+ * A slot of the account's streams and, for a scoped token, one of its holder's (an end user's
+ * browser tabs cannot take every stream of the account): the release of both, or a 429.
+ */
+function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context): () => void {
+  const { sse } = deps.config;
+  const accountId = accountOf(ctx).id;
+  const holder = streamHolderOf(ctx);
+  const tooMany = (scope: 'account' | 'user', max: number, who: string) =>
+    new Problem(429, 'too-many-streams', 'Too many streams', `${who} already has ${max} event streams open; close one first`, { maxStreams: max, scope });
+  const account = hub.streams.take(accountId, sse.maxStreamsPerAccount);
+  if (!account) throw tooMany('account', sse.maxStreamsPerAccount, 'the account');
+  if (!holder) return account;
+  const own = hub.streams.take(`${accountId}/${holder}`, sse.maxStreamsPerUser);
+  if (!own) {
+    account();
+    throw tooMany('user', sse.maxStreamsPerUser, 'this token\'s holder');
+  }
+  return () => {
+    own();
+    account();
+  };
 }
 
 /** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
