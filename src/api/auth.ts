@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { findAccount, findAccountByApiKey } from '../db/accounts';
+import { sha256Hex } from '../ids';
 import type { AccountRow } from '../db/schema';
 import type { Visibility } from '../db/visibility';
 import { looksLikeScopedToken, type Permission, type TokenGrant } from '../tokens/scoped-tokens';
@@ -31,7 +32,7 @@ async function tokenCaller(deps: ApiDeps, token: string): Promise<Caller> {
   const account = await findAccount(deps.db, checked.grant.accountId);
   if (!account) throw problems.unauthorized('the token is not valid');
   if (checked.grant.generation !== account.token_generation) throw problems.unauthorized('the token has been revoked');
-  return { kind: 'token', account, grant: checked.grant, tokenId: createHash('sha256').update(token).digest('hex').slice(0, 32) };
+  return { kind: 'token', account, grant: checked.grant, tokenId: sha256Hex(token).slice(0, 32) };
 }
 
 async function resolveCaller(deps: ApiDeps, credential: string): Promise<Caller> {
