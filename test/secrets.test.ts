@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import { bearer, createAccount, expectLedgerConsistent, startRun, waitForRun } from './helpers/api';
+import { databaseDump } from './helpers/database-dump';
 import { FakeOpenAi } from './helpers/fake-openai';
 import { spawnApi, spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
@@ -134,7 +135,7 @@ describe('a run’s transient API key', () => {
 
   test('is found nowhere: not in pg_dump, not in the processes’ logs, not in Temporal history', async () => {
     expect(runIds).toHaveLength(4);
-    const { stdout: dump } = await run('pg_dump', ['--no-owner', process.env.DATABASE_URL as string], { maxBuffer: 256 * 1024 * 1024 });
+    const dump = await databaseDump(process.env.DATABASE_URL as string, ['--no-owner']);
     for (const id of runIds) expect(dump).toContain(id); // the dump has the runs…
     const logs = `${api?.output() ?? ''}\n${worker?.output() ?? ''}`;
     expect(logs).toContain('"msg":"request"'); // …the logs are at debug level…

@@ -2,23 +2,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootstrap, onShutdown } from '../bootstrap';
-import { loadConfig } from '../config';
-import { startLocalPostgresIfDown } from '../db/local-postgres';
 import { devServerOptionsFrom, portOpen, superviseDevServer, type SupervisedDevServer } from '../temporal/dev-server';
 
 /**
- * `npm start`: the whole platform on one machine. Starts the local Temporal dev server (unless
- * one already answers on TEMPORAL_ADDRESS), applies migrations, then runs the worker and the API
+ * `npm start`: the whole platform on one machine. Finds or starts PostgreSQL (see
+ * resolveDatabase), starts the local Temporal dev server (unless one already answers on
+ * TEMPORAL_ADDRESS), applies migrations, then runs the worker and the API
  * as child processes, restarting any of the three if it dies.
  */
 async function main() {
-  try {
-    await startLocalPostgresIfDown(loadConfig().databaseUrl, (msg) => process.stdout.write(`${msg}\n`));
-  } catch {
-    // bootstrap() below reports configuration and connection problems clearly
-  }
-  const { config, logger, pool } = await bootstrap('runway');
+  const { config, logger, pool, embeddedDatabase } = await bootstrap('runway', { mayStartDatabase: true });
   await pool.end();
+  // The children use the database decided here (the system one, or the embedded one started here).
+  process.env.DATABASE_URL = config.databaseUrl;
   const server = devServerOptionsFrom(config);
 
   let temporal: SupervisedDevServer | undefined;
@@ -61,6 +57,7 @@ async function main() {
       ),
     );
     await temporal?.stop();
+    await embeddedDatabase?.stop();
   });
 }
 

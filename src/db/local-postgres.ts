@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { SYSTEM_DATABASE_URL, type Config } from '../config';
+import { runningEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 
 const run = promisify(execFile);
 
@@ -39,4 +41,35 @@ export async function startLocalPostgresIfDown(databaseUrl: string, log: (msg: s
     log(`could not start PostgreSQL: ${err.message}`),
   );
   for (let i = 0; i < 30 && !(await reachable(databaseUrl)); i++) await new Promise((r) => setTimeout(r, 1000));
+}
+
+export interface ResolvedDatabase {
+  url: string;
+  /** The embedded server this process started (to stop last), if any. */
+  embedded?: EmbeddedPostgres;
+}
+
+/**
+ * Which PostgreSQL to use. DATABASE_URL wins, then the machine's own on 127.0.0.1:5432 (started
+ * first if it is a stopped Debian cluster), then an embedded server under the data folder: the
+ * one already running, or — when `mayStart` (npm start, the test suite) — a new one.
+ */
+export async function resolveDatabase(config: Config, log: (msg: string) => void, mayStart: boolean): Promise<ResolvedDatabase> {
+  const source = config.databaseSource;
+  if (source === 'url' || source === 'system') {
+    if (mayStart) await startLocalPostgresIfDown(config.databaseUrl, log);
+    return { url: config.databaseUrl };
+  }
+  if (source === 'auto') {
+    if (await reachable(SYSTEM_DATABASE_URL)) return { url: SYSTEM_DATABASE_URL };
+    if (mayStart) {
+      await startLocalPostgresIfDown(SYSTEM_DATABASE_URL, log);
+      if (await reachable(SYSTEM_DATABASE_URL)) return { url: SYSTEM_DATABASE_URL };
+    }
+  }
+  const running = await runningEmbeddedPostgres(config.dataDir);
+  if (running) return { url: running };
+  if (!mayStart) return { url: SYSTEM_DATABASE_URL }; // bootstrap says that nothing answers there
+  const embedded = await startEmbeddedPostgres(config.dataDir, log);
+  return { url: embedded.url, embedded };
 }
