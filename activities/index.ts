@@ -3,6 +3,7 @@ import type { ActivityDeps } from './deps';
 import { executeModelActivity } from './execute-model';
 import { prepareWorkspaceActivity } from './prepare-workspace';
 import { reserveCreditsActivity } from './reserve-credits';
+import { retentionActivities } from './retention';
 import { sessionActivities } from './session-activities';
 import { settleRunActivity } from './settle-run';
 import { webhookActivities } from './webhook-delivery';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     cleanupWorkspace: cleanupWorkspaceActivity(deps),
     ...sessionActivities(deps),
     ...webhookActivities(deps),
+    ...retentionActivities(deps),
   };
 }
 

@@ -82,6 +82,8 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
   RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
   RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
+  RUNWAY_RETENTION_DAYS: intFromEnv(30, 0),
+  RUNWAY_RETENTION_BATCH: intFromEnv(500, 1),
 });
 
 export interface Config {
@@ -132,6 +134,14 @@ export interface Config {
   /** Starting admitted runs' workflows from the outbox (see RunLauncher). */
   starts: StartSettings;
   webhooks: WebhookSettings;
+  retention: RetentionSettings;
+}
+
+export interface RetentionSettings {
+  /** Finished runs and closed sessions older than this are purged (the ledger is kept); 0: never. */
+  days: number;
+  /** Runs (and sessions) deleted per transaction. */
+  batchSize: number;
 }
 
 export interface StartSettings {
@@ -193,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const schedule = parseRetrySchedule(e.RUNWAY_WEBHOOK_RETRY_SCHEDULE);
   if ('error' in schedule) throw new ConfigError(`Invalid configuration:\n  RUNWAY_WEBHOOK_RETRY_SCHEDULE: ${schedule.error}`);
   return {
+    retention: { days: e.RUNWAY_RETENTION_DAYS, batchSize: e.RUNWAY_RETENTION_BATCH },
     webhooks: {
       maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
       allowPrivate: e.RUNWAY_WEBHOOK_ALLOW_PRIVATE,

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { runningEmbeddedPostgres } from '../src/db/embedded-postgres';
 import { freePort } from '../src/temporal/dev-server';
@@ -13,7 +14,7 @@ import { isTerminal } from '../workflows/run-vocabulary';
  * `npm start` on a machine without PostgreSQL (issue #20): with RUNWAY_POSTGRES=embedded it
  * starts a real embedded server under the data folder (as root here, so as the postgres user),
  * the platform runs on it, the admin CLI finds it, a second start keeps the data, and shutdown
- * stops it.
+ * stops it. The namespace it creates gets Runway's retention.
  */
 const ROOT = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -90,6 +91,10 @@ describe('npm start with an embedded PostgreSQL', () => {
     const url = await runningEmbeddedPostgres(dataDir);
     expect(url).not.toBeNull();
     expect(new URL(url!).port).not.toBe('5432');
+    // The namespace the platform's dev server created keeps histories as long as Runway keeps runs.
+    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
+    const ns = await connection.workflowService.describeNamespace({ namespace: 'runway' }).finally(() => connection.close());
+    expect(Number(ns.config?.workflowExecutionRetentionTtl?.seconds)).toBe(30 * 86_400);
 
     // The admin CLI, a separate process with no DATABASE_URL, finds the running embedded server.
     const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/bin/admin.ts'), 'create-account', '--name', 'embedded', '--credits', '1000'], { cwd: ROOT, env });

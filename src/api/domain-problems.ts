@@ -1,5 +1,6 @@
 import {
   AdmissionRefused,
+  IdempotencyKeyExpired,
   IdempotencyKeyReused,
   NotFound,
   RunEnded,
@@ -49,6 +50,9 @@ export function problemOfDomainError(err: unknown): Problem | undefined {
 function conflictOrLimit(err: unknown): Problem | undefined {
   if (err instanceof IdempotencyKeyReused) {
     return new Problem(409, 'idempotency-key-reused', 'Idempotency-Key reused', err.message);
+  }
+  if (err instanceof IdempotencyKeyExpired) {
+    return new Problem(409, 'idempotency-key-expired', 'Idempotency-Key expired', err.message);
   }
   if (err instanceof RunEnded) return problems.conflict('run-terminal', err.message);
   if (err instanceof SessionClosed) return new Problem(409, 'session-closed', 'Session closed', err.message);

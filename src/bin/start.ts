@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootstrap, onShutdown } from '../bootstrap';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { setNamespaceRetention, waitForNamespace } from '../temporal/connection';
 import { devServerOptionsFrom, portOpen, superviseDevServer, type SupervisedDevServer } from '../temporal/dev-server';
 
 /**
@@ -22,6 +25,7 @@ async function main() {
     logger.info(`using the Temporal server already listening on ${config.temporal.address}`);
   } else {
     temporal = await superviseDevServer({ ...server, log: (msg) => logger.info(msg) });
+    await matchNamespaceRetention(config, logger);
     logger.info(`Temporal Web UI: http://${server.ip}:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
   }
 
@@ -59,6 +63,17 @@ async function main() {
     await temporal?.stop();
     await embeddedDatabase?.stop();
   });
+}
+
+/** The namespace this dev server created keeps closed workflows as long as Runway keeps their runs. */
+async function matchNamespaceRetention(config: Config, logger: Logger): Promise<void> {
+  const { address, namespace } = config.temporal;
+  try {
+    await waitForNamespace(address, namespace);
+    await setNamespaceRetention(address, namespace, config.retention.days);
+  } catch (err) {
+    logger.warn({ err }, 'could not set the namespace retention; the dev server keeps its default');
+  }
 }
 
 void main();

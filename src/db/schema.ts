@@ -137,6 +137,13 @@ export interface WorkspaceLeftoversTable {
   created_at: Generated<Date>;
 }
 
+/** Ids of runs removed by retention (see migration 0007). */
+export interface PurgedRunsTable {
+  id: string;
+  account_id: string;
+  purged_at: Generated<Date>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   ledger_entries: LedgerTable;
@@ -146,6 +153,7 @@ export interface Database {
   admission_rejections: AdmissionRejectionsTable;
   workspace_leftovers: WorkspaceLeftoversTable;
   run_starts: RunStartsTable;
+  purged_runs: PurgedRunsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
 }

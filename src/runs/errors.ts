@@ -50,6 +50,14 @@ export class IdempotencyKeyReused extends DomainError {
   }
 }
 
+/** The key named a run that retention has purged: its id cannot be admitted again. */
+export class IdempotencyKeyExpired extends DomainError {
+  override name = 'IdempotencyKeyExpired';
+  constructor() {
+    super('the run this Idempotency-Key created was purged by retention; use a new key');
+  }
+}
+
 /** Unknown, or another account's: the two are deliberately indistinguishable. */
 export class NotFound extends DomainError {
   override name = 'NotFound';

@@ -11,7 +11,8 @@ import { seal } from '../secrets/sealed-box';
 import { InvalidWorkspace } from '../workspaces/errors';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
-import { AdmissionRefused, IdempotencyKeyReused, NotFound, UnknownModel } from './errors';
+import { AdmissionRefused, IdempotencyKeyExpired, IdempotencyKeyReused, NotFound, UnknownModel } from './errors';
+import { wasPurged } from '../db/retention';
 import type { CreateRunRequest } from './requests';
 import { withAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
@@ -103,6 +104,7 @@ export class RunStarter {
     if (options.idempotencyKey) {
       const existing = await getRunById(this.deps.db, runId);
       if (existing) return this.replay(existing, requestHash);
+      if (await wasPurged(this.deps.db, runId)) throw new IdempotencyKeyExpired();
     }
 
     const input: RunWorkflowInput = {

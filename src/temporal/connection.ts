@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
@@ -30,4 +31,20 @@ export async function waitForNamespace(address: string, namespace: string, timeo
     }
   }
   throw new Error(`Temporal at ${address} did not serve namespace ${namespace}: ${String(lastError)}`);
+}
+
+/**
+ * Sets how long the server keeps closed workflows' histories, to match Runway's own retention
+ * (RUNWAY_RETENTION_DAYS; with retention off, the server's longest default we choose: 30 days).
+ */
+export async function setNamespaceRetention(address: string, namespace: string, days: number): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 5000 });
+  try {
+    await connection.workflowService.updateNamespace({
+      namespace,
+      config: { workflowExecutionRetentionTtl: msToTs(`${days > 0 ? days : 30} days`) },
+    });
+  } finally {
+    await connection.close();
+  }
 }

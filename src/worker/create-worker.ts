@@ -13,6 +13,7 @@ import { progressSignal } from '../../workflows/definitions';
 import { RunStopListener } from './run-stop-listener';
 import { launcherFor } from '../runs/run-launcher';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
+import { registerRetentionSchedule } from './retention-schedule';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -69,6 +70,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     workspaces: deps.config.workspaces,
     logger: deps.logger,
     webhooks: deps.config.webhooks,
+    retention: deps.config.retention,
     reportProgress: async (runId, report) => {
       await deps.client.workflow
         .getHandle(runId)
@@ -106,6 +108,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
       stops.start();
       relay.startRelay();
       webhooks.start();
+      void registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger);
       try {
         await Promise.all([shared.run(), host.run()]);
       } finally {

@@ -1,0 +1,62 @@
+import { sql } from 'kysely';
+import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
+import type { Db } from './database';
+
+export interface PurgedCounts {
+  runs: number;
+  sessions: number;
+  events: number;
+  deliveries: number;
+}
+
+const terminal = sql.join(TERMINAL_STATUSES.map((s) => sql.lit(s)));
+
+/**
+ * One batch of finished work older than `cutoff`, deleted in one transaction: runs that ended
+ * (and were cleaned up) before it with their events, admission records and settled webhook
+ * deliveries, then closed sessions with no run left and their event log. A run of a session goes
+ * only with a session closed before the cutoff (an open session's context is its runs), and a run
+ * with a delivery still pending waits for it. Ledger rows stay. Rows other transactions hold are
+ * skipped (SKIP LOCKED): the next batch takes them.
+ */
+export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): Promise<PurgedCounts> {
+  return db.transaction().execute(async (trx) => {
+    const runs = await sql<{ id: string; account_id: string }>`
+      SELECT r.id, r.account_id FROM runs r
+      WHERE r.completed_at < ${cutoff} AND r.status IN (${terminal}) AND r.step = 'done'
+        AND (r.session_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM sessions s WHERE s.id = r.session_id AND (s.status <> 'closed' OR s.closed_at >= ${cutoff})))
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.run_id = r.id AND d.status = 'pending')
+      ORDER BY r.completed_at
+      LIMIT ${limit}
+      FOR UPDATE OF r SKIP LOCKED`.execute(trx);
+    const runIds = runs.rows.map((r) => r.id);
+    let events = 0;
+    let deliveries = 0;
+    if (runIds.length > 0) {
+      events += Number((await trx.deleteFrom('run_events').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
+      deliveries = Number((await trx.deleteFrom('webhook_deliveries').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
+      await trx.deleteFrom('admission_rejections').where('run_id', 'in', runIds).execute();
+      await trx.deleteFrom('runs').where('id', 'in', runIds).execute();
+      await trx.insertInto('purged_runs').values(runs.rows).onConflict((oc) => oc.doNothing()).execute();
+    }
+    const sessions = await sql<{ id: string }>`
+      SELECT s.id FROM sessions s
+      WHERE s.status = 'closed' AND s.closed_at < ${cutoff}
+        AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.session_id = s.id)
+      ORDER BY s.closed_at
+      LIMIT ${limit}
+      FOR UPDATE OF s SKIP LOCKED`.execute(trx);
+    const sessionIds = sessions.rows.map((s) => s.id);
+    if (sessionIds.length > 0) {
+      events += Number((await trx.deleteFrom('run_events').where('run_id', 'in', sessionIds).executeTakeFirst()).numDeletedRows);
+      await trx.deleteFrom('sessions').where('id', 'in', sessionIds).execute();
+    }
+    return { runs: runIds.length, sessions: sessionIds.length, events, deliveries };
+  });
+}
+
+/** Whether retention removed this run (its id must not be admitted again). */
+export async function wasPurged(db: Db, runId: string): Promise<boolean> {
+  return (await db.selectFrom('purged_runs').select('id').where('id', '=', runId).executeTakeFirst()) !== undefined;
+}
