@@ -1,0 +1,15 @@
+import preact from '@preact/preset-vite';
+import { defineConfig } from 'vite';
+
+// Served by the API under /console/ (src/api/console.ts); every call goes to the same origin.
+export default defineConfig({
+  base: '/console/',
+  plugins: [preact({ prerender: { enabled: false } })],
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    // No data: URLs or inline chunks: the console's Content-Security-Policy allows 'self' only.
+    assetsInlineLimit: 0,
+    target: 'es2022',
+  },
+});
