@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   base: '/console/',
   plugins: [preact({ prerender: { enabled: false } })],
+  // `npm run dev`: the page's origin is Vite's, so the API's paths are passed on to a local API.
+  server: { proxy: { '/v1': process.env.RUNWAY_URL ?? 'http://127.0.0.1:8080' } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
