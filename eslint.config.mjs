@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'bench/results/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'bench/results/**', 'packages/*/dist/**', 'test/artifacts/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -81,6 +81,16 @@ test('errors are RunwayError with the problem\'s fields', async () => {
   await expect(wrongKey.runs.get('run_x')).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
 });
 
+test('a refusal\'s Retry-After is on the error, in seconds (none from the API itself)', async () => {
+  const problem = JSON.stringify({ type: 'https://runway.dev/problems/too-many-active-runs', title: 'Too many active runs', status: 429, detail: 'cap', scope: 'user' });
+  const refusing = (retryAfter: string) =>
+    new Runway({ baseUrl: 'http://runway.invalid', apiKey: 'rwk_x', maxRetries: 0, fetch: async () => new Response(problem, { status: 429, headers: { 'retry-after': retryAfter } }) });
+  expect(await failure(refusing('7').runs.get('run_x'))).toMatchObject({ status: 429, retryAfter: 7, problem: { scope: 'user' } });
+  expect((await failure(refusing('soon').runs.get('run_x'))).retryAfter).toBeNull();
+  const poor = await failure(clientFor(await createAccount(stack, 3)).runs.create({ prompt: 'too expensive', maxTokens: 100 }));
+  expect(poor.retryAfter).toBeNull();
+});
+
 test('a create whose first attempt times out after the server admitted it is still one run', async () => {
   const account = await createAccount(stack, 10_000);
   let creates = 0;
@@ -181,6 +191,19 @@ test('tokens: a scoped client reads what its token covers; revokeAll ends it', a
   await expect(scoped.runs.get(other.id)).rejects.toMatchObject({ status: 404 });
   await rw.tokens.revokeAll();
   await expect(scoped.runs.get(run.id)).rejects.toMatchObject({ status: 401 });
+});
+
+test('account: balance, reserved and the ledger (every page); a scoped token is refused', async () => {
+  const account = await createAccount(stack, 10_000);
+  const rw = clientFor(account);
+  const done = await rw.runs.wait((await rw.runs.create({ prompt: 'bill me', maxTokens: 5 })).id);
+  const me = await rw.account.get();
+  expect(me).toMatchObject({ id: account.id, balance: 10_000 - done.cost.charged, reserved: 0 });
+  const entries = await collect(rw.account.ledger({ limit: 1 }));
+  expect(entries).toEqual(await ledgerOf(stack, account));
+  expect(entries.map((e) => e.kind).sort()).toEqual(['charge', 'credit', 'refund', 'reserve']);
+  const { token } = await rw.tokens.create({ scope: { runs: [done.id] } });
+  expect((await failure(new Runway({ baseUrl: stack.baseUrl, token }).account.get())).status).toBe(401);
 });
 
 test('webhooks: verifyWebhook accepts a real delivery and refuses a tampered one', async () => {

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { RunStarter } from '../runs/run-starter';
 import { jsonBody } from './body';
+import { consoleFiles, CONSOLE_DIR } from './console';
 import { corsFor } from './cors';
 import { inputGuard } from './input-guard';
 import type { ApiDeps } from './deps';
@@ -32,8 +33,13 @@ export function createRunStarter(deps: ApiDeps): RunStarter {
   });
 }
 
-/** The HTTP API: maps requests onto the run, account and stream modules, and nothing else. */
-export function createApp(deps: ApiDeps): Koa {
+export interface AppOptions {
+  /** The built console served at /console (default packages/console/dist). */
+  consoleDir?: string;
+}
+
+/** The HTTP API: maps requests onto the run, account and stream modules, and nothing else; and the console's files. */
+export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   const app = new Koa();
   app.proxy = false;
   const starter = createRunStarter(deps);
@@ -56,6 +62,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(problemMiddleware(deps.logger));
   app.use(jsonBody(deps.config.maxBodyBytes));
   app.use(inputGuard());
+  app.use(consoleFiles(options.consoleDir ?? CONSOLE_DIR));
 
   // One hub per API process (built by apiDepsFor): one LISTEN connection for every event stream it serves.
   const hub = deps.events;

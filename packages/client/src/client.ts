@@ -21,6 +21,8 @@ export type CreateWebhook = Schemas['CreateWebhook'];
 export type UpdateWebhook = Schemas['UpdateWebhook'];
 export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type RunStatus = Run['status'];
+export type Account = Schemas['Account'];
+export type LedgerEntry = Schemas['LedgerEntry'];
 
 interface Page<T> {
   data: T[];
@@ -187,8 +189,23 @@ class Webhooks {
   }
 }
 
+/** The caller's account: balance and ledger (the account's API key only; a scoped token is refused with 401). */
+class AccountApi {
+  constructor(private readonly http: Http) {}
+
+  get(): Promise<Account> {
+    return this.http.call('GET', '/v1/account', { retry: 'safe' });
+  }
+
+  /** Every ledger entry, newest first (break out of the loop to stop after the first ones). */
+  ledger(query: { limit?: number } = {}): AsyncGenerator<LedgerEntry> {
+    return pages<LedgerEntry>(this.http, '/v1/account/ledger', query);
+  }
+}
+
 /** The Runway API: `new Runway({ baseUrl, apiKey })` on a server, `{ baseUrl, token }` in a browser. */
 export class Runway {
+  readonly account: AccountApi;
   readonly runs: Runs;
   readonly sessions: Sessions;
   readonly tokens: Tokens;
@@ -196,6 +213,7 @@ export class Runway {
 
   constructor(options: RunwayOptions) {
     const http = new Http(options);
+    this.account = new AccountApi(http);
     this.runs = new Runs(http);
     this.sessions = new Sessions(http);
     this.tokens = new Tokens(http);

@@ -13,6 +13,8 @@ export class RunwayError extends Error {
     readonly errors: { path: string; message: string }[] = [],
     /** Every field of the problem, extensions included (`estimate`, `scope`, …). */
     readonly problem: Record<string, unknown> = {},
+    /** Seconds the server asked to wait before trying again (`Retry-After`), when it said. */
+    readonly retryAfter: number | null = null,
   ) {
     super(`${status} ${title}: ${detail}`);
   }
@@ -38,6 +40,16 @@ export class RunwayError extends Error {
       str(body.detail, text.slice(0, 500)),
       Array.isArray(body.errors) ? (body.errors as { path: string; message: string }[]) : [],
       body,
+      retryAfterSeconds(res.headers.get('retry-after')),
     );
   }
+}
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date; null when absent or unreadable. */
+function retryAfterSeconds(value: string | null): number | null {
+  if (value === null || value.trim() === '') return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }

@@ -1,6 +1,6 @@
 export { Runway } from './client.js';
 export type {
-  CreateRun, CreateSession, CreateToken, CreateWebhook, CreatedToken, CreatedWebhook, Run, RunAccepted, RunStatus,
+  Account, LedgerEntry, CreateRun, CreateSession, CreateToken, CreateWebhook, CreatedToken, CreatedWebhook, Run, RunAccepted, RunStatus,
   Session, SessionRequest, SessionRequestAccepted, UpdateWebhook, Webhook, WebhookDelivery,
 } from './client.js';
 export { RunwayError } from './errors.js';
