@@ -29,9 +29,15 @@ interface Page<T> {
   nextCursor: string | null;
 }
 
-/** A fresh Idempotency-Key: the same one is sent on every attempt of one call. */
+/**
+ * A fresh Idempotency-Key: the same one is sent on every attempt of one call. Browsers offer
+ * `randomUUID` only in secure contexts (HTTPS, localhost); `getRandomValues` everywhere.
+ */
 function newKey(): string {
-  return globalThis.crypto.randomUUID();
+  const crypto = globalThis.crypto;
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
