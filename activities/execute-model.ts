@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
+import { countSettlement, metrics } from '../src/metrics/metrics';
 import { enterRunStep, getRunById, settleRunRecord } from '../src/db/runs';
 import { outputTokensAffordable } from '../src/pricing';
 import { redactError } from '../src/providers/redact';
@@ -57,7 +58,9 @@ export function executeModelActivity(deps: ActivityDeps) {
      * workflow's own settle step then finds it settled (settling is idempotent).
      */
     const stoppedEarly = async (settle: boolean): Promise<ExecuteResult> => {
-      if (settle && !input.workspacePath) await settleRunRecord(deps.db, { runId: input.runId, status: 'stopped', error: STOPPED_ERROR, truncated: false });
+      if (settle && !input.workspacePath) {
+        countSettlement('stopped', await settleRunRecord(deps.db, { runId: input.runId, status: 'stopped', error: STOPPED_ERROR, truncated: false }));
+      }
       return { truncated: false, stopped: true };
     };
     if (deps.stops && (run.status === 'stopping' || run.status === 'stopped')) return stoppedEarly(true);
@@ -66,6 +69,7 @@ export function executeModelActivity(deps: ActivityDeps) {
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
     const call = await prepareCall(deps, input, run);
+    if (attempt > 1) metrics.providerRetries.inc({ provider: call.provider.prefix });
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
     await writer.begin(attempt, { inputTokens: 0, outputTokens: 0 });
     const stops = listenForStops(ctx, deps, input.runId);
@@ -80,6 +84,7 @@ export function executeModelActivity(deps: ActivityDeps) {
         const written = await writer.close().then(() => true, () => false);
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
         if (stops.heard()) return stoppedEarly(written);
+        metrics.providerErrors.inc({ provider: call.provider.prefix, code: err instanceof ProviderError ? err.code : 'internal' });
         // The failure lands in Temporal history and the run's error: never with the run's key in it.
         throw toActivityFailure(redactError(err, [call.secrets.apiKey]));
       } finally {
@@ -132,9 +137,15 @@ async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: Abor
     cwd: workspacePath ?? undefined,
   });
   let truncated = false;
+  const started = performance.now();
+  let firstToken = true;
   for await (const chunk of stream) {
     writer.acceptInput(call.inputTokens);
     if (chunk.type === 'delta') {
+      if (firstToken) {
+        firstToken = false;
+        metrics.firstTokenSeconds.observe({ provider: call.provider.prefix }, (performance.now() - started) / 1000);
+      }
       if (writer.outputTokens >= call.allowed) return true; // the provider went past the cap: cut it off here
       writer.delta(chunk.text);
     } else if (chunk.type === 'log') {

@@ -1,6 +1,7 @@
 import { getDeliveryTarget, markDeliveryFailed, recordDeliveryAttempt } from '../src/db/webhooks';
 import { openWebhookSecret } from '../src/webhooks/secret';
 import { sendWebhook } from '../src/webhooks/send';
+import { metrics } from '../src/metrics/metrics';
 import { signedHeaders } from '../src/webhooks/sign';
 import type { WebhookAttemptInput, WebhookAttemptOutcome } from '../workflows/webhook-delivery';
 import type { ActivityDeps } from './deps';
@@ -13,54 +14,60 @@ const DEFAULT_SETTINGS = { allowPrivate: false, timeoutMs: 10_000 };
  */
 export function webhookActivities(deps: ActivityDeps) {
   const settings = deps.webhooks ?? DEFAULT_SETTINGS;
-  return {
-    async attemptWebhookDelivery(input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> {
-      const target = await getDeliveryTarget(deps.db, input.deliveryId);
-      if (!target) return 'gone';
-      const { delivery, endpoint } = target;
-      if (delivery.generation !== input.generation || delivery.status !== 'pending') return 'gone';
-      if (endpoint.disabled) {
-        await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
-        return 'disabled';
-      }
-      const secret = openWebhookSecret(deps.secretsKey, endpoint.id, endpoint.secret_box);
-      const headers = signedHeaders(secret, delivery.id, new Date(), delivery.payload);
-      const result = await sendWebhook(
-        { url: endpoint.url, headers, body: delivery.payload },
-        { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs },
-      );
-      const base = { deliveryId: delivery.id, generation: input.generation };
-      if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {
-        await recordDeliveryAttempt(deps.db, { ...base, status: 'delivered', statusCode: result.statusCode, error: null, nextAttemptAt: null });
-        return 'delivered';
-      }
-      if (result.kind === 'response' && result.statusCode === 410) {
-        await recordDeliveryAttempt(deps.db, {
-          ...base,
-          status: 'failed',
-          statusCode: 410,
-          error: 'HTTP 410 Gone: the endpoint was disabled',
-          nextAttemptAt: null,
-          disableEndpoint: true,
-        });
-        return 'disabled';
-      }
-      const last = input.retryInMs === null;
-      const statusCode = result.kind === 'response' ? result.statusCode : null;
-      const error =
-        result.kind === 'error'
-          ? result.message
-          : result.statusCode >= 300 && result.statusCode < 400
-            ? `HTTP ${result.statusCode} (redirects are not followed)`
-            : `HTTP ${result.statusCode}`;
+  /** One attempt: sent, recorded, and what the workflow does next. */
+  const attempt = async (input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> => {
+    const target = await getDeliveryTarget(deps.db, input.deliveryId);
+    if (!target) return 'gone';
+    const { delivery, endpoint } = target;
+    if (delivery.generation !== input.generation || delivery.status !== 'pending') return 'gone';
+    if (endpoint.disabled) {
+      await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
+      return 'disabled';
+    }
+    const secret = openWebhookSecret(deps.secretsKey, endpoint.id, endpoint.secret_box);
+    const headers = signedHeaders(secret, delivery.id, new Date(), delivery.payload);
+    const result = await sendWebhook(
+      { url: endpoint.url, headers, body: delivery.payload },
+      { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs },
+    );
+    const base = { deliveryId: delivery.id, generation: input.generation };
+    if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {
+      await recordDeliveryAttempt(deps.db, { ...base, status: 'delivered', statusCode: result.statusCode, error: null, nextAttemptAt: null });
+      return 'delivered';
+    }
+    if (result.kind === 'response' && result.statusCode === 410) {
       await recordDeliveryAttempt(deps.db, {
         ...base,
-        status: last ? 'failed' : 'pending',
-        statusCode,
-        error,
-        nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+        status: 'failed',
+        statusCode: 410,
+        error: 'HTTP 410 Gone: the endpoint was disabled',
+        nextAttemptAt: null,
+        disableEndpoint: true,
       });
-      return last ? 'failed' : 'retry';
+      return 'disabled';
+    }
+    const last = input.retryInMs === null;
+    const statusCode = result.kind === 'response' ? result.statusCode : null;
+    const error =
+      result.kind === 'error'
+        ? result.message
+        : result.statusCode >= 300 && result.statusCode < 400
+          ? `HTTP ${result.statusCode} (redirects are not followed)`
+          : `HTTP ${result.statusCode}`;
+    await recordDeliveryAttempt(deps.db, {
+      ...base,
+      status: last ? 'failed' : 'pending',
+      statusCode,
+      error,
+      nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+    });
+    return last ? 'failed' : 'retry';
+  };
+  return {
+    async attemptWebhookDelivery(input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> {
+      const outcome = await attempt(input);
+      metrics.webhookDeliveries.inc({ outcome });
+      return outcome;
     },
 
     /** Logs an attempt whose activity never reported back (its worker died, or it timed out). */

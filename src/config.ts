@@ -82,6 +82,8 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
   RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
   RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
+  RUNWAY_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
   RUNWAY_RETENTION_DAYS: intFromEnv(30, 0),
   RUNWAY_RETENTION_BATCH: intFromEnv(500, 1),
 });
@@ -135,6 +137,8 @@ export interface Config {
   starts: StartSettings;
   webhooks: WebhookSettings;
   retention: RetentionSettings;
+  /** `/metrics` on the API and on the worker's own port (0: none); a bearer token guards both when set. */
+  metrics: { token?: string; workerPort: number };
 }
 
 export interface RetentionSettings {
@@ -204,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ('error' in schedule) throw new ConfigError(`Invalid configuration:\n  RUNWAY_WEBHOOK_RETRY_SCHEDULE: ${schedule.error}`);
   return {
     retention: { days: e.RUNWAY_RETENTION_DAYS, batchSize: e.RUNWAY_RETENTION_BATCH },
+    metrics: { token: e.RUNWAY_METRICS_TOKEN, workerPort: e.RUNWAY_WORKER_METRICS_PORT },
     webhooks: {
       maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
       allowPrivate: e.RUNWAY_WEBHOOK_ALLOW_PRIVATE,

@@ -36,6 +36,7 @@ function platformEnv(dataDir: string, ports: { api: number; temporal: number; ui
     TEMPORAL_UI_PORT: String(ports.ui),
     RUNWAY_LOG_LEVEL: 'info',
     RUNWAY_DEMO_DELAY_MS: '5',
+    RUNWAY_WORKER_METRICS_PORT: '0',
   };
   // The suite's own database and admin secrets must not leak in: this platform decides its own.
   for (const name of ['DATABASE_URL', 'RUNWAY_ADMIN_TOKEN', 'RUNWAY_SECRETS_KEY', 'RUNWAY_TASK_QUEUE']) delete env[name];

@@ -5,6 +5,10 @@ import { jsonBody } from './body';
 import { consoleFiles, CONSOLE_DIR } from './console';
 import { corsFor } from './cors';
 import { inputGuard } from './input-guard';
+import { httpMetrics, metricsRoutes } from './metrics';
+import { readGaugesFrom } from '../metrics/metrics';
+import { countActiveRuns } from '../db/runs';
+import { runStartBacklog } from '../db/run-starts';
 import type { ApiDeps } from './deps';
 import { buildOpenApiDocument } from './openapi';
 import { problemMiddleware } from './problem';
@@ -51,6 +55,8 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
     maxOpenSessions: deps.config.maxOpenSessions,
     workspaces: deps.config.workspaces,
   });
+  // The database-wide gauges come from the API (any one of them: the values are the deployment's).
+  readGaugesFrom({ activeRuns: () => countActiveRuns(deps.db), outbox: () => runStartBacklog(deps.db) });
   const webhooks = new WebhookService({ db: deps.db, secretsKey: deps.secretsKey, settings: deps.config.webhooks });
 
   app.use(async (ctx, next) => {
@@ -58,6 +64,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
   });
+  app.use(httpMetrics());
   app.use(corsFor(deps.config.corsOrigins));
   app.use(problemMiddleware(deps.logger));
   app.use(jsonBody(deps.config.maxBodyBytes));
@@ -72,7 +79,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
     ctx.body = openapi;
   });
 
-  for (const router of [root, healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
+  for (const router of [root, metricsRoutes(deps.config.metrics.token), healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

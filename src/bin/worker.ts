@@ -3,6 +3,8 @@ import type { Connection } from '@temporalio/client';
 import { connectClient, waitForNamespace } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createRunwayWorker } from '../worker/create-worker';
+import type { Logger } from '../logger';
+import { startMetricsServer } from '../metrics/metrics-server';
 
 async function main() {
   const { config, secrets, logger, pool, db } = await bootstrap('worker');
@@ -10,8 +12,10 @@ async function main() {
   const client = await connectClient(config.temporal.address, config.temporal.namespace);
   await ensureSearchAttributes(client.connection as Connection, config.temporal.namespace);
   const { worker, connection } = await createRunwayWorker({ config, db, client, logger, secretsKey: secrets.secretsKey });
+  const metricsServer = config.metrics.workerPort > 0 ? await serveMetrics(config.metrics.workerPort, config.metrics.token, logger) : undefined;
   onShutdown(logger, async () => {
     worker.shutdown();
+    await metricsServer?.close();
   });
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   await worker.run();
@@ -19,6 +23,18 @@ async function main() {
   await client.connection.close();
   await pool.end();
   process.exit(0);
+}
+
+/** A port already taken (another worker on this host) costs the metrics, not the worker. */
+async function serveMetrics(port: number, token: string | undefined, logger: Logger) {
+  try {
+    const server = await startMetricsServer(port, token, logger);
+    logger.info({ port: server.port }, `worker metrics on http://127.0.0.1:${server.port}/metrics`);
+    return server;
+  } catch (err) {
+    logger.error({ err, port }, 'worker metrics not served (set RUNWAY_WORKER_METRICS_PORT to a free port, or 0 for none)');
+    return undefined;
+  }
 }
 
 void main();

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
-import { settleRunIn } from './runs';
+import { settleRunIn, type Settlement } from './runs';
 import type { RunRow } from './schema';
 import type { RunError, SealedBox, TerminalStatus } from '../../workflows/types';
 
@@ -55,15 +55,14 @@ export async function postponeRunStart(db: Db, runId: string, delayMs: number, e
 
 /**
  * Ends a run whose workflow has not been started, without one: its entry is removed and the run
- * settled (the whole reservation refunded) in one transaction. False when there is no entry any
+ * settled (the whole reservation refunded) in one transaction: its settlement. False when there is no entry any
  * more (its workflow exists, or another call ended it): the caller goes through the workflow.
  */
-export async function endUnstartedRun(db: Db, runId: string, status: TerminalStatus, error: RunError): Promise<boolean> {
+export async function endUnstartedRun(db: Db, runId: string, status: TerminalStatus, error: RunError): Promise<Settlement | false> {
   return db.transaction().execute(async (trx) => {
     const taken = await trx.deleteFrom('run_starts').where('run_id', '=', runId).returning('run_id').executeTakeFirst();
     if (!taken) return false;
-    await settleRunIn(trx, { runId, status, error, truncated: false });
-    return true;
+    return (await settleRunIn(trx, { runId, status, error, truncated: false })) ?? false;
   });
 }
 

@@ -3,7 +3,7 @@ import type { Db } from './database';
 import { applyLedgerChange } from './ledger';
 import { appendEvents, runStream, type NewRunEvent } from './run-events';
 import { outputOfRunSql } from './run-output';
-import { isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
+import { ACTIVE_STATUSES, isTerminal, shownStatus, TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { Database, RunRow, RunStatus, RunStep } from './schema';
 import { costOf } from '../pricing';
 import { safeJson } from '../text';
@@ -42,19 +42,24 @@ export interface SettleOutcome {
   refunded: number;
 }
 
+/** A settlement as the database saw it: `settledNow` when this call did it (not an earlier one). */
+export interface Settlement extends SettleOutcome {
+  settledNow: boolean;
+}
+
 /**
  * Charges what the run used (never more than its estimate) and refunds the rest, sets its
  * terminal status and writes its closing events: all in one transaction, exactly once.
  */
-export async function settleRunRecord(db: Db, input: SettleInput): Promise<SettleOutcome | null> {
+export async function settleRunRecord(db: Db, input: SettleInput): Promise<Settlement | null> {
   return db.transaction().execute((trx) => settleRunIn(trx, input));
 }
 
 /** The same inside the caller's transaction (a stop before the workflow started settles so). */
-export async function settleRunIn(trx: Transaction<Database>, input: SettleInput): Promise<SettleOutcome | null> {
+export async function settleRunIn(trx: Transaction<Database>, input: SettleInput): Promise<Settlement | null> {
   const run = await trx.selectFrom('runs').selectAll().where('id', '=', input.runId).forUpdate().executeTakeFirst();
   if (!run) return null; // never admitted: nothing was reserved
-  if (run.charged !== null && run.refunded !== null) return { charged: run.charged, refunded: run.refunded };
+  if (run.charged !== null && run.refunded !== null) return { charged: run.charged, refunded: run.refunded, settledNow: false };
   const used = costOf(
     { input: run.price_input, output: run.price_output },
     { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
@@ -98,7 +103,7 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
   events.push({ type: 'status', data: { status: input.status, step: 'settle' } });
   events.push({ type: 'end', data: { status: input.status } });
   await appendEvents(trx, runStream(run.id), events);
-  return { charged, refunded };
+  return { charged, refunded, settledNow: true };
 }
 
 export async function getRunById(db: Db, runId: string): Promise<RunRow | undefined> {
@@ -167,4 +172,14 @@ export async function softDeleteRun(db: Db, runId: string): Promise<boolean> {
 export async function getRunRequestId(db: Db, runId: string): Promise<string | null> {
   const row = await db.selectFrom('runs').select('request_id').where('id', '=', runId).executeTakeFirst();
   return row?.request_id ?? null;
+}
+
+/** Runs not finished yet, all accounts (for the metrics). */
+export async function countActiveRuns(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('runs')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('status', 'in', ACTIVE_STATUSES)
+    .executeTakeFirstOrThrow();
+  return row.n;
 }

@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Config, StartSettings } from '../config';
 import type { Db } from '../db/database';
+import { countSettlement } from '../metrics/metrics';
 import { claimDueRunStarts, deleteRunStarts, endUnstartedRun, postponeRunStart, type ClaimedRunStart } from '../db/run-starts';
 import type { Logger } from '../logger';
 import { truncate } from '../text';
@@ -118,7 +119,9 @@ export class RunLauncher {
 
   private async relayEntry({ run, sealedSecrets, attempts }: ClaimedRunStart): Promise<void> {
     if (Date.now() - run.created_at.getTime() > this.deps.settings.deadlineMs) {
-      if (await endUnstartedRun(this.deps.db, run.id, 'failed', NOT_STARTED)) {
+      const ended = await endUnstartedRun(this.deps.db, run.id, 'failed', NOT_STARTED);
+      if (ended) {
+        countSettlement('failed', ended);
         this.deps.logger.error({ runId: run.id }, 'run not started before its deadline; ended failed and refunded');
       }
       return;

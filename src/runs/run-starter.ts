@@ -13,6 +13,7 @@ import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
 import { AdmissionRefused, IdempotencyKeyExpired, IdempotencyKeyReused, NotFound, UnknownModel } from './errors';
 import { wasPurged } from '../db/retention';
+import { metrics } from '../metrics/metrics';
 import type { CreateRunRequest } from './requests';
 import { withAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
@@ -130,6 +131,7 @@ export class RunStarter {
     };
     const decided = await admitInDatabase(this.deps.db, input, { startAfterMs: this.deps.launcher.graceMs });
     if (decided.outcome === 'refused') {
+      metrics.runsRefused.inc({ reason: decided.reason });
       if (decided.reason === 'session-not-found') throw new NotFound('session');
       throw new AdmissionRefused(decided.reason, decided.detail, estimate, decided.balance);
     }
@@ -137,6 +139,8 @@ export class RunStarter {
     if (decided.requestHash !== requestHash) throw new IdempotencyKeyReused();
     const started = { id: runId, status: 'queued' as const, createdAt: decided.createdAt.toISOString(), estimate, seq: decided.seq };
     if (decided.outcome === 'existing') return { ...started, replayed: true };
+    metrics.runsAdmitted.inc();
+    metrics.credits.inc({ kind: 'reserved' }, estimate);
 
     const admitted = withAdmission(input, { admitted: true, requestHash, createdAt: started.createdAt, seq: decided.seq });
     // A session hears of its requests in admission order: those are started before the reply,

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
 import { endUnstartedRun } from '../db/run-starts';
+import { countSettlement } from '../metrics/metrics';
 import { markRunStopping } from '../db/runs';
 import type { RunRow } from '../db/schema';
 import { isTerminal } from '../../workflows/run-vocabulary';
@@ -19,7 +20,13 @@ export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): 
   if (isTerminal(run.status)) {
     throw new RunEnded(run.status);
   }
-  if (run.status === 'queued' && (await endUnstartedRun(deps.db, run.id, 'stopped', STOPPED_ERROR))) return 'stopped';
+  if (run.status === 'queued') {
+    const ended = await endUnstartedRun(deps.db, run.id, 'stopped', STOPPED_ERROR);
+    if (ended) {
+      countSettlement('stopped', ended);
+      return 'stopped';
+    }
+  }
   if (run.status !== 'stopping' && !(await markRunStopping(deps.db, run.id))) {
     throw new RunEnded();
   }

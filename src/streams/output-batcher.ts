@@ -1,3 +1,4 @@
+import { metrics } from '../metrics/metrics';
 import type { Db } from '../db/database';
 import { isRefusedStatement } from '../db/errors';
 import { advanceRunHeads, insertRunEventRows, notifyRunEventPayloads } from '../db/output-batch';
@@ -175,19 +176,22 @@ export class OutputBatcher {
   private async write(batch: Map<string, PendingRun>): Promise<Map<string, unknown>> {
     const runs = [...batch.entries()];
     try {
-      await this.commit(runs);
+      metrics.eventsWritten.inc(await this.commit(runs));
       return new Map();
     } catch (err) {
       if (runs.length === 1 || !isRefusedStatement(err)) return new Map(runs.map(([runId]) => [runId, err]));
     }
     const failed = new Map<string, unknown>();
-    for (const run of runs) await this.commit([run]).catch((err: unknown) => failed.set(run[0], err));
+    for (const run of runs) {
+      await this.commit([run]).then((written) => metrics.eventsWritten.inc(written), (err: unknown) => failed.set(run[0], err));
+    }
     return failed;
   }
 
-  private async commit(runs: [string, PendingRun][]): Promise<void> {
+  /** Writes and announces the runs' events in one transaction; resolves to the events written. */
+  private async commit(runs: [string, PendingRun][]): Promise<number> {
     const eventsOf = ([, r]: [string, PendingRun]) => r.logs.length + (r.text ? 1 : 0);
-    await this.db.transaction().execute(async (trx) => {
+    return this.db.transaction().execute(async (trx) => {
       const heads = await advanceRunHeads(trx, {
         ids: runs.map(([id]) => id),
         inputTokens: runs.map(([, r]) => r.usage.inputTokens),
@@ -215,6 +219,7 @@ export class OutputBatcher {
       if (payloads.length > 0) {
         await notifyRunEventPayloads(trx, payloads);
       }
+      return rows.length;
     });
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database';
+import { metrics } from '../metrics/metrics';
 import { listRunEvents } from '../db/run-events';
 import type { Logger } from '../logger';
 import type { RunEventHub, Unsubscribe } from './run-event-hub';
@@ -35,6 +36,8 @@ export class RunEventStream {
   private lastSent: number;
   private queue: PersistedStreamEvent[] = [];
   private queuedBytes = 0;
+  /** When the oldest queued live event reached this process (its wait is the fan-out latency). */
+  private queuedSince = 0;
   private live = false;
   private outcome: StreamOutcome | undefined;
   private wake: (() => void) | undefined;
@@ -70,6 +73,7 @@ export class RunEventStream {
       this.live = true;
       while (!this.outcome) {
         const batch = this.queue;
+        const since = this.queuedSince;
         this.queue = [];
         this.queuedBytes = 0;
         if (batch.length === 0) {
@@ -84,6 +88,7 @@ export class RunEventStream {
           if (event.id > this.lastSent + 1) await this.replay(event.id - 1);
           if (!this.outcome) await this.send(event);
         }
+        metrics.fanoutSeconds.observe((performance.now() - since) / 1000);
       }
       return this.outcome;
     } catch (err) {
@@ -127,6 +132,7 @@ export class RunEventStream {
   /** Live events wait here while the replay runs or the client is behind; the wait is bounded. */
   private enqueue(events: PersistedStreamEvent[]): void {
     if (this.outcome) return;
+    if (this.queue.length === 0) this.queuedSince = performance.now();
     for (const event of events) {
       this.queue.push(event);
       this.queuedBytes += event.json.length + 32;

@@ -25,7 +25,8 @@ export function spawnPlatformProcess(entry: 'api' | 'worker', env: Record<string
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'bin', `${entry}.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'test', ...env },
+    // No worker metrics port unless a test asks: several workers share this host.
+    env: { ...process.env, NODE_ENV: 'test', RUNWAY_WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));

@@ -6,6 +6,7 @@ import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
+import { metrics } from '../../metrics/metrics';
 import { accountOf, allowTokens, streamHolderOf, visibilityOf } from '../auth';
 import type { ApiDeps } from '../deps';
 import { Problem, problems } from '../problem';
@@ -73,7 +74,8 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
       'x-accel-buffering': 'no',
     });
     sink.start();
-    const outcome = await stream.run();
+    metrics.sseConnections.inc();
+    const outcome = await stream.run().finally(() => metrics.sseConnections.dec());
     deps.logger.debug({ streamId: target.id, afterId, outcome }, 'event stream closed');
   } finally {
     release(); // however the stream ended: run() returns once the connection is gone
