@@ -36,7 +36,8 @@ export function tracingEndpoint(env: NodeJS.ProcessEnv = process.env): string | 
  * Starts tracing for this process when an OTLP endpoint is set; undefined (and nothing loaded)
  * otherwise. `serviceName` is the default `service.name`; OTEL_SERVICE_NAME overrides it.
  */
-export async function startTracing(serviceName: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+export async function startTracing(serviceName: string, logger: Logger): Promise<Tracing | undefined> {
+  const env = process.env; // the SDK reads its own settings (OTEL_*) from here too
   const endpoint = tracingEndpoint(env);
   if (!endpoint) return undefined;
   const { startSdk } = await import('./sdk');
