@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
 import { countSettlement, metrics } from '../src/metrics/metrics';
@@ -77,7 +78,7 @@ export function executeModelActivity(deps: ActivityDeps) {
     /** Set when the call ended early on a stop: the activity's result. */
     const ended = await withHeartbeat(ctx, heartbeatFor(deps, input.runId, writer), async (): Promise<ExecuteResult | null> => {
       try {
-        truncated = await streamInto(writer, call, stops.signal, input.workspacePath);
+        truncated = await tracedCall(input.runId, writer, call, () => streamInto(writer, call, stops.signal, input.workspacePath));
         return null;
       } catch (err) {
         // Settling needs the usage written: only settle early if the last write landed.
@@ -124,6 +125,36 @@ async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow)
   const inputTokens = provider.estimateInputTokens(messages);
   const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
   return { model: run.model, provider, messages, inputTokens, allowed, secrets };
+}
+
+/** A no-op unless tracing is on (src/telemetry registers the SDK). */
+const tracer = trace.getTracer('runway-worker');
+
+/**
+ * The provider call as a span (`provider.call`, a child of the activity's): provider, model, the
+ * cap and the tokens used. Never the prompt, the output or the key; a failure is recorded by its
+ * code only, since provider messages may quote the request.
+ */
+function tracedCall<T>(runId: string, writer: RunOutputWriter, call: ModelCall, fn: () => Promise<T>): Promise<T> {
+  const attributes = {
+    'runway.run_id': runId,
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': call.provider.prefix,
+    'gen_ai.request.model': call.model,
+    'gen_ai.request.max_tokens': call.allowed,
+  };
+  return tracer.startActiveSpan('provider.call', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      const type = err instanceof ProviderError ? err.code : err instanceof Error ? err.name : 'unknown';
+      span.setAttribute('error.type', type).setStatus({ code: SpanStatusCode.ERROR, message: type });
+      throw err;
+    } finally {
+      span.setAttributes({ 'gen_ai.usage.input_tokens': writer.inputTokens, 'gen_ai.usage.output_tokens': writer.outputTokens });
+      span.end();
+    }
+  });
 }
 
 /** Streams the provider's answer into the writer; true when it was cut at the cap. */

@@ -59,6 +59,8 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   readGaugesFrom({ activeRuns: () => countActiveRuns(deps.db), outbox: () => runStartBacklog(deps.db) });
   const webhooks = new WebhookService({ db: deps.db, secretsKey: deps.secretsKey, settings: deps.config.webhooks });
 
+  // First: the request's span covers every other middleware, and the workflow start it leads to.
+  if (deps.requestSpans) app.use(deps.requestSpans);
   app.use(async (ctx, next) => {
     const started = performance.now();
     await next();

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Middleware } from 'koa';
 import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
@@ -24,6 +25,8 @@ export interface ApiDeps {
   launcher: RunLauncher;
   /** Issues and checks scoped tokens (keyed from secretsKey). Built here only. */
   tokens: ScopedTokens;
+  /** The request-span middleware when tracing is on (see src/telemetry); absent, requests are not traced. */
+  requestSpans?: Middleware;
 }
 
 /** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub, its run launcher). */

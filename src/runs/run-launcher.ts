@@ -1,3 +1,4 @@
+import { context, type Context } from '@opentelemetry/api';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Config, StartSettings } from '../config';
 import type { Db } from '../db/database';
@@ -48,7 +49,8 @@ const NOT_STARTED = {
 export class RunLauncher {
   private inFlight = 0;
   private readonly launching = new Set<Promise<string | null>>();
-  private readonly waiting: { input: RunWorkflowInput; since: number }[] = [];
+  /** `trace`: the admitting request's context, so that a start made later is still part of its trace. */
+  private readonly waiting: { input: RunWorkflowInput; since: number; trace: Context }[] = [];
   private readonly slotFreed: (() => void)[] = [];
   private pausedUntil = 0;
   private started: string[] = [];
@@ -67,7 +69,7 @@ export class RunLauncher {
   /** After the admission's commit: starts the run soon; what this process does not start in time, a relay does. */
   launchSoon(input: RunWorkflowInput): void {
     if (this.closed || this.waiting.length >= MAX_WAITING) return;
-    this.waiting.push({ input, since: Date.now() });
+    this.waiting.push({ input, since: Date.now(), trace: context.active() });
     this.pump();
   }
 
@@ -141,10 +143,11 @@ export class RunLauncher {
   /** Drains what this process admitted, `inFlight` at a time; entries the relay may have taken by now are left to it. */
   private pump(): void {
     while (this.inFlight < this.deps.settings.inFlight && this.waiting.length > 0) {
-      const next = this.waiting.shift() as { input: RunWorkflowInput; since: number };
+      const next = this.waiting.shift() as { input: RunWorkflowInput; since: number; trace: Context };
       if (Date.now() - next.since >= this.deps.settings.graceMs || Date.now() < this.pausedUntil) continue;
       this.inFlight += 1;
-      const launched = this.launch(next.input).finally(() => {
+      // Pumped from whichever call freed a slot: the start belongs to its own request's trace.
+      const launched = context.with(next.trace, () => this.launch(next.input)).finally(() => {
         this.launching.delete(launched);
         this.release();
       });

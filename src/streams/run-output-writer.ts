@@ -61,6 +61,10 @@ export class RunOutputWriter {
     this.batcher.usage(this.runId, this.usage);
   }
 
+  get inputTokens(): number {
+    return this.usage.inputTokens;
+  }
+
   get outputTokens(): number {
     return this.usage.outputTokens;
   }

@@ -1,15 +1,16 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ClientInterceptors } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+/** `interceptors`: the tracing ones when tracing is on (a workflow start then carries the caller's trace). */
+export async function connectClient(address: string, namespace: string, interceptors?: ClientInterceptors): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, interceptors });
 }
 
 /** A client that connects on its first call: a process that can work without Temporal starts without it. */
-export function lazyClient(address: string, namespace: string): Client {
-  return new Client({ connection: Connection.lazy({ address }), namespace });
+export function lazyClient(address: string, namespace: string, interceptors?: ClientInterceptors): Client {
+  return new Client({ connection: Connection.lazy({ address }), namespace, interceptors });
 }
 
 /** Waits until the server answers for the namespace (the dev server registers it after boot). */

@@ -14,6 +14,7 @@ import { RunStopListener } from './run-stop-listener';
 import { launcherFor } from '../runs/run-launcher';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import { registerRetentionSchedule } from './retention-schedule';
+import type { WorkerTracing } from '../telemetry';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -26,6 +27,12 @@ export interface RunwayWorkerDeps {
   providers?: ProviderRegistry;
   /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * Tracing's interceptors and workflow span sink (src/telemetry), when it is on. A prebuilt
+   * `workflowBundle` must then have been bundled with `tracing.workflowModules` (the worker uses
+   * a bundle's interceptors, not its options'); bundled at start, they are included.
+   */
+  tracing?: WorkerTracing;
 }
 
 /**
@@ -88,6 +95,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     maxConcurrentActivityTaskExecutions: 200,
     maxEagerActivityReservationsPerWorkflowTask: deps.config.workerEagerActivities,
     shutdownGraceTime: '10 seconds',
+    ...(deps.tracing ? { interceptors: deps.tracing.interceptors, sinks: deps.tracing.sinks } : {}),
   } satisfies Partial<WorkerOptions>;
   const shared = await Worker.create({
     ...common,
