@@ -177,7 +177,7 @@ test('the runs list updates live, without a reload, and filters by status and us
   await page.getByLabel('User').fill('bob');
   await page.getByLabel('User').press('Enter');
   await page.getByRole('link', { name: alice.id }).waitFor({ state: 'detached' });
-  expect(await page.getByRole('link', { name: bob.id }).isVisible()).toBe(true);
+  await page.getByRole('link', { name: bob.id }).waitFor();
   await page.getByLabel('Status').selectOption('failed');
   await page.getByText('No runs match these filters.').waitFor();
   await page.getByLabel('Status').selectOption('');

@@ -52,6 +52,9 @@ export function RunsList() {
   const { rw, can, signOut } = useConsole();
   const [status, setStatus] = useState<RunStatus | ''>('');
   const [user, setUser] = useState('');
+  // What is typed, applied on Enter or leaving the field: a controlled value re-rendered by every
+  // poll must follow the keystrokes, or the list's refresh would put the old filter back.
+  const [userDraft, setUserDraft] = useState('');
   const query = { status: status || undefined, user: can.user ? undefined : user.trim() || undefined, limit: PAGE_SIZE };
   const runs = usePoll(() => firstOf(rw.runs.list(query), PAGE_SIZE), [rw, query.status, query.user]);
   const actions = can.create ? (
@@ -78,7 +81,7 @@ export function RunsList() {
         ) : (
           <label>
             User
-            <input type="search" value={user} placeholder="any" onChange={(e) => setUser(e.currentTarget.value)} />
+            <input type="search" value={userDraft} placeholder="any" onInput={(e) => setUserDraft(e.currentTarget.value)} onChange={(e) => setUser(e.currentTarget.value)} />
           </label>
         )}
       </form>
