@@ -51,6 +51,9 @@ const envSchema = z.object({
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
+  RUNWAY_LOG_BUNDLER: boolFromEnv(false),
+  // Read by createLogger itself (loggers exist before the config); validated here so a typo stops the start.
+  RUNWAY_LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
   RUNWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RUNWAY_SSE_KEEPALIVE_MS: intFromEnv(15_000, 10),
   RUNWAY_SSE_MAX_BUFFER_BYTES: intFromEnv(1024 * 1024, 1024),
@@ -122,6 +125,8 @@ export interface Config {
   maxOpenSessions: number;
   maxBodyBytes: number;
   logLevel: string;
+  /** The workflow bundler's webpack report at worker start (off: only its warnings and errors). */
+  logBundler: boolean;
   /**
    * Event streams: keep-alive comment interval, the most a slow client may have buffered, how long
    * a write may wait for a client that does not read, and how many streams an account may hold
@@ -251,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     logLevel: e.RUNWAY_LOG_LEVEL,
+    logBundler: e.RUNWAY_LOG_BUNDLER,
     sse: {
       keepAliveMs: e.RUNWAY_SSE_KEEPALIVE_MS,
       maxBufferBytes: e.RUNWAY_SSE_MAX_BUFFER_BYTES,

@@ -10,11 +10,21 @@ const SECRET_FIELDS = ['secrets', 'apiKey', 'authorization', 'x-api-key', 'secre
 const REDACTED_PATHS = SECRET_FIELDS.flatMap((f) => [`["${f}"]`, `*["${f}"]`, `*.*["${f}"]`]);
 
 /**
- * JSON logs in production, readable lines on a terminal. Secrets never reach a log line: known
- * secret-bearing fields are redacted wherever they appear.
+ * RUNWAY_LOG_FORMAT: `pretty` (readable lines, pino-pretty), `json` (one JSON object a line), or
+ * `auto` (the default): pretty on a terminal outside production, JSON otherwise.
+ */
+export function prettyLogs(env: NodeJS.ProcessEnv = process.env, isTTY = Boolean(process.stdout.isTTY)): boolean {
+  const format = env.RUNWAY_LOG_FORMAT ?? 'auto';
+  if (format === 'pretty' || format === 'json') return format === 'pretty';
+  return isTTY && env.NODE_ENV !== 'production';
+}
+
+/**
+ * JSON logs in production and when piped, readable lines on a terminal (prettyLogs). Secrets
+ * never reach a log line: known secret-bearing fields are redacted wherever they appear.
  */
 export function createLogger(name: string, level: string): Logger {
-  const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
+  const pretty = prettyLogs();
   return pino({
     name,
     level,

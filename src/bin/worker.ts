@@ -2,31 +2,40 @@ import { bootstrap, onShutdown } from '../bootstrap';
 import type { Connection } from '@temporalio/client';
 import { connectClient, waitForNamespace } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
-import { createRunwayWorker } from '../worker/create-worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { createRunwayWorker, WORKFLOWS_PATH } from '../worker/create-worker';
+import { bundlerLogger, installRuntimeLogger } from '../temporal/runtime-logger';
 import type { Logger } from '../logger';
 import { startMetricsServer } from '../metrics/metrics-server';
 import { startTracing } from '../telemetry';
 
 async function main() {
   const { config, secrets, logger, pool, db } = await bootstrap('worker');
+  installRuntimeLogger(logger);
   const tracing = await startTracing('runway-worker', logger);
   await waitForNamespace(config.temporal.address, config.temporal.namespace);
   const client = await connectClient(config.temporal.address, config.temporal.namespace, tracing?.clientInterceptors);
   await ensureSearchAttributes(client.connection as Connection, config.temporal.namespace);
-  const { worker, connection } = await createRunwayWorker({ config, db, client, logger, secretsKey: secrets.secretsKey, tracing: tracing?.worker });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: tracing?.worker.workflowModules,
+    logger: bundlerLogger(logger, config.logBundler),
+  });
+  const { worker, connection } = await createRunwayWorker({ config, db, client, logger, secretsKey: secrets.secretsKey, tracing: tracing?.worker, workflowBundle: { code } });
   const metricsServer = config.metrics.workerPort > 0 ? await serveMetrics(config.metrics.workerPort, config.metrics.token, logger) : undefined;
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
+  const running = worker.run();
+  // A stop lets running activities finish within the worker's grace time, then closes the rest.
   onShutdown(logger, async () => {
     worker.shutdown();
+    await running.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
     await metricsServer?.close();
+    await connection.close();
+    await client.connection.close();
+    await pool.end();
     await tracing?.shutdown(); // the process exits next: export what is buffered
   });
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
-  await worker.run();
-  await connection.close();
-  await client.connection.close();
-  await pool.end();
-  await tracing?.shutdown();
-  process.exit(0);
+  await running;
 }
 
 /** A port already taken (another worker on this host) costs the metrics, not the worker. */
