@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bearer, createAccount, startRun, waitForRun } from './helpers/api';
 import { spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
@@ -92,6 +94,14 @@ test('admissions, refusals, settlements, credits, streams, first tokens and webh
   expect(after.get('runway_process_resident_memory_bytes')).toBeGreaterThan(0);
   // Labels are bounded: no series per run, account or key.
   for (const secretish of [done.body.id, account.id, account.apiKey]) expect(text).not.toContain(secretish);
+});
+
+test('the Grafana dashboard (deploy/grafana) charts only metrics that exist', async () => {
+  const dashboard = JSON.parse(readFileSync(path.join(__dirname, '..', 'deploy/grafana/dashboards/runway.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+  const names = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/runway_[a-z0-9_]+/g) ?? [])));
+  expect(names.size).toBeGreaterThan(10);
+  const { text } = await scrape();
+  for (const name of names) expect(`${name}: ${text.includes(`# TYPE ${name.replace(/_bucket$/, '')} `)}`).toBe(`${name}: true`);
 });
 
 test('GET /metrics needs the metrics token when one is set (not an API key)', async () => {
