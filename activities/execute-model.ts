@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
-import { countSettlement, metrics } from '../src/metrics/metrics';
+import { countSettlement, errorCodeLabel, metrics } from '../src/metrics/metrics';
 import { enterRunStep, getRunById, settleRunRecord } from '../src/db/runs';
 import { outputTokensAffordable } from '../src/pricing';
 import { redactError } from '../src/providers/redact';
@@ -85,7 +85,7 @@ export function executeModelActivity(deps: ActivityDeps) {
         const written = await writer.close().then(() => true, () => false);
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
         if (stops.heard()) return stoppedEarly(written);
-        metrics.providerErrors.inc({ provider: call.provider.prefix, code: err instanceof ProviderError ? err.code : 'internal' });
+        metrics.providerErrors.inc({ provider: call.provider.prefix, code: err instanceof ProviderError ? errorCodeLabel(err.code) : 'internal' });
         // The failure lands in Temporal history and the run's error: never with the run's key in it.
         throw toActivityFailure(redactError(err, [call.secrets.apiKey]));
       } finally {

@@ -20,6 +20,8 @@ export function retentionActivities(deps: ActivityDeps) {
         const purged = await purgeFinishedBatch(deps.db, cutoff, settings.batchSize);
         for (const key of Object.keys(total) as (keyof PurgedCounts)[]) total[key] += purged[key];
         Context.current().heartbeat(total);
+        // Cancelled (or timed out, its retry already running): stop between batches.
+        if (Context.current().cancellationSignal.aborted) break;
         if (purged.runs < settings.batchSize && purged.sessions < settings.batchSize) break;
       }
       deps.logger.info({ ...total, cutoff: cutoff.toISOString() }, 'retention purge finished');

@@ -85,9 +85,10 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
   RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
   RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
-  RUNWAY_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Empty is unset (docker-compose passes `${RUNWAY_METRICS_TOKEN:-}`).
+  RUNWAY_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
   RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
-  RUNWAY_RETENTION_DAYS: intFromEnv(30, 0),
+  RUNWAY_RETENTION_DAYS: intFromEnv(30, 0).refine((d) => d <= 36_500, 'must be at most 36500 days'),
   RUNWAY_RETENTION_BATCH: intFromEnv(500, 1),
 });
 

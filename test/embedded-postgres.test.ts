@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import { isTerminal } from '../workflows/run-vocabulary';
  */
 const ROOT = path.resolve(__dirname, '..');
 const run = promisify(execFile);
+const PLATFORM_SECRET = 'sk-platform-secret-not-for-postgres';
 
 interface Platform {
   child: ChildProcess;
@@ -37,6 +38,8 @@ function platformEnv(dataDir: string, ports: { api: number; temporal: number; ui
     RUNWAY_LOG_LEVEL: 'info',
     RUNWAY_DEMO_DELAY_MS: '5',
     RUNWAY_WORKER_METRICS_PORT: '0',
+    // A platform secret in npm start's environment: the database's processes must not hold it.
+    RUNWAY_OPENAI_API_KEY: PLATFORM_SECRET,
   };
   // The suite's own database and admin secrets must not leak in: this platform decides its own.
   for (const name of ['DATABASE_URL', 'RUNWAY_ADMIN_TOKEN', 'RUNWAY_SECRETS_KEY', 'RUNWAY_TASK_QUEUE']) delete env[name];
@@ -92,6 +95,14 @@ describe('npm start with an embedded PostgreSQL', () => {
     const url = await runningEmbeddedPostgres(dataDir);
     expect(url).not.toBeNull();
     expect(new URL(url!).port).not.toBe('5432');
+    // Root runs it as the postgres user, who may pass through the data folder and nobody else may.
+    const folder = statSync(dataDir);
+    expect(folder.mode & 0o777).toBe(0o710);
+    expect(folder.gid).toBe(Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
+    const postmaster = Number(readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const serverEnv = readFileSync(`/proc/${postmaster}/environ`, 'utf8');
+    expect(serverEnv).toContain('PATH=');
+    expect(serverEnv).not.toContain(PLATFORM_SECRET);
     // The namespace the platform's dev server created keeps histories as long as Runway keeps runs.
     const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
     const ns = await connection.workflowService.describeNamespace({ namespace: 'runway' }).finally(() => connection.close());

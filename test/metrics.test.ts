@@ -113,6 +113,17 @@ test('GET /metrics needs the metrics token when one is set (not an API key)', as
   expect(problem.type).toMatch(/unauthorized$/);
 });
 
+test('in production the API serves no metrics without a token', async () => {
+  const production = await startStack({ worker: false, env: { NODE_ENV: 'production' } });
+  try {
+    const res = await fetch(`${production.baseUrl}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toContain('runway_');
+  } finally {
+    await production.stop();
+  }
+});
+
 describe('a worker process', () => {
   let worker: PlatformProcess | undefined;
   afterAll(async () => {

@@ -100,7 +100,10 @@ test('the schedule purges aged finished runs, sessions and events, keeps the led
   expect(hook.status).toBe(201);
   const undelivered = await finishedRun(waiting, 'webhook pending');
 
-  await age('runs', 'completed_at', [old, closed.runId, open.runId, undelivered]);
+  // A succeeded run whose workspace was kept (RUNWAY_KEEP_WORKSPACES): its row is the folder's only record.
+  const kept = await finishedRun(account, 'workspace kept');
+  await stack.db.updateTable('runs').set({ workspace_path: '/data/workspaces/kept' }).where('id', '=', kept).execute();
+  await age('runs', 'completed_at', [old, closed.runId, open.runId, undelivered, kept]);
   await age('sessions', 'closed_at', [closed.sessionId]);
   const ledgerBefore = await ledgerOf(stack, account);
   const accountBefore = await accountOf(stack, account);
@@ -117,8 +120,8 @@ test('the schedule purges aged finished runs, sessions and events, keeps the led
   }
   expect(await rowCount('sessions', closed.sessionId)).toBe(0);
   expect(await eventCount(closed.sessionId)).toBe(0);
-  // Kept: the recent run, the open session's aged request, the run whose webhook is owed.
-  for (const id of [recent, open.runId, undelivered]) expect(await rowCount('runs', id)).toBe(1);
+  // Kept: the recent run, the open session's aged request, the run whose webhook is owed, the kept workspace's.
+  for (const id of [recent, open.runId, undelivered, kept]) expect(await rowCount('runs', id)).toBe(1);
   expect(await rowCount('sessions', open.sessionId)).toBe(1);
   expect(await eventCount(recent)).toBeGreaterThan(0);
 

@@ -57,6 +57,9 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   });
   // The database-wide gauges come from the API (any one of them: the values are the deployment's).
   readGaugesFrom({ activeRuns: () => countActiveRuns(deps.db), outbox: () => runStartBacklog(deps.db) });
+  if (deps.config.env === 'production' && !deps.config.metrics.token) {
+    deps.logger.warn('GET /metrics is off: set RUNWAY_METRICS_TOKEN to serve it (the worker\'s metrics port is not affected)');
+  }
   const webhooks = new WebhookService({ db: deps.db, secretsKey: deps.secretsKey, settings: deps.config.webhooks });
 
   // First: the request's span covers every other middleware, and the workflow start it leads to.
@@ -81,7 +84,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
     ctx.body = openapi;
   });
 
-  for (const router of [root, metricsRoutes(deps.config.metrics.token), healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
+  for (const router of [root, metricsRoutes(deps.config.metrics.token, deps.config.env === 'production'), healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

@@ -30,10 +30,15 @@ export function httpMetrics(): Middleware {
   };
 }
 
-/** GET /metrics in Prometheus' text format; with a token configured, only for its bearer. */
-export function metricsRoutes(token: string | undefined): Router {
+/**
+ * GET /metrics in Prometheus' text format, for the bearer of RUNWAY_METRICS_TOKEN when it is set.
+ * In production the API's port is public: without a token the figures (every account's activity)
+ * are not served at all.
+ */
+export function metricsRoutes(token: string | undefined, production: boolean): Router {
   const router = new Router();
   router.get('/metrics', async (ctx) => {
+    if (!token && production) throw problems.notFound();
     if (token && !bearerMatches(ctx.get('authorization'), token)) {
       throw problems.unauthorized('the metrics need the bearer token set in RUNWAY_METRICS_TOKEN');
     }

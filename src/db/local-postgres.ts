@@ -1,24 +1,16 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { SYSTEM_DATABASE_URL, type Config } from '../config';
-import { runningEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
+import { answers, runningEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 
 const run = promisify(execFile);
 
-async function reachable(databaseUrl: string): Promise<boolean> {
+/** Whether the server of `databaseUrl` answers (on its `postgres` database: ours may not exist yet). */
+function reachable(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined); // a probe: its answer is already decided above
-  }
+  return answers(url.toString());
 }
 
 /**

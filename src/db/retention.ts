@@ -13,8 +13,8 @@ const terminal = sql.join(TERMINAL_STATUSES.map((s) => sql.lit(s)));
 
 /**
  * One batch of finished work older than `cutoff`, deleted in one transaction: runs that ended
- * (and were cleaned up) before it with their events, admission records and settled webhook
- * deliveries, then closed sessions with no run left and their event log. A run of a session goes
+ * (and were cleaned up: a kept workspace keeps its run, the only record of its folder) before it
+ * with their events, admission records and settled webhook deliveries, then closed sessions with no run left and their event log. A run of a session goes
  * only with a session closed before the cutoff (an open session's context is its runs), and a run
  * with a delivery still pending waits for it. Ledger rows stay. Rows other transactions hold are
  * skipped (SKIP LOCKED): the next batch takes them.
@@ -23,14 +23,20 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
   return db.transaction().execute(async (trx) => {
     const runs = await sql<{ id: string; account_id: string }>`
       SELECT r.id, r.account_id FROM runs r
-      WHERE r.completed_at < ${cutoff} AND r.status IN (${terminal}) AND r.step = 'done'
+      WHERE r.completed_at < ${cutoff} AND r.status IN (${terminal}) AND r.step = 'done' AND r.workspace_path IS NULL
         AND (r.session_id IS NULL OR NOT EXISTS (
           SELECT 1 FROM sessions s WHERE s.id = r.session_id AND (s.status <> 'closed' OR s.closed_at >= ${cutoff})))
         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.run_id = r.id AND d.status = 'pending')
       ORDER BY r.completed_at
       LIMIT ${limit}
       FOR UPDATE OF r SKIP LOCKED`.execute(trx);
-    const runIds = runs.rows.map((r) => r.id);
+    // A delivery made pending again (a redelivery) since the query above read it keeps its run:
+    // locking them reads the rows as they are now.
+    const owed = await sql<{ run_id: string; status: string }>`
+      SELECT run_id, status FROM webhook_deliveries WHERE run_id = ANY(${runs.rows.map((r) => r.id)}) FOR UPDATE`.execute(trx);
+    const pending = new Set(owed.rows.filter((d) => d.status === 'pending').map((d) => d.run_id));
+    const doomed = runs.rows.filter((r) => !pending.has(r.id));
+    const runIds = doomed.map((r) => r.id);
     let events = 0;
     let deliveries = 0;
     if (runIds.length > 0) {
@@ -38,7 +44,7 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
       deliveries = Number((await trx.deleteFrom('webhook_deliveries').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
       await trx.deleteFrom('admission_rejections').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('runs').where('id', 'in', runIds).execute();
-      await trx.insertInto('purged_runs').values(runs.rows).onConflict((oc) => oc.doNothing()).execute();
+      await trx.insertInto('purged_runs').values(doomed).onConflict((oc) => oc.doNothing()).execute();
     }
     const sessions = await sql<{ id: string }>`
       SELECT s.id FROM sessions s

@@ -21,7 +21,7 @@ export const metrics = {
   runsAdmitted: new Counter({ name: 'runway_runs_admitted_total', help: 'Runs admitted (credits reserved)', registers: [registry] }),
   runsRefused: new Counter({
     name: 'runway_runs_refused_total',
-    help: 'Runs refused at admission, by reason (insufficient-credits, too-many-active-runs, spend-cap, …)',
+    help: 'Runs refused at admission, by reason (insufficient-credits, too-many-active-runs, too-many-active-runs-for-user, session-busy, session-closed, session-not-found)',
     labelNames: ['reason'] as const,
     registers: [registry],
   }),
@@ -91,10 +91,17 @@ export interface DatabaseGauges {
 }
 
 let databaseGauges: DatabaseGauges | undefined;
+let outboxRead: Promise<{ count: number; oldestAgeMs: number }> | undefined;
 
 /** Where the database-wide gauges read from (the API process sets it once it has its database). */
 export function readGaugesFrom(source: DatabaseGauges): void {
   databaseGauges = source;
+}
+
+/** One outbox query for both of its gauges in a scrape (they are collected together). */
+function outboxFigures(source: DatabaseGauges) {
+  outboxRead ??= source.outbox().finally(() => setTimeout(() => (outboxRead = undefined), 1000).unref());
+  return outboxRead;
 }
 
 new Gauge({
@@ -110,7 +117,7 @@ new Gauge({
   help: 'Admitted runs whose workflow is not started yet',
   registers: [registry],
   async collect() {
-    if (databaseGauges) this.set((await databaseGauges.outbox()).count);
+    if (databaseGauges) this.set((await outboxFigures(databaseGauges)).count);
   },
 });
 new Gauge({
@@ -118,9 +125,14 @@ new Gauge({
   help: 'Age of the oldest admitted run still waiting for its workflow to start (0: none)',
   registers: [registry],
   async collect() {
-    if (databaseGauges) this.set((await databaseGauges.outbox()).oldestAgeMs / 1000);
+    if (databaseGauges) this.set((await outboxFigures(databaseGauges)).oldestAgeMs / 1000);
   },
 });
+
+/** A provider's error code as a label: codes are ours, but a provider may add its own words to them. */
+export function errorCodeLabel(code: string): string {
+  return /^[a-z0-9_]{1,40}$/.test(code) ? code : 'other';
+}
 
 /** A run's settlement, counted once: by the call that did it. */
 export function countSettlement(status: string, settlement: { charged: number; refunded: number; settledNow: boolean } | null): void {

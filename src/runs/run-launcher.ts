@@ -122,7 +122,7 @@ export class RunLauncher {
   private async relayEntry({ run, sealedSecrets, attempts }: ClaimedRunStart): Promise<void> {
     if (Date.now() - run.created_at.getTime() > this.deps.settings.deadlineMs) {
       const ended = await endUnstartedRun(this.deps.db, run.id, 'failed', NOT_STARTED);
-      if (ended) {
+      if (ended && ended.settledNow) {
         countSettlement('failed', ended);
         this.deps.logger.error({ runId: run.id }, 'run not started before its deadline; ended failed and refunded');
       }

@@ -42,6 +42,15 @@ export async function startTracing(serviceName: string, logger: Logger): Promise
   if (!endpoint) return undefined;
   const { startSdk } = await import('./sdk');
   const tracing = startSdk(serviceName, logger);
-  logger.info({ endpoint, serviceName: env.OTEL_SERVICE_NAME || serviceName }, 'tracing on: spans go to the OTLP endpoint (http/json)');
+  // The origin only: an endpoint URL may carry credentials in its user info or query.
+  logger.info({ endpoint: originOf(endpoint), serviceName: env.OTEL_SERVICE_NAME || serviceName }, 'tracing on: spans go to the OTLP endpoint (http/json)');
   return tracing;
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(not a URL)';
+  }
 }

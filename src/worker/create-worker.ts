@@ -95,6 +95,8 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     maxConcurrentActivityTaskExecutions: 200,
     maxEagerActivityReservationsPerWorkflowTask: deps.config.workerEagerActivities,
     shutdownGraceTime: '10 seconds',
+    // Activities that ignore their cancellation after the grace time cannot hold a stopping worker forever.
+    shutdownForceTime: '1 minute',
     ...(deps.tracing ? { interceptors: deps.tracing.interceptors, sinks: deps.tracing.sinks } : {}),
   } satisfies Partial<WorkerOptions>;
   const shared = await Worker.create({
