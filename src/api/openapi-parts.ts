@@ -28,5 +28,7 @@ export function withCommonProblems(route: RouteConfig): void {
     common[413] = problem('Body over RUNWAY_MAX_BODY_BYTES');
     common[415] = problem('A body that is not JSON');
   }
+  // Every documented operation reads PostgreSQL: an outage answers 503 (Retry-After).
+  common[503] = problem('PostgreSQL cannot be reached right now (database-unavailable); retry after Retry-After');
   route.responses = { ...common, ...route.responses };
 }

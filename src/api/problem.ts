@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../db/errors';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger';
 import { problemOfDomainError } from './domain-problems';
@@ -65,6 +66,11 @@ export function problemMiddleware(logger: Logger) {
       if (ctx.status === 404 && ctx.body === undefined) throw problems.notFound('endpoint');
     } catch (err) {
       let problem = err instanceof Problem ? err : (problemOfDomainError(err) ?? fromHttpError(err as Record<string, never>));
+      if (!problem && isDatabaseUnavailable(err)) {
+        logger.warn({ err: String(err), method: ctx.method, path: ctx.path }, 'database unavailable');
+        problem = new Problem(503, 'database-unavailable', 'Database unavailable', 'the database cannot be reached right now; retry shortly');
+        ctx.set('Retry-After', '2');
+      }
       if (!problem) {
         logger.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
         problem = new Problem(500, 'internal-error', 'Internal error', 'an unexpected error occurred; it has been logged');

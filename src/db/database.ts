@@ -12,7 +12,9 @@ const types = {
 };
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, types });
+  // A database that does not answer fails a connection after 5 s instead of holding the request
+  // (the API answers 503 database-unavailable); keep-alive notices a connection cut silently.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, types, connectionTimeoutMillis: 5000, keepAlive: true });
   // An idle client killed by the server (a restart, a terminated backend) is dropped by the pool;
   // without a listener its 'error' event would crash the process.
   pool.on('error', () => undefined);

@@ -12,3 +12,19 @@ const REFUSED = /^(22|23|42|54|P0)/;
 export function isRefusedStatement(err: unknown): err is pg.DatabaseError {
   return err instanceof pg.DatabaseError && REFUSED.test(err.code ?? '');
 }
+
+/**
+ * The database could not be reached or dropped the connection: refused or reset sockets, a
+ * connection timeout, SQLSTATE class 08 (connection exception), 57P01–57P03 (the server shutting
+ * down or starting), 53300 (too many connections). Transient: the same request may succeed soon.
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
+  return UNAVAILABLE_MESSAGES.test(err.message);
+}
