@@ -64,7 +64,7 @@ test('admissions, refusals, settlements, credits, streams, first tokens and webh
   await waitForRun(stack, account, done.body.id);
 
   const stopped = await startRun(stack, account, { prompt: words(200, 'slow'), model: 'demo/echo', maxTokens: 400 });
-  await waitForRun(stack, account, stopped.body.id, (r) => r.status === 'running');
+  await waitForRun(stack, account, stopped.body.id, (r) => r.status === 'running' && r.usage.outputTokens > 0); // past its first token
   expect((await stack.http.post(`/v1/runs/${stopped.body.id}/stop`).set(bearer(account))).status).toBe(202);
   await waitForRun(stack, account, stopped.body.id);
   const refused = await startRun(stack, account, { prompt: 'too big', model: 'demo/echo', maxTokens: 100_000 });

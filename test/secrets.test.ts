@@ -7,6 +7,7 @@ import { databaseDump } from './helpers/database-dump';
 import { FakeOpenAi } from './helpers/fake-openai';
 import { spawnApi, spawnWorker, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
+import { decodedStrings } from './helpers/temporal-history';
 import { ensureTemporalCli } from '../src/temporal/cli';
 
 const run = promisify(execFile);
@@ -42,22 +43,6 @@ afterAll(async () => {
   await fake.stop();
 });
 
-/** Every string in a JSON document, plus the text of those that are base64 (Temporal payloads). */
-function decodedStrings(json: string): string {
-  const out: string[] = [];
-  const walk = (value: unknown): void => {
-    if (typeof value === 'string') {
-      out.push(value);
-      if (/^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length % 4 === 0) out.push(Buffer.from(value, 'base64').toString('utf8'));
-    } else if (Array.isArray(value)) {
-      value.forEach(walk);
-    } else if (value && typeof value === 'object') {
-      Object.values(value).forEach(walk);
-    }
-  };
-  walk(JSON.parse(json));
-  return out.join('\n');
-}
 
 describe('a run’s transient API key', () => {
   const runIds: string[] = [];

