@@ -1,5 +1,6 @@
 import { createApp } from '../api/app';
 import { apiDepsFor } from '../api/deps';
+import { answerClientErrorsWithProblems } from '../api/client-errors';
 import { bootstrap, onShutdown } from '../bootstrap';
 import type { Connection } from '@temporalio/client';
 import { lazyClient, waitForNamespace } from '../temporal/connection';
@@ -36,6 +37,7 @@ async function main() {
     logger.info({ port }, `API listening on http://127.0.0.1:${port}`);
   });
   server.requestTimeout = 0; // event streams stay open for as long as a run lasts
+  answerClientErrorsWithProblems(server);
   onShutdown(logger, async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());

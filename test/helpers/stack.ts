@@ -7,6 +7,7 @@ import type pg from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
 import { apiDepsFor, type ApiDeps } from '../../src/api/deps';
+import { answerClientErrorsWithProblems } from '../../src/api/client-errors';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, createPool, type Db } from '../../src/db/database';
 import { createLogger } from '../../src/logger';
@@ -67,6 +68,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
+  answerClientErrorsWithProblems(server);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let worker: { worker: RunwayWorker; running: Promise<void>; close: () => Promise<void> } | undefined;
