@@ -18,6 +18,10 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   // An idle client killed by the server (a restart, a terminated backend) is dropped by the pool;
   // without a listener its 'error' event would crash the process.
   pool.on('error', () => undefined);
+  // A client checked out when its connection dies (a transaction waiting between statements)
+  // emits 'error' too, where the pool does not listen: unheard, that crashes the process. Its
+  // caller learns of it from the statement that fails next; the pool then discards the client.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

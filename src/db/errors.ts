@@ -22,9 +22,10 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
 
 export function isDatabaseUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
+  // By shape, not instanceof: socket errors come from Node's own realm (not jest's, for one).
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message, errors } = err as { code?: unknown; message?: unknown; errors?: unknown };
   if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
-  return UNAVAILABLE_MESSAGES.test(err.message);
+  if (Array.isArray(errors)) return errors.some(isDatabaseUnavailable); // AggregateError (several addresses)
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }

@@ -57,7 +57,8 @@ async function call(method: string, p: string, body?: unknown): Promise<{ status
   });
   const text = await res.text();
   responses.push(text);
-  return { status: res.status, json: text && !text.startsWith('id:') && !text.startsWith(':') ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  const json = res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : {};
+  return { status: res.status, json };
 }
 
 function filesUnder(dir: string): string[] {
