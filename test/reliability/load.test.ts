@@ -29,7 +29,7 @@ beforeAll(async () => {
   account = await createAccount(stack, 100_000_000, { maxActiveRuns: 5000 });
   const env = { ...stackEnv(stack), ...limits };
   for (let i = 0; i < 2; i++) apis.push(await spawnApi(env));
-  worker = await spawnWorker(env);
+  worker = await spawnWorker({ ...env, RUNWAY_LOG_LEVEL: 'info' }); // it says "worker running" at info
 }, 120_000);
 afterAll(async () => {
   for (const p of [...apis, worker]) await p?.kill('SIGKILL');
