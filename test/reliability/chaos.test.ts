@@ -18,7 +18,7 @@ import { ChaosPlatform, resilientFetch } from './platform';
  * Then, once idle, every invariant is checked from PostgreSQL and Temporal.
  */
 const RUNS = size(36, 300);
-const KILL_EVERY_MS = size(6000, 4000);
+const KILL_EVERY_MS = size(4000, 4000);
 const KINDS = ['demo', 'demo-long-stopped', 'openai', 'openai-5xx', 'openai-stall', 'openai-failing', 'workspace', 'session'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -102,11 +102,11 @@ async function submit(kind: Kind, i: number, sessionId: string): Promise<Submitt
 }
 
 /** Kills a worker every few seconds, the spawned API once, the Temporal server once. */
-async function chaos(until: () => boolean): Promise<{ workerKills: number; apiKills: number; temporalRestarts: number }> {
+async function chaos(submitted: () => boolean): Promise<{ workerKills: number; apiKills: number; temporalRestarts: number }> {
   const done = { workerKills: 0, apiKills: 0, temporalRestarts: 0 };
-  while (!until()) {
+  // Until every run is submitted and each kind of fault has happened at least once.
+  while (!(submitted() && done.temporalRestarts > 0)) {
     await sleep(KILL_EVERY_MS);
-    if (until()) break;
     await platform.killWorker();
     done.workerKills++;
     if (done.workerKills === 2) {
@@ -128,7 +128,7 @@ test(`${RUNS} runs of every kind survive killed workers, a killed API and a Temp
   const sessionId = ((await session.json()) as { id: string }).id;
 
   let submittedAll = false;
-  const chaosDone = chaos(() => submittedAll && Date.now() - started > 3 * KILL_EVERY_MS + 2000);
+  const chaosDone = chaos(() => submittedAll);
   const submitted: Submitted[] = [];
   for (let i = 0; i < RUNS; i += 4) {
     const batch = await Promise.all(Array.from({ length: Math.min(4, RUNS - i) }, (_, j) => submit(KINDS[(i + j) % KINDS.length]!, i + j, sessionId)));
@@ -136,7 +136,7 @@ test(`${RUNS} runs of every kind survive killed workers, a killed API and a Temp
     for (const s of batch.filter((b) => b.kind === 'demo-long-stopped')) {
       void sleep(500).then(() => resilientFetch(apis, `/v1/runs/${s.id}/stop`, { method: 'POST', headers: auth() }));
     }
-    await sleep(size(300, 150));
+    await sleep(size(1500, 400)); // submissions spread over the faults
   }
   submittedAll = true;
   const kills = await chaosDone;
