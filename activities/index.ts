@@ -1,4 +1,5 @@
 import { cleanupWorkspaceActivity } from './cleanup-workspace';
+import { outlastingDatabaseOutages } from './database-outage';
 import type { ActivityDeps } from './deps';
 import { executeModelActivity } from './execute-model';
 import { prepareWorkspaceActivity } from './prepare-workspace';
@@ -14,10 +15,11 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     reserveCredits: reserveCreditsActivity(deps),
-    prepareWorkspace: prepareWorkspaceActivity(deps),
-    executeModel: executeModelActivity(deps),
+    // The long steps have a few attempts each: a database outage must not use them up.
+    prepareWorkspace: outlastingDatabaseOutages(deps, prepareWorkspaceActivity(deps)),
+    executeModel: outlastingDatabaseOutages(deps, executeModelActivity(deps)),
     settleRun: settleRunActivity(deps),
-    cleanupWorkspace: cleanupWorkspaceActivity(deps),
+    cleanupWorkspace: outlastingDatabaseOutages(deps, cleanupWorkspaceActivity(deps)),
     ...sessionActivities(deps),
     ...webhookActivities(deps),
     ...retentionActivities(deps),

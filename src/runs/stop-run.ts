@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Db } from '../db/database';
 import { endUnstartedRun } from '../db/run-starts';
 import { countSettlement } from '../metrics/metrics';
@@ -33,6 +33,8 @@ export async function stopRun(deps: { db: Db; temporal: Client }, run: RunRow): 
   try {
     await deps.temporal.workflow.getHandle(run.id).signal(stopSignal, { reason: 'api' });
   } catch (err) {
+    // The worker heard the stop (its NOTIFY) and ended the run before the signal got there: done.
+    if (err instanceof WorkflowNotFoundError) return 'stopping';
     // Recorded as stopping (the worker running it hears that at once); the workflow itself must
     // hear it too, so the client is told to ask again rather than that it was done.
     throw TemporalUnavailable.from(err);

@@ -130,16 +130,19 @@ test(`${RUNS} runs of every kind survive killed workers, a killed API and a Temp
   let submittedAll = false;
   const chaosDone = chaos(() => submittedAll);
   const submitted: Submitted[] = [];
+  const stops: Promise<number>[] = [];
   for (let i = 0; i < RUNS; i += 4) {
     const batch = await Promise.all(Array.from({ length: Math.min(4, RUNS - i) }, (_, j) => submit(KINDS[(i + j) % KINDS.length]!, i + j, sessionId)));
     submitted.push(...batch);
     for (const s of batch.filter((b) => b.kind === 'demo-long-stopped')) {
-      void sleep(500).then(() => resilientFetch(apis, `/v1/runs/${s.id}/stop`, { method: 'POST', headers: auth() }));
+      stops.push(sleep(500).then(() => resilientFetch(apis, `/v1/runs/${s.id}/stop`, { method: 'POST', headers: auth() })).then((r) => r.status));
     }
     await sleep(size(1500, 400)); // submissions spread over the faults
   }
   submittedAll = true;
   const kills = await chaosDone;
+  // Each stop was accepted (202), or the run had already ended (409).
+  for (const status of await Promise.all(stops)) expect([202, 409]).toContain(status);
 
   await waitUntilIdle(platform.stack.db, [account.id], size(180_000, 600_000));
   const close = await resilientFetch(apis, `/v1/sessions/${sessionId}`, { method: 'DELETE', headers: auth() });
@@ -147,16 +150,17 @@ test(`${RUNS} runs of every kind survive killed workers, a killed API and a Temp
   await waitUntilIdle(platform.stack.db, [account.id], 60_000);
 
   // One run per submission, whatever the retries: Idempotency-Keys held through the chaos.
-  const rows = await platform.stack.db.selectFrom('runs').select(['id', 'status']).where('account_id', '=', account.id).execute();
+  const rows = await platform.stack.db.selectFrom('runs').select(['id', 'status', 'error', 'attempt']).where('account_id', '=', account.id).execute();
   expect(rows.length).toBe(RUNS);
   const statusOf = new Map(rows.map((r) => [r.id, r.status]));
+  const why = new Map(rows.map((r) => [r.id, `attempt ${r.attempt} ${JSON.stringify(r.error)}`]));
   const wrong = submitted.filter((s) => {
     const status = statusOf.get(s.id);
     if (s.kind === 'openai-failing') return status !== 'failed';
     if (s.kind === 'demo-long-stopped') return status !== 'stopped' && status !== 'succeeded';
     return status !== 'succeeded';
   });
-  expect(wrong.map((w) => `${w.kind} ${w.id} ${statusOf.get(w.id)}`)).toEqual([]);
+  expect(wrong.map((w) => `${w.kind} ${w.id} ${statusOf.get(w.id)} ${why.get(w.id)}`)).toEqual([]);
 
   const invariants = await checkInvariants(platform.stack, [account.id], receiver.received);
   expect(invariants.violations).toEqual([]);

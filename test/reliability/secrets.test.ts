@@ -40,7 +40,7 @@ beforeAll(async () => {
   const env = { RUNWAY_OPENAI_BASE_URL: fake.baseUrl, RUNWAY_LOG_LEVEL: 'debug', RUNWAY_LOCAL_REPOS_ROOT: repos, RUNWAY_KEEP_WORKSPACES: 'true' };
   stack = await startStack({ worker: false, env });
   [api, worker] = await Promise.all([spawnApi({ ...stackEnv(stack), ...env, RUNWAY_LOG_LEVEL: 'debug' }), spawnWorker({ ...stackEnv(stack), ...env, RUNWAY_LOG_LEVEL: 'debug' })]);
-  account = await createAccount(stack, 1_000_000);
+  account = await createAccount(stack, 1_000_000, { maxActiveRuns: 100 });
 }, 120_000);
 afterAll(async () => {
   await Promise.all([api?.kill(), worker?.kill()]);
