@@ -4,6 +4,7 @@ import { resources, type tracing } from '@opentelemetry/sdk-node';
 import { bundleWorkflowCode, Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../src/worker/create-worker';
 import { TRACING_WORKFLOW_MODULES, workerTracing } from '../src/telemetry/temporal';
+import { errorsOnlySdkLogger } from '../src/temporal/runtime-logger';
 
 /**
  * Replays every history JSON in a folder against the current workflow code and prints one JSON
@@ -33,7 +34,7 @@ function collecting(): { processor: tracing.SpanProcessor; spans: tracing.Readab
 }
 
 async function replayTraced(histories: History[]) {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: TRACING_WORKFLOW_MODULES, logger: quiet });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: TRACING_WORKFLOW_MODULES, logger: errorsOnlySdkLogger });
   const resource = new resources.Resource({ 'service.name': 'replay' });
   const real = collecting();
   const { interceptors, sinks } = workerTracing(real.processor, resource);
@@ -59,14 +60,5 @@ async function main() {
   process.stdout.write(`${JSON.stringify({ replayed: results.length, results, tracing })}\n`);
   process.exitCode = results.some((r) => r.error) ? 1 : 0;
 }
-
-const quiet = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => process.stderr.write(`${message}\n`),
-};
 
 void main();

@@ -11,6 +11,7 @@ import { freePort, startDevServer } from '../src/temporal/dev-server';
 import { waitForNamespace } from '../src/temporal/connection';
 import { WORKFLOWS_PATH } from '../src/worker/create-worker';
 import { ensureTemporalCli } from '../src/temporal/cli';
+import { errorsOnlySdkLogger } from '../src/temporal/runtime-logger';
 
 /**
  * One real stack for the whole test run: a fresh PostgreSQL database, a Temporal dev server on
@@ -30,7 +31,7 @@ export default async function globalSetup(): Promise<void> {
   const server = await startDevServer({ port, uiPort: null, namespace: 'runway', dataDir: path.join(workDir, 'temporal') });
   await waitForNamespace(server.address, 'runway');
 
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: errorsOnlySdkLogger });
   const bundlePath = path.join(workDir, 'workflow-bundle.js');
   writeFileSync(bundlePath, code);
 
@@ -60,13 +61,4 @@ async function databaseServer(workDir: string): Promise<{ server: string; embedd
   server.pathname = '';
   return { server: server.toString().replace(/\/$/, ''), embedded };
 }
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => process.stderr.write(`${message}\n`),
-};
 

@@ -35,3 +35,13 @@ export function bundlerLogger(logger: Logger, verbose: boolean): SdkLogger {
   const quiet = () => undefined;
   return { log: (level, message, meta) => (level === 'ERROR' || level === 'WARN' ? sdk.log(level, message, meta) : undefined), trace: quiet, debug: quiet, info: quiet, warn: sdk.warn, error: sdk.error };
 }
+
+/** For tools without a pino logger (test setup, scripts): the SDK's errors on stderr, nothing else. */
+export const errorsOnlySdkLogger: SdkLogger = {
+  log: (level, message) => (level === 'ERROR' ? process.stderr.write(`${message}\n`) : undefined),
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message) => process.stderr.write(`${message}\n`),
+};
