@@ -106,6 +106,23 @@ describe('the run saga', () => {
     expect(calls).toEqual(['reserveCredits', 'prepareWorkspace', 'executeModel', 'cleanupWorkspace', 'settleRun:failed']);
   });
 
+  test('a stop whose step then fails otherwise (its worker died: a timeout) still ends the run stopped', async () => {
+    const calls: Calls = [];
+    const mocks = { ...defaults(calls), executeModel: async () => {
+      calls.push('executeModel');
+      await untilCancelled().catch(() => undefined);
+      throw ApplicationFailure.nonRetryable('lost while stopping', 'worker_lost');
+    } };
+    const result = await withWorker(mocks, async (q) => {
+      const handle = await startRunWorkflow(q, runInput());
+      while (!calls.includes('executeModel')) await new Promise((r) => setTimeout(r, 20));
+      await handle.signal(stopSignal, {});
+      return handle.result();
+    });
+    expect(result).toMatchObject({ status: 'stopped', error: { code: 'stopped' } });
+    expect(calls.slice(-2)).toEqual(['cleanupWorkspace', 'settleRun:stopped']);
+  });
+
   test('a success settles first, then removes the workspace', async () => {
     const calls: Calls = [];
     const result = await withWorker(defaults(calls), (q) => startRunWorkflow(q, runInput()).then((h) => h.result()));

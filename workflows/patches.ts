@@ -25,6 +25,11 @@ export const PATCHES = {
   cancellablePrepare: 'cancellable-session-prepare',
   /** 2026-12: a closing session writes its last `request.completed` before `session.closed` and `end`. */
   completionsBeforeClose: 'completions-before-close',
+  /**
+   * 2026-12: a run asked to stop ends `stopped` even when its step ended otherwise than by the
+   * cancellation (a worker killed while handling it: the step timed out), not `failed`.
+   */
+  stopWins: 'stop-wins-over-step-failure',
 } as const;
 
 export type PatchId = (typeof PATCHES)[keyof typeof PATCHES];

@@ -116,7 +116,10 @@ async function execute({ input, has, run, link }: RunContext, compensations: Com
 /** Failure or stop: compensations in reverse order, then settle (charge what was used, refund the rest). */
 async function compensateAndSettle(ctx: RunContext, compensations: Compensations, err: unknown): Promise<RunResult> {
   const { run } = ctx;
-  const status: TerminalStatus = run.stopRequested && isCancellation(err) ? 'stopped' : 'failed';
+  // Asked to stop, a run ends stopped however its step ended (a cancelled step's worker may die
+  // and time it out); asked only when that happens, so other histories record no marker.
+  const stopped = run.stopRequested && (isCancellation(err) || ctx.has(PATCHES.stopWins));
+  const status: TerminalStatus = stopped ? 'stopped' : 'failed';
   const error = status === 'stopped' ? run.stopError : runErrorOf(err);
   await CancellationScope.nonCancellable(async () => {
     run.enter(run.state.status, 'cleanup');

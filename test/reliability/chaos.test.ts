@@ -83,7 +83,8 @@ function bodyFor(kind: Kind, i: number): Record<string, unknown> {
       fake.when(prompt, { kind: 'hang' });
       return { prompt, model: 'openai/gpt-4o-mini', maxTokens: 32 };
     case 'openai-failing':
-      fake.when(prompt, { kind: 'status', status: 400, body: '{"error":{"message":"bad request"}}' });
+      // Every attempt refused: an attempt whose worker was killed mid-call is retried, and must fail again.
+      fake.when(prompt, ...Array.from({ length: 10 }, () => ({ kind: 'status' as const, status: 400, body: '{"error":{"message":"bad request"}}' })));
       return { prompt, model: 'openai/gpt-4o-mini', maxTokens: 32 };
     case 'workspace':
       return { prompt: words(6, `w${i}-`), model: 'demo/echo', maxTokens: 16, workspace: { repo: process.env.RUNWAY_CHAOS_REPO, setup: ['echo prepared > made.txt', 'sleep 1'] } };
