@@ -118,11 +118,13 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
       stops.start();
       relay.startRelay();
       webhooks.start();
-      void registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger);
+      const registration = new AbortController();
+      const registered = registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger, registration.signal);
       try {
         await Promise.all([shared.run(), host.run()]);
       } finally {
-        await Promise.all([relay.close(), stops.stop(), webhooks.stop()]);
+        registration.abort();
+        await Promise.all([registered, relay.close(), stops.stop(), webhooks.stop()]);
       }
     },
     shutdown: () => {

@@ -46,19 +46,24 @@ export async function ensureRetentionSchedule(client: Client, taskQueue: string,
   return 'updated';
 }
 
-/** `ensureRetentionSchedule` in the background of a starting worker: a few tries, then a logged error. */
-export async function registerRetentionSchedule(client: Client, taskQueue: string, settings: RetentionSettings, logger: Logger): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+/**
+ * `ensureRetentionSchedule` in the background of a starting worker: a few tries, then a logged
+ * error. `signal` (the worker stopping) ends it, its call in flight included, so nothing of it
+ * outlives the worker's Temporal connection.
+ */
+export async function registerRetentionSchedule(client: Client, taskQueue: string, settings: RetentionSettings, logger: Logger, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; !signal.aborted; attempt++) {
     try {
-      const outcome = await ensureRetentionSchedule(client, taskQueue, settings);
+      const outcome = await client.withAbortSignal(signal, () => ensureRetentionSchedule(client, taskQueue, settings));
       logger.info({ scheduleId: retentionScheduleId(taskQueue), outcome, days: settings.days }, 'retention schedule registered');
       return;
     } catch (err) {
+      if (signal.aborted) return; // the worker stopped first: the next one registers it
       if (attempt >= 5) {
         logger.error({ err }, 'could not register the retention schedule; finished work is not purged until a worker registers it');
         return;
       }
-      await sleep(1000 * 2 ** attempt);
+      await sleep(1000 * 2 ** attempt, undefined, { signal }).catch(() => undefined);
     }
   }
 }
