@@ -11,8 +11,8 @@ import { Problem, problems } from './problem';
 /** Who is calling: the account itself (its API key), or a holder of one of its scoped tokens. */
 export type Caller =
   | { kind: 'account'; account: AccountRow }
-  /** `tokenId`: a digest of the token, naming its holder where the scope names no end user. */
-  | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string };
+  /** `tokenId`: a digest of the token, naming its holder where the scope names no end user; `expiresAt`: its exp (open streams end there). */
+  | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string; expiresAt: Date };
 
 function bearerOf(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
@@ -32,7 +32,7 @@ async function tokenCaller(deps: ApiDeps, token: string): Promise<Caller> {
   const account = await findAccount(deps.db, checked.grant.accountId);
   if (!account) throw problems.unauthorized('the token is not valid');
   if (checked.grant.generation !== account.token_generation) throw problems.unauthorized('the token has been revoked');
-  return { kind: 'token', account, grant: checked.grant, tokenId: sha256Hex(token).slice(0, 32) };
+  return { kind: 'token', account, grant: checked.grant, tokenId: sha256Hex(token).slice(0, 32), expiresAt: checked.expiresAt };
 }
 
 async function resolveCaller(deps: ApiDeps, credential: string): Promise<Caller> {

@@ -7,11 +7,13 @@ import {
   type DecodedNotice,
   type VolatileNotice,
 } from '../db/notify-wire';
+import { tokenGenerations, TOKENS_REVOKED_CHANNEL } from '../db/accounts';
 import { runEventHead } from '../db/run-event-head';
 import { listEventsOfMany } from '../db/run-events';
 import type { Logger } from '../logger';
 import { PgListener } from './pg-listener';
 import { StreamSlots } from './stream-slots';
+import { TokenWatch } from './token-watch';
 import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';
 
 /** Receives one run's events. Called synchronously; implementations only queue. */
@@ -48,17 +50,21 @@ export class RunEventHub {
   readonly stats = { notifications: 0, reads: 0, connects: 0, inlineDelivered: 0 };
   /** The event streams this process serves, per account (one hub per API process). */
   readonly streams = new StreamSlots();
+  /** The streams opened with scoped tokens, ended at expiry or revocation (heard on the same connection). */
+  readonly tokens: TokenWatch;
 
   constructor(private readonly options: RunEventHubOptions) {
+    this.tokens = new TokenWatch((ids) => tokenGenerations(options.db, ids), options.logger);
     this.listener = new PgListener({
       connectionString: options.databaseUrl,
-      channels: [RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL],
+      channels: [RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL, TOKENS_REVOKED_CHANNEL],
       logger: options.logger,
       applicationName: 'runway-events-listener',
       onNotification: (channel, payload) => this.onNotification(channel, payload),
       onConnected: () => {
         this.stats.connects++;
         for (const channel of this.channels.values()) this.request(channel);
+        void this.tokens.checkAll();
       },
     });
   }
@@ -185,6 +191,12 @@ export class RunEventHub {
 
   /** Payloads are decoded by ../db/notify-wire, where the worker's side encodes them. */
   private onNotification(channel: string, payload: string): void {
+    if (channel === TOKENS_REVOKED_CHANNEL) {
+      const at = payload.lastIndexOf(':');
+      const generation = Number(payload.slice(at + 1));
+      if (at > 0 && Number.isInteger(generation)) this.tokens.revoked(payload.slice(0, at), generation);
+      return;
+    }
     if (channel === RUN_EVENTS_CHANNEL) {
       this.stats.notifications++;
       let notice: DecodedNotice;

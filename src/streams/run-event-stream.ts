@@ -24,7 +24,7 @@ export interface RunEventStreamOptions {
 }
 
 /** How a stream ended: after `end`, after a finished run's replay, or the connection went first. */
-export type StreamOutcome = 'ended' | 'replayed' | 'client-closed' | 'slow-client' | 'failed';
+export type StreamOutcome = 'ended' | 'replayed' | 'client-closed' | 'slow-client' | 'failed' | 'token-revoked' | 'token-expired';
 
 /**
  * One client's view of a run: subscribe first, replay the table after the client's last id, then
@@ -127,6 +127,20 @@ export class RunEventStream {
       this.o.logger.info({ streamId: this.o.streamId, lastSent: this.lastSent }, 'dropping an event stream client that stopped reading');
       this.outcome = 'slow-client';
     }
+  }
+
+  /**
+   * Ends the stream from outside (its token was revoked or expired): what is written is flushed,
+   * the connection closes, and the client's reconnection is answered by authentication (a 401).
+   */
+  stop(reason: 'token-revoked' | 'token-expired'): void {
+    if (this.outcome) return;
+    this.outcome = reason;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.o.sink.comment(reason.replace('-', ' '));
+    this.o.sink.end();
+    this.wake?.();
   }
 
   /** Live events wait here while the replay runs or the client is behind; the wait is bounded. */

@@ -42,7 +42,8 @@ const claimsSchema = z.object({
   ]),
 });
 
-export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: 'expired' | 'invalid' };
+/** `expiresAt`: the token's exp, which ends the event streams it opened. */
+export type TokenCheck = { ok: true; grant: TokenGrant; expiresAt: Date } | { ok: false; reason: 'expired' | 'invalid' };
 
 /**
  * Scoped tokens are signed JWTs (HS256), not stored rows: the 202 of every run carries one, and a
@@ -73,11 +74,11 @@ export class ScopedTokens {
 
   async check(token: string): Promise<TokenCheck> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE });
+      const { payload } = await jwtVerify(token, this.key, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'] });
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) return { ok: false, reason: 'invalid' };
       const { sub, scope, perm, gen } = claims.data;
-      return { ok: true, grant: { accountId: sub, scope, permissions: perm, generation: gen } };
+      return { ok: true, grant: { accountId: sub, scope, permissions: perm, generation: gen }, expiresAt: new Date((payload.exp as number) * 1000) };
     } catch (err) {
       return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
     }

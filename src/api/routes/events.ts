@@ -7,7 +7,7 @@ import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
 import { metrics } from '../../metrics/metrics';
-import { accountOf, allowTokens, streamHolderOf, visibilityOf } from '../auth';
+import { accountOf, allowTokens, callerOf, streamHolderOf, visibilityOf } from '../auth';
 import type { ApiDeps } from '../deps';
 import { Problem, problems } from '../problem';
 import { validate } from '../validate';
@@ -74,8 +74,16 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
       'x-accel-buffering': 'no',
     });
     sink.start();
+    // A token's stream lasts no longer than the token: until its exp, or a revoke-all.
+    const caller = callerOf(ctx);
+    const unwatch = caller.kind === 'token'
+      ? hub.tokens.watch({ accountId: caller.account.id, generation: caller.grant.generation, expiresAt: caller.expiresAt }, (reason) => stream.stop(reason))
+      : undefined;
     metrics.sseConnections.inc();
-    const outcome = await stream.run().finally(() => metrics.sseConnections.dec());
+    const outcome = await stream.run().finally(() => {
+      unwatch?.();
+      metrics.sseConnections.dec();
+    });
     deps.logger.debug({ streamId: target.id, afterId, outcome }, 'event stream closed');
   } finally {
     release(); // however the stream ended: run() returns once the connection is gone
