@@ -14,11 +14,21 @@ import { InvalidWorkspace } from '../workspaces/errors';
 import { InvalidWebhookUrl, TooManyRedeliveries, TooManyWebhooks } from '../webhooks/errors';
 import { Problem, problems } from './problem';
 
-/** `type` defaults to the reason; both caps share one type and tell which one by `scope`. */
-const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?: string; extra?: Record<string, unknown> }> = {
-  'insufficient-credits': { status: 402, title: 'Insufficient credits' },
-  'too-many-active-runs': { status: 429, title: 'Too many active runs', extra: { scope: 'account' } },
-  'too-many-active-runs-for-user': { status: 429, title: 'Too many active runs', type: 'too-many-active-runs', extra: { scope: 'user' } },
+/**
+ * `type` defaults to the reason; both caps share one type and tell which one by `scope`.
+ * `tokenDetail`: what a scoped token's holder (an end user, hostile to the tenant) is told
+ * instead of the detail, which names the account's balance or counts (default: the title).
+ */
+const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?: string; extra?: Record<string, unknown>; tokenDetail?: string }> = {
+  'insufficient-credits': { status: 402, title: 'Insufficient credits', tokenDetail: 'the account cannot pay for this run right now' },
+  'too-many-active-runs': { status: 429, title: 'Too many active runs', extra: { scope: 'account' }, tokenDetail: 'the account has too many active runs; retry later' },
+  'too-many-active-runs-for-user': {
+    status: 429,
+    title: 'Too many active runs',
+    type: 'too-many-active-runs',
+    extra: { scope: 'user' },
+    tokenDetail: 'this end user has too many active runs; retry when one has ended',
+  },
   'session-busy': { status: 409, title: 'Session busy' },
   'session-closed': { status: 409, title: 'Session closed' },
 };
@@ -26,10 +36,12 @@ const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?:
 /**
  * The one mapping from domain errors to HTTP problems, so statuses and `type` slugs live at the
  * edge only. Anything else is not the domain's refusal: undefined, and the caller decides.
+ * `byToken`: the caller holds a scoped token, and is not told the account's balance or counts.
  */
-export function problemOfDomainError(err: unknown): Problem | undefined {
+export function problemOfDomainError(err: unknown, byToken = false): Problem | undefined {
   if (err instanceof AdmissionRefused) {
     const r = REFUSALS[err.reason];
+    if (byToken) return new Problem(r.status, r.type ?? err.reason, r.title, r.tokenDetail ?? r.title, { ...r.extra, estimate: err.estimate });
     return new Problem(r.status, r.type ?? err.reason, r.title, err.detail, { ...r.extra, estimate: err.estimate, balance: err.balance });
   }
   if (err instanceof NotFound) return problems.notFound(err.kind);
@@ -44,10 +56,10 @@ export function problemOfDomainError(err: unknown): Problem | undefined {
   if (err instanceof InvalidWebhookUrl) {
     return new Problem(400, 'invalid-webhook-url', 'Invalid webhook URL', err.message, { errors: [{ path: 'url', message: err.reason }] });
   }
-  return conflictOrLimit(err);
+  return conflictOrLimit(err, byToken);
 }
 
-function conflictOrLimit(err: unknown): Problem | undefined {
+function conflictOrLimit(err: unknown, byToken: boolean): Problem | undefined {
   if (err instanceof IdempotencyKeyReused) {
     return new Problem(409, 'idempotency-key-reused', 'Idempotency-Key reused', err.message);
   }
@@ -57,6 +69,7 @@ function conflictOrLimit(err: unknown): Problem | undefined {
   if (err instanceof RunEnded) return problems.conflict('run-terminal', err.message);
   if (err instanceof SessionClosed) return new Problem(409, 'session-closed', 'Session closed', err.message);
   if (err instanceof TooManyOpenSessions) {
+    if (byToken) return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', 'the account has too many open sessions; retry later');
     return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
       maxOpenSessions: err.maxOpenSessions,
     });

@@ -65,7 +65,8 @@ export function problemMiddleware(logger: Logger) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw problems.notFound('endpoint');
     } catch (err) {
-      let problem = err instanceof Problem ? err : (problemOfDomainError(err) ?? fromHttpError(err as Record<string, never>));
+      const byToken = (ctx.state.caller as { kind?: string } | undefined)?.kind === 'token';
+      let problem = err instanceof Problem ? err : (problemOfDomainError(err, byToken) ?? fromHttpError(err as Record<string, never>));
       if (!problem && isDatabaseUnavailable(err)) {
         logger.warn({ err: String(err), method: ctx.method, path: ctx.path }, 'database unavailable');
         problem = new Problem(503, 'database-unavailable', 'Database unavailable', 'the database cannot be reached right now; retry shortly');
