@@ -51,6 +51,7 @@ const envSchema = z.object({
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
+  RUNWAY_BODY_TIMEOUT_MS: intFromEnv(10_000, 100),
   RUNWAY_LOG_BUNDLER: boolFromEnv(false),
   // Read by createLogger itself (loggers exist before the config); validated here so a typo stops the start.
   RUNWAY_LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
@@ -125,6 +126,8 @@ export interface Config {
   /** Sessions per account that are not closed yet. */
   maxOpenSessions: number;
   maxBodyBytes: number;
+  /** Longest a request body (and, on the server, its headers) may take to arrive: then 408. Event streams are not affected. */
+  bodyTimeoutMs: number;
   logLevel: string;
   /** The workflow bundler's webpack report at worker start (off: only its warnings and errors). */
   logBundler: boolean;
@@ -256,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.RUNWAY_CORS_ORIGINS,
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
+    bodyTimeoutMs: e.RUNWAY_BODY_TIMEOUT_MS,
     logLevel: e.RUNWAY_LOG_LEVEL,
     logBundler: e.RUNWAY_LOG_BUNDLER,
     sse: {

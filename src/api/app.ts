@@ -72,7 +72,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   app.use(httpMetrics());
   app.use(corsFor(deps.config.corsOrigins));
   app.use(problemMiddleware(deps.logger));
-  app.use(jsonBody(deps.config.maxBodyBytes));
+  app.use(jsonBody(deps.config.maxBodyBytes, deps.config.bodyTimeoutMs));
   app.use(inputGuard());
   app.use(consoleFiles(options.consoleDir ?? CONSOLE_DIR));
 

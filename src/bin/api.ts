@@ -1,6 +1,6 @@
 import { createApp } from '../api/app';
 import { apiDepsFor } from '../api/deps';
-import { answerClientErrorsWithProblems } from '../api/client-errors';
+import { answerClientErrorsWithProblems, limitRequestArrival } from '../api/client-errors';
 import { bootstrap, onShutdown } from '../bootstrap';
 import type { Connection } from '@temporalio/client';
 import { lazyClient, waitForNamespace } from '../temporal/connection';
@@ -36,7 +36,7 @@ async function main() {
     const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info({ port }, `API listening on http://127.0.0.1:${port}`);
   });
-  server.requestTimeout = 0; // event streams stay open for as long as a run lasts
+  limitRequestArrival(server, config.bodyTimeoutMs); // requests must arrive in time; event streams then stay open
   answerClientErrorsWithProblems(server);
   onShutdown(logger, async () => {
     await new Promise<void>((resolve) => {

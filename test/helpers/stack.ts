@@ -7,7 +7,7 @@ import type pg from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
 import { apiDepsFor, type ApiDeps } from '../../src/api/deps';
-import { answerClientErrorsWithProblems } from '../../src/api/client-errors';
+import { answerClientErrorsWithProblems, limitRequestArrival } from '../../src/api/client-errors';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, createPool, type Db } from '../../src/db/database';
 import { createLogger } from '../../src/logger';
@@ -69,6 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   answerClientErrorsWithProblems(server);
+  limitRequestArrival(server, config.bodyTimeoutMs);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let worker: { worker: RunwayWorker; running: Promise<void>; close: () => Promise<void> } | undefined;
