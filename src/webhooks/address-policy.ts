@@ -73,8 +73,19 @@ export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export const systemResolver: Resolver = async (hostname) => dns.promises.lookup(hostname, { all: true, verbatim: true });
 
+/**
+ * A refused target. The message is shown to the tenant, so it never names the address a host
+ * resolved to (that would map the platform's private network: "postgres resolves to
+ * 172.18.0.3"); `address` keeps it for the platform's own logs.
+ */
 export class BlockedAddress extends Error {
   override name = 'BlockedAddress';
+  constructor(
+    message: string,
+    readonly address?: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -91,7 +102,8 @@ export async function allowedAddresses(hostname: string, options: { allowPrivate
     const bad = addresses.find((a) => isBlockedAddress(a.address));
     if (bad) {
       throw new BlockedAddress(
-        literal ? `${host} is a loopback, private, link-local or reserved address` : `${host} resolves to ${bad.address}, a loopback, private, link-local or reserved address`,
+        literal ? `${host} is a loopback, private, link-local or reserved address` : `${host} resolves to a loopback, private, link-local or reserved address`,
+        bad.address,
       );
     }
   }
