@@ -2,7 +2,11 @@ import Router from '@koa/router';
 import { runStartBacklog } from '../../db/run-starts';
 import type { ApiDeps } from '../deps';
 
-async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2000): Promise<[string, string]> {
+/**
+ * One dependency's state, for anyone (the endpoint is unauthenticated): "ok" or "unavailable".
+ * Why it is unavailable (a host, a port, a driver's message) is for the operator's log only.
+ */
+async function check(deps: ApiDeps, name: string, probe: () => Promise<unknown>, timeoutMs = 2000): Promise<[string, string]> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -13,7 +17,8 @@ async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 20
     ]);
     return [name, 'ok'];
   } catch (err) {
-    return [name, err instanceof Error ? err.message : 'unreachable'];
+    deps.logger.warn({ err, dependency: name }, 'readiness check failed');
+    return [name, 'unavailable'];
   } finally {
     clearTimeout(timer);
   }
@@ -34,10 +39,10 @@ export function healthRoutes(deps: ApiDeps): Router {
     let outbox: Awaited<ReturnType<typeof runStartBacklog>> | null = null;
     const checks = Object.fromEntries(
       await Promise.all([
-        check('postgres', async () => {
+        check(deps, 'postgres', async () => {
           outbox = await runStartBacklog(deps.db);
         }),
-        check('temporal', () => deps.temporal.workflowService.getSystemInfo({})),
+        check(deps, 'temporal', () => deps.temporal.workflowService.getSystemInfo({})),
       ]),
     );
     const ready = checks.postgres === 'ok';
