@@ -292,6 +292,12 @@ test('a #token= link shows only what the token covers, and no account or webhook
   const { token } = await rw.tokens.create({ scope: { user: 'dave' }, permissions: ['read', 'stop', 'create'] });
   const page = await openPage(375);
   await page.goto(`${stack.baseUrl}/console/#token=${encodeURIComponent(token)}`);
+  // A link that can write shows what it grants, and is used only when the person says so.
+  await page.getByRole('heading', { name: 'Open this link?' }).waitFor();
+  expect(await page.getByTestId('link-scope').textContent()).toBe('the runs and sessions of end user dave');
+  expect(await page.getByTestId('link-permissions').textContent()).toBe('see runs and their output; stop runs; start runs and send requests');
+  expect(await hashOf(page)).toBe('#/'); // the token is out of the address bar already
+  await page.getByRole('button', { name: 'Use this link' }).click();
   await page.getByRole('link', { name: dave.id }).waitFor();
   expect(await hashOf(page)).toBe('#/');
   expect(await page.getByText('End user dave').count()).toBeGreaterThan(0);
@@ -320,6 +326,38 @@ test('a #token= link shows only what the token covers, and no account or webhook
   await page.getByRole('alert').filter({ hasText: 'Your session has expired or the key is invalid — sign in again' }).waitFor();
   await page.getByRole('button', { name: 'Sign in again' }).click();
   await page.getByLabel('API key').waitFor();
+});
+
+test('a #token= link never replaces the tab\'s sign-in without asking', async () => {
+  const account = await createAccount(stack, 100_000);
+  const rw = sdkFor(account);
+  const { token } = await rw.tokens.create({ scope: { user: 'mallory' }, permissions: ['read', 'create'] });
+  const page = await openPage();
+  await signIn(page, account);
+  // A link sent to someone signed in with their account key: asked, scope shown, and declined.
+  await page.goto(`${stack.baseUrl}/console/#token=${encodeURIComponent(token)}`);
+  await page.getByRole('heading', { name: 'Open this link?' }).waitFor();
+  expect(await page.getByRole('status').textContent()).toContain('This tab is signed in as Account key');
+  expect(await page.getByTestId('link-scope').textContent()).toBe('the runs and sessions of end user mallory');
+  await shot(page, 'token-link-prompt');
+  await page.getByRole('button', { name: 'Keep the current sign-in' }).click();
+  const nav = page.getByRole('navigation', { name: 'Console' });
+  await nav.getByRole('link', { name: 'Account' }).waitFor();
+  expect(await page.getByText('Account key').count()).toBeGreaterThan(0);
+  // Reloading does not bring the link back (it left the address bar), and the key is still the tab's.
+  await page.reload();
+  await nav.getByRole('link', { name: 'Webhooks' }).waitFor();
+  // Asked again and accepted: now the tab is the end user's.
+  await page.goto(`${stack.baseUrl}/console/#token=${encodeURIComponent(token)}`);
+  await page.getByRole('button', { name: 'Use this link' }).click();
+  await page.getByText('End user mallory').first().waitFor();
+  expect(await nav.getByRole('link').allTextContents()).toEqual(['Runs', 'Sessions']);
+  // Even a read-only link asks before it replaces a sign-in.
+  const accepted = await rw.runs.create({ prompt: 'read only' });
+  await page.goto(`${stack.baseUrl}/console/#token=${encodeURIComponent(accepted.publicAccessToken)}`);
+  await page.getByRole('heading', { name: 'Open this link?' }).waitFor();
+  expect(await page.getByTestId('link-scope').textContent()).toBe(`run ${accepted.id}`);
+  expect(await page.getByRole('status').textContent()).toContain('End user mallory');
 });
 
 test('a run-scoped token (a 202\'s publicAccessToken) opens that one run', async () => {

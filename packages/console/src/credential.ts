@@ -58,17 +58,28 @@ export function clearCredential(): void {
 }
 
 /**
- * A `#token=…` link: the token is kept in sessionStorage and removed from the address bar (and
- * so from the history, bookmarks and screenshots). Returns whether the link carried a token.
+ * A `#token=…` link's credential, read and removed from the address bar (and so from the
+ * history, bookmarks and screenshots), but not kept yet: the console asks first when it would
+ * replace the tab's credential or let its holder write (see main.tsx). Null without a link.
  */
-export function consumeTokenLink(): boolean {
+export function takeTokenLink(): Extract<Credential, { kind: 'token' }> | null {
   const match = /^#token=([^&]+)/.exec(location.hash);
-  if (!match?.[1]) return false;
-  const token = decodeURIComponent(match[1]);
-  const grant = grantOf(token) ?? { scope: {}, permissions: ['read'], expiresAt: null };
-  saveCredential({ kind: 'token', secret: token, grant });
+  if (!match?.[1]) return null;
+  let token: string;
+  try {
+    token = decodeURIComponent(match[1]);
+  } catch (err) {
+    console.warn('unreadable #token= link', err);
+    token = match[1];
+  }
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
-  return true;
+  const grant = grantOf(token) ?? { scope: {}, permissions: ['read'], expiresAt: null };
+  return { kind: 'token', secret: token, grant };
+}
+
+/** Whether a token lets its holder change anything (start or stop runs, send requests): then its scope is shown before it is used. */
+export function writes(grant: Grant): boolean {
+  return grant.permissions.some((p) => p !== 'read');
 }
 
 /** What the signed-in caller may see and do; the API enforces it, the console only hides what would fail. */

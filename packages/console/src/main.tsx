@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { clientFor } from './api';
 import { Console, type ConsoleContext } from './context';
-import { abilitiesOf, clearCredential, consumeTokenLink, loadCredential, saveCredential, type Credential } from './credential';
+import { abilitiesOf, clearCredential, loadCredential, saveCredential, takeTokenLink, writes, type Credential } from './credential';
 import { Account } from './pages/Account';
 import { NewRun } from './pages/NewRun';
 import { RunPage } from './pages/RunPage';
@@ -10,6 +10,7 @@ import { RunsList } from './pages/RunsList';
 import { SessionPage } from './pages/SessionPage';
 import { SessionsList } from './pages/SessionsList';
 import { SignIn } from './pages/SignIn';
+import { TokenLink } from './pages/TokenLink';
 import { Webhooks } from './pages/Webhooks';
 import { hrefOf, navigate, useRoute, type Route } from './route';
 import { Empty, Page } from './ui';
@@ -111,15 +112,36 @@ function SignedIn({ credential, signOut }: { credential: Credential; signOut: ()
 
 const EXPIRED = 'Your session has expired or the key is invalid — sign in again';
 
-/** The credential to start with: a `#token=` link's, else the tab's; an expired token is dropped. */
-function initialState(): { credential: Credential | null; notice?: string } {
-  consumeTokenLink();
-  const credential = loadCredential();
+const LINK_EXPIRED = 'That link has expired; ask for a new one';
+
+interface State {
+  credential: Credential | null;
+  notice?: string;
+  /** A `#token=` link waiting for the person's answer (see TokenLink). */
+  link?: Extract<Credential, { kind: 'token' }>;
+}
+
+/**
+ * The credential to start with: the tab's (an expired token is dropped), or a `#token=` link's.
+ * A link is used at once only when it changes nothing and writes nothing (a read-only link in a
+ * tab not signed in); otherwise it waits, with what it grants shown, for the person to choose.
+ */
+function initialState(): State {
+  const link = takeTokenLink();
+  let credential = loadCredential();
+  let notice: string | undefined;
   if (credential && expired(credential)) {
     clearCredential();
-    return { credential: null, notice: EXPIRED };
+    credential = null;
+    notice = EXPIRED;
   }
-  return { credential };
+  if (!link || link.secret === credential?.secret) return { credential, notice };
+  if (expired(link)) return { credential, notice: LINK_EXPIRED };
+  if (!credential && !writes(link.grant)) {
+    saveCredential(link);
+    return { credential: link };
+  }
+  return { credential, notice, link };
 }
 
 function App() {
@@ -136,6 +158,18 @@ function App() {
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
+  useEffect(() => {
+    if (state.link) document.getElementById('page-title')?.focus();
+  }, [state.link]);
+  const { link } = state;
+  if (link) {
+    const use = () => {
+      saveCredential(link);
+      setState({ credential: link });
+    };
+    const keep = () => setState({ credential: state.credential, notice: state.notice });
+    return <TokenLink link={link} current={state.credential} currentName={state.credential ? whoOf(state.credential) : null} onUse={use} onKeep={keep} />;
+  }
   if (!state.credential) {
     const onSignedIn = (credential: Credential) => {
       saveCredential(credential);
