@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import Koa from 'koa';
 import request from 'supertest';
 import { createApp } from '../src/api/app';
+import { answerClientErrorsWithProblems, limitRequestArrival } from '../src/api/client-errors';
 import { apiDepsFor, type ApiDeps } from '../src/api/deps';
 import { healthRoutes } from '../src/api/routes/health';
 import { createDb, createPool } from '../src/db/database';
@@ -184,12 +185,11 @@ describe('402 and 429 answers tell a token\'s holder nothing of the account', ()
 
 describe('request bodies must arrive in time', () => {
   /** Sends the head of a request and `bodyPart`, then nothing: what comes back, and when the socket closed. */
-  function trickle(head: string, bodyPart: string): Promise<{ answer: string; closedAfterMs: number }> {
-    const { port } = new URL(stack.baseUrl);
+  function trickle(head: string, bodyPart: string, port = Number(new URL(stack.baseUrl).port)): Promise<{ answer: string; closedAfterMs: number }> {
     return new Promise((resolve, reject) => {
       const started = Date.now();
       let answer = '';
-      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(head + bodyPart));
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(head + bodyPart));
       socket.on('data', (d: Buffer) => (answer += d.toString()));
       socket.on('close', () => resolve({ answer, closedAfterMs: Date.now() - started }));
       socket.on('error', reject);
@@ -208,6 +208,24 @@ describe('request bodies must arrive in time', () => {
     expect(answer).toContain(`${PROBLEM}request-timeout`);
     expect(closedAfterMs).toBeGreaterThanOrEqual(BODY_TIMEOUT_MS - 100);
     expect(closedAfterMs).toBeLessThan(BODY_TIMEOUT_MS + 4000);
+  });
+
+  test('behind it, Node\'s own deadline answers a request that nobody reads, as a problem too', async () => {
+    // The API process's server settings (src/bin/api.ts), on a server whose handler never answers.
+    const server = http.createServer(() => undefined);
+    answerClientErrorsWithProblems(server);
+    limitRequestArrival(server, BODY_TIMEOUT_MS);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const head = 'POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n';
+      const { answer, closedAfterMs } = await trickle(head, '{', (server.address() as AddressInfo).port);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(answer).toContain(`${PROBLEM}request-timeout`);
+      expect(closedAfterMs).toBeLessThan(2 * BODY_TIMEOUT_MS + 3000);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test('an event stream stays open well past the body timeout', async () => {
