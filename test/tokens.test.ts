@@ -356,9 +356,11 @@ describe('stream slots', () => {
     const [alice, bob] = [`alice-${tag()}`, `bob-${tag()}`];
     const aliceRun = await heldRun(account, { user: alice });
     const bobRun = await heldRun(account, { user: bob });
+    // A run that serves no end user: a token for it is its own holder.
+    const plainRun = await heldRun(account);
     const aliceToken = await issue(account, { scope: { user: alice } });
     const bobToken = await issue(account, { scope: { user: bob } });
-    const runToken = await issue(account, { scope: { runs: [bobRun] } });
+    const runToken = await issue(account, { scope: { runs: [plainRun] } });
     const open = (run: string, auth: { token?: string; key?: string }) =>
       SseConnection.open(`${stack.baseUrl}/v1/runs/${run}/events${auth.token ? `?access_token=${auth.token}` : ''}`, auth.key ? bearer(account) : {});
     const opened: SseConnection[] = [];
@@ -373,10 +375,10 @@ describe('stream slots', () => {
       const refused = await fetch(`${stack.baseUrl}/v1/runs/${aliceRun}/events?access_token=${aliceToken}`);
       expect(await refused.json()).toMatchObject({ type: `${PROBLEM}too-many-streams`, scope: 'user', maxStreams: 2 });
       // Others are not affected: another end user, a token scoped to runs (its own slots), the key.
-      opened.push(await open(bobRun, { token: bobToken }), await open(bobRun, { token: runToken }), await open(bobRun, { token: runToken }));
+      opened.push(await open(bobRun, { token: bobToken }), await open(plainRun, { token: runToken }), await open(plainRun, { token: runToken }));
       for (let i = 0; i < 3; i++) opened.push(await open(aliceRun, { key: account.apiKey }));
       expect(opened.map((c) => c.status)).toEqual(Array(opened.length).fill(200));
-      expect((await open(bobRun, { token: runToken })).status).toBe(429);
+      expect((await open(plainRun, { token: runToken })).status).toBe(429);
       // A closed stream gives its slot back.
       opened.shift()?.close();
       await sleep(200);
@@ -385,7 +387,40 @@ describe('stream slots', () => {
       opened.push(again);
     } finally {
       for (const c of opened) c.close();
-      for (const id of [aliceRun, bobRun]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
+      for (const id of [aliceRun, bobRun, plainRun]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
+    }
+  });
+
+  test('the read tokens of an end user\'s runs (one per 202, Idempotency replays included) are that user\'s holder, not one each (issue #26)', async () => {
+    const account = await createAccount(stack, 10_000);
+    const alice = `alice-${tag()}`;
+    const create = await issue(account, { scope: { user: alice }, permissions: ['read', 'create'] });
+    const prompt = `hold ${tag()}`;
+    fake.when(prompt, { kind: 'hang' });
+    const key = `k-${tag()}`;
+    const post = () =>
+      stack.http.post('/v1/runs').set({ ...asToken(create), 'idempotency-key': key }).send({ prompt, model: 'openai/chat', maxTokens: 10 });
+    // A second apart, so that even tokens signed without a unique id differ.
+    const replies = [await post()];
+    for (let i = 0; i < 2; i++) replies.push(await sleep(1100).then(post));
+    expect(replies.map((r) => r.status)).toEqual([202, 202, 202]);
+    const run = replies[0]?.body.id as string;
+    const tokens = replies.map((r) => r.body.publicAccessToken as string);
+    expect(new Set(tokens).size).toBe(3);
+    const opened: SseConnection[] = [];
+    try {
+      for (const t of tokens.slice(0, 2)) opened.push(await SseConnection.open(`${stack.baseUrl}/v1/runs/${run}/events?access_token=${t}`, {}));
+      expect(opened.map((c) => c.status)).toEqual([200, 200]);
+      const third = await fetch(`${stack.baseUrl}/v1/runs/${run}/events?access_token=${tokens[2]}`);
+      expect(third.status).toBe(429);
+      expect(await third.json()).toMatchObject({ type: `${PROBLEM}too-many-streams`, scope: 'user', maxStreams: 2 });
+      // Nor is a 202 of another of her runs, started by the account's backend.
+      const again = await startRun(stack, account, { prompt: `other ${tag()}`, maxTokens: 5, user: alice });
+      const fourth = await fetch(`${stack.baseUrl}/v1/runs/${again.body.id}/events?access_token=${again.body.publicAccessToken}`);
+      expect(fourth.status).toBe(429);
+    } finally {
+      for (const c of opened) c.close();
+      for (const id of [run]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
     }
   });
 });

@@ -102,12 +102,16 @@ export function visibilityOf(ctx: Context): Visibility {
 }
 
 /**
- * Who holds the caller's event streams, below the account: a user-scoped token's end user, or
- * the token itself; none for the account's key (its backend is bounded by the account's cap).
+ * Who holds the caller's event streams, below the account: the end user the followed run or
+ * session serves, else a user-scoped token's end user, else the token itself; none for the
+ * account's key (its backend is bounded by the account's cap). Following a user's run counts
+ * against that user whichever token is used: every 202 mints a fresh read token for its run, and
+ * counting each as its own holder let one end user take every stream of the account.
  */
-export function streamHolderOf(ctx: Context): string | undefined {
+export function streamHolderOf(ctx: Context, servesUser: string | null): string | undefined {
   const caller = callerOf(ctx);
   if (caller.kind === 'account') return undefined;
+  if (servesUser !== null) return `user:${servesUser}`;
   return 'user' in caller.grant.scope ? `user:${caller.grant.scope.user}` : `token:${caller.tokenId}`;
 }
 

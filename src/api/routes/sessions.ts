@@ -122,6 +122,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
       id: run.id,
       lastEventId: Number(run.last_event_id),
       finished: isTerminal(run.status),
+      user: run.user_id,
     });
   });
 
@@ -139,6 +140,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
       id: session.id,
       lastEventId: Number(session.last_event_id),
       finished: session.status === 'closed',
+      user: session.user_id,
     });
   });
 
