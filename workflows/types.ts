@@ -76,7 +76,9 @@ export type AdmissionRejection =
   | 'too-many-active-runs-for-user'
   | 'session-busy'
   | 'session-closed'
-  | 'session-not-found';
+  | 'session-not-found'
+  | 'token-budget-exceeded'
+  | 'user-budget-exceeded';
 
 /** `seq` orders a session's requests (absent in histories recorded before sessions). */
 export interface AdmittedRun {

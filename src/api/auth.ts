@@ -5,14 +5,18 @@ import { sha256Hex } from '../ids';
 import type { AccountRow } from '../db/schema';
 import type { Visibility } from '../db/visibility';
 import { looksLikeScopedToken, type Permission, type TokenGrant } from '../tokens/scoped-tokens';
+import type { TokenSpender } from '../runs/token-limits';
 import type { ApiDeps } from './deps';
 import { Problem, problems } from './problem';
 
 /** Who is calling: the account itself (its API key), or a holder of one of its scoped tokens. */
 export type Caller =
   | { kind: 'account'; account: AccountRow }
-  /** `tokenId`: a digest of the token, naming its holder where the scope names no end user. */
-  | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string };
+  /**
+   * `tokenId`: the token's unique id (else a digest of it), naming its holder where the scope
+   * names no end user, and under which its budget is counted.
+   */
+  | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string; expiresAt: Date };
 
 function bearerOf(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
@@ -32,7 +36,13 @@ async function tokenCaller(deps: ApiDeps, token: string): Promise<Caller> {
   const account = await findAccount(deps.db, checked.grant.accountId);
   if (!account) throw problems.unauthorized('the token is not valid');
   if (checked.grant.generation !== account.token_generation) throw problems.unauthorized('the token has been revoked');
-  return { kind: 'token', account, grant: checked.grant, tokenId: sha256Hex(token).slice(0, 32) };
+  return {
+    kind: 'token',
+    account,
+    grant: checked.grant,
+    tokenId: checked.id ? `jti:${checked.id}` : sha256Hex(token).slice(0, 32),
+    expiresAt: checked.expiresAt,
+  };
 }
 
 async function resolveCaller(deps: ApiDeps, credential: string): Promise<Caller> {
@@ -128,4 +138,11 @@ export function endUserFor(ctx: Context, requested: string | undefined): string 
     throw new Problem(403, 'token-scope', 'Forbidden', `this token creates work for end user "${scope.user}" only`);
   }
   return scope.user;
+}
+
+/** What a token caller's creations are bound by (its limits, its budget's key); none for the account's key. */
+export function tokenSpenderOf(ctx: Context): TokenSpender | undefined {
+  const caller = callerOf(ctx);
+  if (caller.kind === 'account') return undefined;
+  return { tokenId: caller.tokenId, expiresAt: caller.expiresAt, limits: caller.grant.limits ?? {} };
 }

@@ -1,5 +1,6 @@
 import {
   AdmissionRefused,
+  ForbiddenByToken,
   IdempotencyKeyExpired,
   IdempotencyKeyReused,
   NotFound,
@@ -21,6 +22,9 @@ const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?:
   'too-many-active-runs-for-user': { status: 429, title: 'Too many active runs', type: 'too-many-active-runs', extra: { scope: 'user' } },
   'session-busy': { status: 409, title: 'Session busy' },
   'session-closed': { status: 409, title: 'Session closed' },
+  // A token's budgets, like the balance, are money: 402, one type, which budget by `scope`.
+  'token-budget-exceeded': { status: 402, title: 'Budget exceeded', type: 'budget-exceeded', extra: { scope: 'token' } },
+  'user-budget-exceeded': { status: 402, title: 'Budget exceeded', type: 'budget-exceeded', extra: { scope: 'user' } },
 };
 
 /**
@@ -32,6 +36,7 @@ export function problemOfDomainError(err: unknown): Problem | undefined {
     const r = REFUSALS[err.reason];
     return new Problem(r.status, r.type ?? err.reason, r.title, err.detail, { ...r.extra, estimate: err.estimate, balance: err.balance });
   }
+  if (err instanceof ForbiddenByToken) return new Problem(403, 'token-limit', 'Forbidden by the token', err.message, { limit: err.limit });
   if (err instanceof NotFound) return problems.notFound(err.kind);
   if (err instanceof UnknownModel) {
     return new Problem(400, 'unknown-model', 'Unknown model', err.message, {

@@ -12,6 +12,7 @@ export interface NewSession {
   multitask: Multitask;
   workspace: WorkspaceSpec | null;
   metadata: Record<string, unknown>;
+  userMetadata: Record<string, unknown> | null;
   user: string | null;
 }
 
@@ -45,6 +46,7 @@ export async function insertSession(db: Db | Transaction<Database>, s: NewSessio
       multitask: s.multitask,
       workspace: s.workspace ? JSON.stringify(s.workspace) : null,
       metadata: JSON.stringify(s.metadata),
+      user_metadata: s.userMetadata ? JSON.stringify(s.userMetadata) : null,
       user_id: s.user,
     })
     .returningAll()

@@ -6,6 +6,7 @@ import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '..
 import { derivedId, newId } from '../ids';
 import { SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
+import { assertTokenAllows, type TokenSpender } from '../runs/token-limits';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
 import {
@@ -38,7 +39,8 @@ export const requestIdOf = (runId: string) => `req_${runId.slice('run_'.length)}
 export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
 
-  async create(account: AccountRow, body: CreateSessionRequest): Promise<SessionRow> {
+  async create(account: AccountRow, body: CreateSessionRequest, token?: TokenSpender): Promise<SessionRow> {
+    if (token) assertTokenAllows(token.limits, body);
     this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // UnknownModel
     assertValidWorkspace(body.workspace, this.deps.workspaces);
     const session = await insertSessionWithinCap(this.deps.db, {
@@ -50,6 +52,7 @@ export class SessionService {
       multitask: body.multitask,
       workspace: body.workspace ?? null,
       metadata: body.metadata,
+      userMetadata: body.userMetadata ?? null,
       user: body.user ?? null,
     }, this.deps.maxOpenSessions);
     if (!session) {
@@ -88,7 +91,7 @@ export class SessionService {
     account: AccountRow,
     session: SessionRow,
     body: SessionRequestBody,
-    idempotencyKey?: string,
+    { idempotencyKey, token }: { idempotencyKey?: string; token?: TokenSpender } = {},
   ): Promise<StartedRun & { requestId: string }> {
     const runId = idempotencyKey ? derivedId('run', account.id, session.id, idempotencyKey) : newId('run');
     const requestId = requestIdOf(runId);
@@ -96,7 +99,8 @@ export class SessionService {
       prompt: body.prompt,
       model: session.model,
       maxTokens: body.maxTokens ?? session.max_tokens,
-      metadata: body.metadata,
+      // A token's holder is not the tenant: what it writes as metadata is stored and sent apart.
+      ...(token ? { metadata: {}, userMetadata: body.metadata } : { metadata: body.metadata }),
       secrets: body.secrets,
       sessionId: session.id,
       user: session.user_id ?? undefined,
@@ -104,14 +108,14 @@ export class SessionService {
     const ids = { runId, requestId, contextTokens: session.context_tokens };
     // A replayed Idempotency-Key returns its run without queueing it again.
     if (idempotencyKey && (await getRunById(this.deps.db, runId))) {
-      return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids })), requestId };
+      return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids, token })), requestId };
     }
     if (session.status !== 'open') throw new SessionClosed();
     // Admission also checks the session (open; in reject mode, idle) under its row lock. The
     // session hears of the request before the reply (RunLauncher.launchNow), so a client's
     // sequential requests reach it in order; one that could not be told now (Temporal down) is
     // started by the outbox relay, which tells the session then, in admission order.
-    const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
+    const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids, token });
     return { ...started, requestId };
   }
 
