@@ -64,6 +64,7 @@ function conflictOrLimit(err: unknown): Problem | undefined {
   if (err instanceof TooManyOpenSessions) {
     return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
       maxOpenSessions: err.maxOpenSessions,
+      scope: err.scope,
     });
   }
   if (err instanceof TooManyWebhooks) {

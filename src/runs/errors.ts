@@ -81,11 +81,14 @@ export class TemporalUnavailable extends DomainError {
   }
 }
 
-/** The account's cap on sessions that are not closed is reached. */
+/** The account's (or its end user's) cap on sessions that are not closed is reached. */
 export class TooManyOpenSessions extends DomainError {
   override name = 'TooManyOpenSessions';
-  constructor(readonly maxOpenSessions: number) {
-    super(`the account already has ${maxOpenSessions} open sessions; close one first`);
+  constructor(
+    readonly maxOpenSessions: number,
+    readonly scope: 'account' | 'user' = 'account',
+  ) {
+    super(`${scope === 'account' ? 'the account' : 'the end user'} already has ${maxOpenSessions} open sessions; close one first`);
   }
 }
 

@@ -2,9 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
-import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '../db/sessions';
+import { insertSessionWithinCaps, markSessionClosing, setSessionStatus, type SessionCapRefusal } from '../db/sessions';
 import { derivedId, newId } from '../ids';
-import { SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
+import { AdmissionRefused, SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
 import { assertTokenAllows, type TokenSpender } from '../runs/token-limits';
 import { assertValidWorkspace } from '../workspaces/validate';
@@ -23,8 +23,14 @@ export interface SessionServiceDeps {
   temporal: Client;
   starter: RunStarter;
   taskQueue: string;
-  /** Sessions an account may have that are not closed yet. */
+  /** Sessions an account, and one of its end users, may have that are not closed yet. */
   maxOpenSessions: number;
+  maxOpenSessionsPerUser: number;
+  /** How long a session with nothing queued or running stays open. */
+  idleTimeoutMs: number;
+  /** The platform's default active-run caps: a session preparing its workspace counts as an active run. */
+  maxActiveRuns: number;
+  maxActiveRunsPerUser: number | null;
   workspaces?: WorkspacePolicy;
 }
 
@@ -43,7 +49,7 @@ export class SessionService {
     if (token) assertTokenAllows(token.limits, body);
     this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // UnknownModel
     assertValidWorkspace(body.workspace, this.deps.workspaces);
-    const session = await insertSessionWithinCap(this.deps.db, {
+    const inserted = await insertSessionWithinCaps(this.deps.db, {
       id: newId('ses'),
       accountId: account.id,
       model: body.model,
@@ -54,15 +60,20 @@ export class SessionService {
       metadata: body.metadata,
       userMetadata: body.userMetadata ?? null,
       user: body.user ?? null,
-    }, this.deps.maxOpenSessions);
-    if (!session) {
-      throw new TooManyOpenSessions(this.deps.maxOpenSessions);
-    }
+    }, {
+      maxOpen: this.deps.maxOpenSessions,
+      maxOpenPerUser: this.deps.maxOpenSessionsPerUser,
+      maxActiveRuns: this.deps.maxActiveRuns,
+      maxActiveRunsPerUser: this.deps.maxActiveRunsPerUser,
+    });
+    if ('cap' in inserted) throw refusalOf(inserted);
+    const session = inserted;
     const input: SessionWorkflowInput = {
       sessionId: session.id,
       accountId: account.id,
       multitask: body.multitask,
       workspace: body.workspace ?? null,
+      idleTimeoutMs: this.deps.idleTimeoutMs,
     };
     const start = () =>
       this.deps.temporal.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW_TYPE, {
@@ -141,4 +152,11 @@ export class SessionService {
       return { active: null, queued: [], closing: session.status !== 'open', multitask: session.multitask };
     }
   }
+}
+
+function refusalOf(r: SessionCapRefusal): Error {
+  if (r.cap === 'open-sessions') return new TooManyOpenSessions(r.max, r.scope);
+  const who = r.scope === 'account' ? 'the account' : 'the end user';
+  const detail = `${who} already has ${r.active} active runs and sessions preparing a workspace (maximum ${r.max})`;
+  return new AdmissionRefused(r.scope === 'account' ? 'too-many-active-runs' : 'too-many-active-runs-for-user', detail, 0, r.balance);
 }
