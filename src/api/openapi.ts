@@ -159,7 +159,7 @@ export function buildOpenApiDocument() {
     responses: {
       201: json(sessionSchema, 'Created'),
       400: problem('Invalid input or unknown model'),
-      429: problem('Too many open sessions'),
+      429: problem('Too many open sessions (too-many-open-sessions, scope "account" or "user"), or, for a session with a workspace, too many active runs: a preparing session counts as one (too-many-active-runs)'),
       ...tokenRefusals,
     },
   });
