@@ -4,6 +4,7 @@ import { priceTableSchema, type PriceTable } from './pricing';
 import { DEFAULT_ALLOWED_HOSTS, type WorkspaceSettings } from './workspaces/settings';
 import { parseCliAgents, type CliAgentTable } from './providers/cli-agent-config';
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/schedule';
+import { DEFAULT_SESSION_IDLE_MS } from '../workflows/types';
 
 /** Every setting comes from the environment and is validated once, at start-up. */
 const intFromEnv = (def: number, min = 0) =>
@@ -50,6 +51,8 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
+  RUNWAY_MAX_OPEN_SESSIONS_PER_USER: intFromEnv(10, 1),
+  RUNWAY_SESSION_IDLE_TIMEOUT_MS: intFromEnv(DEFAULT_SESSION_IDLE_MS, 1000),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_BODY_TIMEOUT_MS: intFromEnv(10_000, 100),
   RUNWAY_LOG_BUNDLER: boolFromEnv(false),
@@ -125,6 +128,10 @@ export interface Config {
   corsOrigins: string[];
   /** Sessions per account that are not closed yet. */
   maxOpenSessions: number;
+  /** Sessions per end user that are not closed yet (one user cannot take the account's every slot). */
+  maxOpenSessionsPerUser: number;
+  /** A session with nothing queued or running for this long closes itself. */
+  sessionIdleTimeoutMs: number;
   maxBodyBytes: number;
   /** Longest a request body (and, on the server, its headers) may take to arrive: then 408. Event streams are not affected. */
   bodyTimeoutMs: number;
@@ -258,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxActiveRunsPerUser: e.RUNWAY_MAX_ACTIVE_RUNS_PER_USER ?? null,
     corsOrigins: e.RUNWAY_CORS_ORIGINS,
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
+    maxOpenSessionsPerUser: e.RUNWAY_MAX_OPEN_SESSIONS_PER_USER,
+    sessionIdleTimeoutMs: e.RUNWAY_SESSION_IDLE_TIMEOUT_MS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     bodyTimeoutMs: e.RUNWAY_BODY_TIMEOUT_MS,
     logLevel: e.RUNWAY_LOG_LEVEL,

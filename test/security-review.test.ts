@@ -137,6 +137,10 @@ describe('sessions', () => {
       starter: undefined as never,
       taskQueue: stack.config.temporal.taskQueue,
       maxOpenSessions: 100,
+      maxOpenSessionsPerUser: 10,
+      idleTimeoutMs: 86_400_000,
+      maxActiveRuns: 10,
+      maxActiveRunsPerUser: null,
     });
     await sessions.close(stale);
     expect((await getVisibleSession(stack.db, { accountId: account.id }, id))?.status).toBe('closed');

@@ -5,6 +5,7 @@ import { bearer, createAccount, startRun, waitForRun, type TestAccount } from '.
 import { FakeOpenAi } from './helpers/fake-openai';
 import { outputOf, SseConnection } from './helpers/sse';
 import { startStack, type TestStack } from './helpers/stack';
+import { RUN_EVENT_COLUMNS, runEventBody } from '../src/webhooks/events';
 
 /** Scoped tokens: every scope and permission, expiry, revocation, and CORS for browsers (issue #16). */
 const PROBLEM = 'https://runway.dev/problems/';
@@ -294,6 +295,104 @@ describe('a user scope', () => {
   });
 });
 
+describe('a create token\'s limits (issue #26)', () => {
+  const creator = async (account: TestAccount, user: string, limits?: Record<string, unknown>) =>
+    asToken(await issue(account, { scope: { user }, permissions: ['read', 'create'], ...(limits ? { limits } : {}) }));
+  const post = (auth: Record<string, string>, body: Record<string, unknown>) =>
+    stack.http.post('/v1/runs').set(auth).send({ prompt: `p ${tag()}`, model: 'openai/chat', maxTokens: 10, ...body });
+
+  test('workspaces, setup commands and CLI agents are refused unless granted', async () => {
+    const account = await createAccount(stack, 10_000);
+    const token = await creator(account, `alice-${tag()}`);
+    const workspace = { repo: 'https://github.com/example/repo' };
+    const refusals = [
+      await post(token, { workspace }),
+      await post(token, { model: 'cli/claude' }),
+      await stack.http.post('/v1/sessions').set(token).send({ model: 'openai/chat', workspace }),
+      await stack.http.post('/v1/sessions').set(token).send({ model: 'cli/claude' }),
+    ];
+    expect(refusals.map((r) => [r.status, r.body.type, r.body.limit])).toEqual([
+      [403, `${PROBLEM}token-limit`, 'workspace'],
+      [403, `${PROBLEM}token-limit`, 'cli-agent'],
+      [403, `${PROBLEM}token-limit`, 'workspace'],
+      [403, `${PROBLEM}token-limit`, 'cli-agent'],
+    ]);
+    // Granted workspaces without setup: a setup command is still refused.
+    const granted = await creator(account, `bob-${tag()}`, { allow: { workspaces: true } });
+    const setup = await post(granted, { workspace: { ...workspace, setup: ['npm ci'] } });
+    expect([setup.status, setup.body.limit]).toEqual([403, 'setup']);
+    // Nothing was reserved for any of them.
+    expect((await get('/v1/account', bearer(account))).body.reserved).toBe(0);
+  });
+
+  test('models and the largest estimate per run bind the token', async () => {
+    const account = await createAccount(stack, 10_000);
+    const token = await creator(account, `alice-${tag()}`, { models: ['openai/*'], maxEstimate: 300 });
+    const echo = await post(token, { model: 'demo/echo' });
+    expect([echo.status, echo.body.type, echo.body.limit]).toEqual([403, `${PROBLEM}token-limit`, 'model']);
+    expect((await post(token, {})).status).toBe(202);
+    const big = await post(token, { maxTokens: 200_000 });
+    expect([big.status, big.body.limit]).toEqual([403, 'max-estimate']);
+    // An exact name in the list allows that model only.
+    const exact = await creator(account, `bob-${tag()}`, { models: ['demo/echo'] });
+    expect((await post(exact, { model: 'demo/echo' })).status).toBe(202);
+    expect((await post(exact, {})).status).toBe(403);
+    const invalid = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: 'u' }, permissions: ['create'], limits: { models: ['*'] } });
+    expect(invalid.status).toBe(400);
+  });
+
+  test('a token\'s budget and its end user\'s budget per period are decided at admission; the account key is not bound by them', async () => {
+    const account = await createAccount(stack, 100_000);
+    const alice = `alice-${tag()}`;
+    const first = await post(await creator(account, `probe-${tag()}`), {});
+    expect(first.status).toBe(202);
+    const estimate = first.body.estimate as number;
+
+    // The token's own budget: two runs fit, the third does not.
+    const token = await creator(account, alice, { budget: 2 * estimate + Math.floor(estimate / 2) });
+    expect((await post(token, {})).status).toBe(202);
+    expect((await post(token, {})).status).toBe(202);
+    const over = await post(token, {});
+    expect(over.status).toBe(402);
+    expect(over.body).toMatchObject({ type: `${PROBLEM}budget-exceeded`, scope: 'token' });
+
+    // Her daily budget spans all her tokens: 2 runs spent already (above), room for one more.
+    const daily = { userBudget: { credits: 3 * estimate, period: 'day' } };
+    const second = await creator(account, alice, daily);
+    expect((await post(second, {})).status).toBe(202);
+    const third = await creator(account, alice, daily);
+    const dayOver = await post(third, {});
+    expect(dayOver.status).toBe(402);
+    expect(dayOver.body).toMatchObject({ type: `${PROBLEM}budget-exceeded`, scope: 'user' });
+    // Another end user has their own; the account key is not held to a token's budgets.
+    expect((await post(await creator(account, `bob-${tag()}`, daily), {})).status).toBe(202);
+    expect((await startRun(stack, account, { prompt: 'key', model: 'openai/chat', maxTokens: 10, user: alice })).status).toBe(202);
+    // A refusal reserved nothing: every reserve belongs to an admitted run.
+    const ledger = await get('/v1/account/ledger?limit=100', bearer(account));
+    expect(ledger.body.data.filter((e: { kind: string }) => e.kind === 'reserve')).toHaveLength(6);
+  });
+
+  test('metadata a token\'s holder writes is kept apart from the tenant\'s, in the run, the session and the webhook payload', async () => {
+    const account = await createAccount(stack, 10_000);
+    const token = await creator(account, `alice-${tag()}`);
+    const posted = await post(token, { metadata: { plan: 'enterprise' } });
+    expect(posted.status).toBe(202);
+    const run = await waitForRun(stack, account, posted.body.id);
+    expect(run).toMatchObject({ metadata: {}, userMetadata: { plan: 'enterprise' } });
+    const byKey = await startRun(stack, account, { prompt: 'k', maxTokens: 5, metadata: { plan: 'enterprise' } });
+    expect(await waitForRun(stack, account, byKey.body.id)).toMatchObject({ metadata: { plan: 'enterprise' }, userMetadata: null });
+
+    const session = await stack.http.post('/v1/sessions').set(token).send({ model: 'openai/chat', maxTokens: 20, metadata: { tier: 'x' } });
+    expect(session.body).toMatchObject({ metadata: {}, userMetadata: { tier: 'x' } });
+    const asked = await stack.http.post(`/v1/sessions/${session.body.id}/requests`).set(token).send({ prompt: 'q', metadata: { a: 1 } });
+    expect(await waitForRun(stack, account, asked.body.runId)).toMatchObject({ metadata: {}, userMetadata: { a: 1 } });
+
+    const row = await stack.db.selectFrom('runs').select(RUN_EVENT_COLUMNS).where('id', '=', run.id).executeTakeFirstOrThrow();
+    const payload = JSON.parse(runEventBody(row, 'run.succeeded', new Date()));
+    expect(payload.data).toMatchObject({ metadata: {}, userMetadata: { plan: 'enterprise' } });
+  });
+});
+
 describe('expiry, revocation and forgery', () => {
   test('an expired token is 401', async () => {
     const account = await createAccount(stack, 1000);
@@ -356,9 +455,11 @@ describe('stream slots', () => {
     const [alice, bob] = [`alice-${tag()}`, `bob-${tag()}`];
     const aliceRun = await heldRun(account, { user: alice });
     const bobRun = await heldRun(account, { user: bob });
+    // A run that serves no end user: a token for it is its own holder.
+    const plainRun = await heldRun(account);
     const aliceToken = await issue(account, { scope: { user: alice } });
     const bobToken = await issue(account, { scope: { user: bob } });
-    const runToken = await issue(account, { scope: { runs: [bobRun] } });
+    const runToken = await issue(account, { scope: { runs: [plainRun] } });
     const open = (run: string, auth: { token?: string; key?: string }) =>
       SseConnection.open(`${stack.baseUrl}/v1/runs/${run}/events${auth.token ? `?access_token=${auth.token}` : ''}`, auth.key ? bearer(account) : {});
     const opened: SseConnection[] = [];
@@ -373,10 +474,10 @@ describe('stream slots', () => {
       const refused = await fetch(`${stack.baseUrl}/v1/runs/${aliceRun}/events?access_token=${aliceToken}`);
       expect(await refused.json()).toMatchObject({ type: `${PROBLEM}too-many-streams`, scope: 'user', maxStreams: 2 });
       // Others are not affected: another end user, a token scoped to runs (its own slots), the key.
-      opened.push(await open(bobRun, { token: bobToken }), await open(bobRun, { token: runToken }), await open(bobRun, { token: runToken }));
+      opened.push(await open(bobRun, { token: bobToken }), await open(plainRun, { token: runToken }), await open(plainRun, { token: runToken }));
       for (let i = 0; i < 3; i++) opened.push(await open(aliceRun, { key: account.apiKey }));
       expect(opened.map((c) => c.status)).toEqual(Array(opened.length).fill(200));
-      expect((await open(bobRun, { token: runToken })).status).toBe(429);
+      expect((await open(plainRun, { token: runToken })).status).toBe(429);
       // A closed stream gives its slot back.
       opened.shift()?.close();
       await sleep(200);
@@ -385,7 +486,40 @@ describe('stream slots', () => {
       opened.push(again);
     } finally {
       for (const c of opened) c.close();
-      for (const id of [aliceRun, bobRun]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
+      for (const id of [aliceRun, bobRun, plainRun]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
+    }
+  });
+
+  test('the read tokens of an end user\'s runs (one per 202, Idempotency replays included) are that user\'s holder, not one each (issue #26)', async () => {
+    const account = await createAccount(stack, 10_000);
+    const alice = `alice-${tag()}`;
+    const create = await issue(account, { scope: { user: alice }, permissions: ['read', 'create'] });
+    const prompt = `hold ${tag()}`;
+    fake.when(prompt, { kind: 'hang' });
+    const key = `k-${tag()}`;
+    const post = () =>
+      stack.http.post('/v1/runs').set({ ...asToken(create), 'idempotency-key': key }).send({ prompt, model: 'openai/chat', maxTokens: 10 });
+    // A second apart, so that even tokens signed without a unique id differ.
+    const replies = [await post()];
+    for (let i = 0; i < 2; i++) replies.push(await sleep(1100).then(post));
+    expect(replies.map((r) => r.status)).toEqual([202, 202, 202]);
+    const run = replies[0]?.body.id as string;
+    const tokens = replies.map((r) => r.body.publicAccessToken as string);
+    expect(new Set(tokens).size).toBe(3);
+    const opened: SseConnection[] = [];
+    try {
+      for (const t of tokens.slice(0, 2)) opened.push(await SseConnection.open(`${stack.baseUrl}/v1/runs/${run}/events?access_token=${t}`, {}));
+      expect(opened.map((c) => c.status)).toEqual([200, 200]);
+      const third = await fetch(`${stack.baseUrl}/v1/runs/${run}/events?access_token=${tokens[2]}`);
+      expect(third.status).toBe(429);
+      expect(await third.json()).toMatchObject({ type: `${PROBLEM}too-many-streams`, scope: 'user', maxStreams: 2 });
+      // Nor is a 202 of another of her runs, started by the account's backend.
+      const again = await startRun(stack, account, { prompt: `other ${tag()}`, maxTokens: 5, user: alice });
+      const fourth = await fetch(`${stack.baseUrl}/v1/runs/${again.body.id}/events?access_token=${again.body.publicAccessToken}`);
+      expect(fourth.status).toBe(429);
+    } finally {
+      for (const c of opened) c.close();
+      for (const id of [run]) await stack.http.post(`/v1/runs/${id}/stop`).set(bearer(account));
     }
   });
 });

@@ -198,6 +198,7 @@ describe('delivery', () => {
         usage: run.usage,
         error: null,
         metadata: { order: 42 },
+        userMetadata: null,
         createdAt: run.createdAt,
         startedAt: run.startedAt,
         completedAt: run.completedAt,

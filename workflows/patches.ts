@@ -30,6 +30,8 @@ export const PATCHES = {
    * cancellation (a worker killed while handling it: the step timed out), not `failed`.
    */
   stopWins: 'stop-wins-over-step-failure',
+  /** 2026-12: a session with nothing queued or running closes itself after its idle timeout. */
+  sessionIdleTimeout: 'session-idle-timeout',
 } as const;
 
 export type PatchId = (typeof PATCHES)[keyof typeof PATCHES];

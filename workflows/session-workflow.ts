@@ -16,7 +16,7 @@ import type { RunwayActivities } from '../activities';
 import { closeSessionSignal, requestFinishedSignal, requestReadySignal, sessionStateQuery } from './definitions';
 import { PATCHES } from './patches';
 import { SessionQueue } from './session-queue';
-import { CLEANUP_ATTEMPTS, type SessionCarry, type SessionWorkflowInput } from './types';
+import { CLEANUP_ATTEMPTS, DEFAULT_SESSION_IDLE_MS, type SessionCarry, type SessionWorkflowInput } from './types';
 
 const RETRY = { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
 /** The session's database steps: idempotent, retried for a bounded time (about half an hour). */
@@ -72,7 +72,18 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
       await continueAsNew<typeof sessionWorkflow>({ ...input, carried: s });
     }
     const seen = requests.changes;
-    await condition(() => requests.changes !== seen);
+    const changed = () => requests.changes !== seen;
+    // Nothing queued or running: after its idle timeout the session closes itself, as a close
+    // would (a session kept open for ever holds one of its account's and its user's slots).
+    // Sessions recorded before this waited without a timer: patched.
+    if (requests.idle() && patched(PATCHES.sessionIdleTimeout)) {
+      if (!(await condition(changed, input.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_MS))) {
+        log.info('session idle for its timeout; closing', { sessionId: input.sessionId });
+        requests.close();
+      }
+    } else {
+      await condition(changed);
+    }
   }
   await close(input, requests);
 }

@@ -76,7 +76,9 @@ export type AdmissionRejection =
   | 'too-many-active-runs-for-user'
   | 'session-busy'
   | 'session-closed'
-  | 'session-not-found';
+  | 'session-not-found'
+  | 'token-budget-exceeded'
+  | 'user-budget-exceeded';
 
 /** `seq` orders a session's requests (absent in histories recorded before sessions). */
 export interface AdmittedRun {
@@ -152,9 +154,17 @@ export interface SessionWorkflowInput {
   accountId: string;
   multitask: Multitask;
   workspace: WorkspaceSpec | null;
+  /**
+   * A session with nothing queued or running for this long closes itself (RUNWAY_SESSION_IDLE_TIMEOUT_MS);
+   * absent in sessions started before it existed, which take the default.
+   */
+  idleTimeoutMs?: number;
   /** State carried across continue-as-new; absent on the first run. */
   carried?: SessionCarry;
 }
+
+/** The idle timeout of sessions whose input carries none (24 hours, RUNWAY_SESSION_IDLE_TIMEOUT_MS's default). */
+export const DEFAULT_SESSION_IDLE_MS = 24 * 60 * 60 * 1000;
 
 export interface QueuedRequest {
   runId: string;

@@ -53,6 +53,10 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
     starter,
     taskQueue: deps.config.temporal.taskQueue,
     maxOpenSessions: deps.config.maxOpenSessions,
+    maxOpenSessionsPerUser: deps.config.maxOpenSessionsPerUser,
+    idleTimeoutMs: deps.config.sessionIdleTimeoutMs,
+    maxActiveRuns: deps.config.maxActiveRuns,
+    maxActiveRunsPerUser: deps.config.maxActiveRunsPerUser,
     workspaces: deps.config.workspaces,
   });
   // The database-wide gauges come from the API (any one of them: the values are the deployment's).

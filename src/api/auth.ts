@@ -5,13 +5,18 @@ import { sha256Hex } from '../ids';
 import type { AccountRow } from '../db/schema';
 import type { Visibility } from '../db/visibility';
 import { looksLikeScopedToken, type Permission, type TokenGrant } from '../tokens/scoped-tokens';
+import type { TokenSpender } from '../runs/token-limits';
 import type { ApiDeps } from './deps';
 import { Problem, problems } from './problem';
 
 /** Who is calling: the account itself (its API key), or a holder of one of its scoped tokens. */
 export type Caller =
   | { kind: 'account'; account: AccountRow }
-  /** `tokenId`: a digest of the token, naming its holder where the scope names no end user; `expiresAt`: its exp (open streams end there). */
+  /**
+   * `tokenId`: the token's unique id (else a digest of it), naming its holder where the scope
+   * names no end user, and under which its budget is counted; `expiresAt`: its exp (open streams
+   * end there).
+   */
   | { kind: 'token'; account: AccountRow; grant: TokenGrant; tokenId: string; expiresAt: Date };
 
 function bearerOf(ctx: Context): string | undefined {
@@ -32,7 +37,13 @@ async function tokenCaller(deps: ApiDeps, token: string): Promise<Caller> {
   const account = await findAccount(deps.db, checked.grant.accountId);
   if (!account) throw problems.unauthorized('the token is not valid');
   if (checked.grant.generation !== account.token_generation) throw problems.unauthorized('the token has been revoked');
-  return { kind: 'token', account, grant: checked.grant, tokenId: sha256Hex(token).slice(0, 32), expiresAt: checked.expiresAt };
+  return {
+    kind: 'token',
+    account,
+    grant: checked.grant,
+    tokenId: checked.id ? `jti:${checked.id}` : sha256Hex(token).slice(0, 32),
+    expiresAt: checked.expiresAt,
+  };
 }
 
 async function resolveCaller(deps: ApiDeps, credential: string): Promise<Caller> {
@@ -102,12 +113,16 @@ export function visibilityOf(ctx: Context): Visibility {
 }
 
 /**
- * Who holds the caller's event streams, below the account: a user-scoped token's end user, or
- * the token itself; none for the account's key (its backend is bounded by the account's cap).
+ * Who holds the caller's event streams, below the account: the end user the followed run or
+ * session serves, else a user-scoped token's end user, else the token itself; none for the
+ * account's key (its backend is bounded by the account's cap). Following a user's run counts
+ * against that user whichever token is used: every 202 mints a fresh read token for its run, and
+ * counting each as its own holder let one end user take every stream of the account.
  */
-export function streamHolderOf(ctx: Context): string | undefined {
+export function streamHolderOf(ctx: Context, servesUser: string | null): string | undefined {
   const caller = callerOf(ctx);
   if (caller.kind === 'account') return undefined;
+  if (servesUser !== null) return `user:${servesUser}`;
   return 'user' in caller.grant.scope ? `user:${caller.grant.scope.user}` : `token:${caller.tokenId}`;
 }
 
@@ -124,4 +139,11 @@ export function endUserFor(ctx: Context, requested: string | undefined): string 
     throw new Problem(403, 'token-scope', 'Forbidden', `this token creates work for end user "${scope.user}" only`);
   }
   return scope.user;
+}
+
+/** What a token caller's creations are bound by (its limits, its budget's key); none for the account's key. */
+export function tokenSpenderOf(ctx: Context): TokenSpender | undefined {
+  const caller = callerOf(ctx);
+  if (caller.kind === 'account') return undefined;
+  return { tokenId: caller.tokenId, expiresAt: caller.expiresAt, limits: caller.grant.limits ?? {} };
 }

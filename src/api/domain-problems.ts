@@ -1,5 +1,6 @@
 import {
   AdmissionRefused,
+  ForbiddenByToken,
   IdempotencyKeyExpired,
   IdempotencyKeyReused,
   NotFound,
@@ -31,6 +32,9 @@ const REFUSALS: Record<AdmissionRefusal, { status: number; title: string; type?:
   },
   'session-busy': { status: 409, title: 'Session busy' },
   'session-closed': { status: 409, title: 'Session closed' },
+  // A token's budgets, like the balance, are money: 402, one type, which budget by `scope`.
+  'token-budget-exceeded': { status: 402, title: 'Budget exceeded', type: 'budget-exceeded', extra: { scope: 'token' } },
+  'user-budget-exceeded': { status: 402, title: 'Budget exceeded', type: 'budget-exceeded', extra: { scope: 'user' } },
 };
 
 /**
@@ -44,6 +48,7 @@ export function problemOfDomainError(err: unknown, byToken = false): Problem | u
     if (byToken) return new Problem(r.status, r.type ?? err.reason, r.title, r.tokenDetail ?? r.title, { ...r.extra, estimate: err.estimate });
     return new Problem(r.status, r.type ?? err.reason, r.title, err.detail, { ...r.extra, estimate: err.estimate, balance: err.balance });
   }
+  if (err instanceof ForbiddenByToken) return new Problem(403, 'token-limit', 'Forbidden by the token', err.message, { limit: err.limit });
   if (err instanceof NotFound) return problems.notFound(err.kind);
   if (err instanceof UnknownModel) {
     return new Problem(400, 'unknown-model', 'Unknown model', err.message, {
@@ -72,6 +77,7 @@ function conflictOrLimit(err: unknown, byToken: boolean): Problem | undefined {
     if (byToken) return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', 'the account has too many open sessions; retry later');
     return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
       maxOpenSessions: err.maxOpenSessions,
+      scope: err.scope,
     });
   }
   if (err instanceof TooManyWebhooks) {

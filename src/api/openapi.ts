@@ -41,7 +41,7 @@ export function buildOpenApiDocument() {
   const userOrToken = [{ [bearer.name]: [] }, { [scoped.name]: [] }];
   const tokenRefusals = {
     401: problem('No valid API key or token (expired, revoked or malformed)'),
-    403: problem('The token lacks the permission (token-permission) or names another end user (token-scope)'),
+    403: problem('The token lacks the permission (token-permission), names another end user (token-scope), or its limits forbid the model, the estimate, a workspace, setup commands or a CLI agent (token-limit)'),
   };
 
   registry.registerPath({
@@ -89,7 +89,7 @@ export function buildOpenApiDocument() {
     responses: {
       202: json(runAcceptedSchema, 'Admitted: credits reserved, work queued'),
       400: problem('Invalid input or unknown model'),
-      402: problem('The estimate exceeds the available balance'),
+      402: problem('The estimate exceeds the available balance (insufficient-credits), or a token\'s budget (budget-exceeded, scope token or user)'),
       404: problem('No such session (sessionId of another account, or unknown)'),
       409: problem('Idempotency-Key reused with another body'),
       429: problem('Too many active runs: the account\'s cap (scope "account") or the end user\'s (scope "user")'),
@@ -159,7 +159,7 @@ export function buildOpenApiDocument() {
     responses: {
       201: json(sessionSchema, 'Created'),
       400: problem('Invalid input or unknown model'),
-      429: problem('Too many open sessions'),
+      429: problem('Too many open sessions (too-many-open-sessions, scope "account" or "user"), or, for a session with a workspace, too many active runs: a preparing session counts as one (too-many-active-runs)'),
       ...tokenRefusals,
     },
   });
@@ -187,7 +187,7 @@ export function buildOpenApiDocument() {
     },
     responses: {
       202: json(sessionRequestAcceptedSchema, 'Admitted and queued'),
-      402: problem('Insufficient credits'),
+      402: problem('Insufficient credits, or a token\'s budget exceeded (budget-exceeded)'),
       409: problem('Session busy (reject mode) or closed'),
       429: problem('Too many active runs (account or end user)'),
       ...tokenRefusals,

@@ -23,6 +23,7 @@ export function toRunView(row: RunRow): RunView {
     error: (row.error as RunError | null) ?? null,
     workspace: workspace ? { ...workspace, path: row.workspace_path } : null,
     metadata: row.metadata as Record<string, unknown>,
+    userMetadata: row.user_metadata,
     sessionId: row.session_id,
     user: row.user_id,
     retryOf: row.retry_of,

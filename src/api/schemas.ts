@@ -126,6 +126,10 @@ export const runSchema = z
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     workspace: workspaceViewSchema.nullable(),
     metadata: z.record(z.string(), z.unknown()),
+    userMetadata: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .describe('Metadata written by a scoped token\'s holder (an end user), never mixed into the account\'s metadata; null when the account\'s key created it'),
     sessionId: z.string().nullable(),
     user: z.string().nullable(),
     retryOf: z.string().nullable(),
@@ -214,6 +218,7 @@ export const sessionSchema = z
     multitask: z.enum(['enqueue', 'reject', 'interrupt']),
     workspace: workspaceViewSchema.nullable(),
     metadata: z.record(z.string(), z.unknown()),
+    userMetadata: z.record(z.string(), z.unknown()).nullable().describe('Metadata written by a scoped token\'s holder; null when the account\'s key created it'),
     user: z.string().nullable(),
     createdAt: z.string(),
     closedAt: z.string().nullable(),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
-import { DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS, PERMISSIONS } from '../tokens/scoped-tokens';
-import { endUserSchema } from './schemas';
+import { BUDGET_PERIODS, DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS, PERMISSIONS } from '../tokens/scoped-tokens';
+import { endUserSchema, modelNameSchema } from './schemas';
 
 extendZodWithOpenApi(z);
 
@@ -22,11 +22,39 @@ export const tokenScopeSchema = z
   .describe('Exactly one of runs, sessions (with their requests) or user (every run and session of that end user)')
   .openapi('TokenScope');
 
+const credits = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER / 4);
+
+/** Bounds on what a `create` token starts; they travel signed in the token. */
+export const tokenLimitsSchema = z
+  .object({
+    models: z
+      .array(z.union([modelNameSchema, z.string().regex(/^[a-z0-9][a-z0-9-]*\/\*$/, 'must be <provider>/<model> or <provider>/*')]))
+      .min(1)
+      .max(50)
+      .optional()
+      .describe('Models it may use: exact names or `provider/*`; absent: any'),
+    maxEstimate: credits.optional().describe('The largest estimate (credits) of one run; absent: no per-run limit'),
+    budget: credits.optional().describe('Credits its runs may reserve in all, over the token\'s life; absent: none'),
+    userBudget: z
+      .object({ credits, period: z.enum(BUDGET_PERIODS) })
+      .strict()
+      .optional()
+      .describe('Credits its end user\'s runs created through tokens may reserve per calendar period (UTC)'),
+    allow: z
+      .object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional() })
+      .strict()
+      .optional()
+      .describe('Workspaces, setup commands and CLI agents: refused unless true'),
+  })
+  .strict()
+  .openapi('TokenLimits');
+
 export const createTokenSchema = z
   .object({
     scope: tokenScopeSchema,
     permissions: z.array(z.enum(PERMISSIONS)).min(1).max(3).default(['read']),
     expiresIn: z.number().int().min(1).max(MAX_TOKEN_SECONDS).default(DEFAULT_TOKEN_SECONDS).describe('Seconds'),
+    limits: tokenLimitsSchema.optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -42,6 +70,7 @@ export const createdTokenSchema = z
     expiresAt: z.string(),
     scope: tokenScopeSchema,
     permissions: z.array(z.enum(PERMISSIONS)),
+    limits: tokenLimitsSchema.optional(),
   })
   .openapi('CreatedToken');
 

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
+import type { TokenSpender } from '../runs/token-limits';
 import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
 
-/** What `runway_admit` (migration 0006) decided. */
+/** What `runway_admit` (migration 0010) decided. */
 export type AdmissionOutcome =
   | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number }
   | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
@@ -16,6 +17,10 @@ export interface AdmissionCall {
   executionId?: string;
   /** How long the admitting process has to start the workflow before a relay may. */
   startAfterMs?: number;
+  /** The scoped token creating the run (absent: the account's key): its budgets are decided here. */
+  token?: TokenSpender;
+  /** Metadata its holder wrote, stored apart from the tenant's `metadata`. */
+  userMetadata?: Record<string, unknown>;
 }
 
 interface Row {
@@ -41,7 +46,11 @@ export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: Adm
       ${input.estimate}, ${input.price.input}, ${input.price.output}, ${input.maxActiveRuns},
       ${call.executionId ?? null}, ${input.sealedSecrets ? JSON.stringify(input.sealedSecrets) : null}::jsonb,
       ${`${call.startAfterMs ?? 0} milliseconds`}::interval,
-      ${input.user ?? null}, ${input.maxActiveRunsPerUser ?? null}::integer
+      ${input.user ?? null}, ${input.maxActiveRunsPerUser ?? null}::integer,
+      ${call.userMetadata ? JSON.stringify(call.userMetadata) : null}::jsonb,
+      ${call.token?.tokenId ?? null}, ${call.token?.expiresAt ?? null}::timestamptz,
+      ${call.token?.limits.budget ?? null}::bigint, ${call.token?.limits.userBudget?.credits ?? null}::bigint,
+      ${call.token?.limits.userBudget?.period ?? null}
     )`.execute(db);
   const row = rows[0];
   if (!row) throw new Error('runway_admit returned no row');

@@ -50,6 +50,8 @@ export interface RunsTable {
   workspace: Json<WorkspaceSpec | null> | null;
   workspace_path: string | null;
   metadata: Json<Record<string, unknown>>;
+  /** Metadata written by a scoped token's holder (null: none), kept apart from the tenant's. */
+  user_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   session_id: string | null;
   /** The end user (chosen by the account's backend) the run serves, if any. */
   user_id: ColumnType<string | null, string | null | undefined, string | null>;
@@ -93,6 +95,8 @@ export interface SessionsTable {
   workspace: Json<WorkspaceSpec | null> | null;
   workspace_path: string | null;
   metadata: Json<Record<string, unknown>>;
+  /** Metadata written by a scoped token's holder (null: none), kept apart from the tenant's. */
+  user_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   last_event_id: Generated<number>;
   created_at: Generated<Date>;
   closed_at: Date | null;

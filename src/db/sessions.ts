@@ -1,4 +1,5 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
+import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 import type { Db } from './database';
 import { sessionVisibleTo, type Visibility } from './visibility';
 import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
@@ -12,23 +13,69 @@ export interface NewSession {
   multitask: Multitask;
   workspace: WorkspaceSpec | null;
   metadata: Record<string, unknown>;
+  userMetadata: Record<string, unknown> | null;
   user: string | null;
 }
 
+export interface SessionCaps {
+  /** Sessions not yet closed, per account and per end user. */
+  maxOpen: number;
+  maxOpenPerUser: number;
+  /** The platform's default active-run caps (an account's own win). */
+  maxActiveRuns: number;
+  maxActiveRunsPerUser: number | null;
+}
+
+export type SessionCapRefusal =
+  | { cap: 'open-sessions'; scope: 'account' | 'user'; max: number }
+  | { cap: 'active-runs'; scope: 'account' | 'user'; max: number; active: number; balance: number };
+
+/** A session preparing its workspace: open, with a workspace whose path is not recorded yet (as in `runway_admit`). */
+function preparing(eb: ExpressionBuilder<Database, 'sessions'>) {
+  return eb.and([eb('status', '=', 'open'), eb('workspace', 'is not', null), eb('workspace_path', 'is', null)]);
+}
+
 /**
- * Inserts the session unless its account already has `maxOpen` sessions not yet closed (then
- * undefined). The account row is locked first, so concurrent creations cannot pass the cap.
+ * Inserts the session unless a cap is reached: the account's or its end user's sessions not yet
+ * closed; and, for a session with a workspace (its preparation holds a worker like a run, for
+ * free), the active-run caps, where preparing sessions count as active runs (as in admission).
+ * The account row is locked first, so concurrent creations and admissions cannot pass the caps.
  */
-export async function insertSessionWithinCap(db: Db, s: NewSession, maxOpen: number): Promise<SessionRow | undefined> {
+export async function insertSessionWithinCaps(db: Db, s: NewSession, caps: SessionCaps): Promise<SessionRow | SessionCapRefusal> {
   return db.transaction().execute(async (trx) => {
-    await trx.selectFrom('accounts').select('id').where('id', '=', s.accountId).forUpdate().executeTakeFirstOrThrow();
-    const open = await trx
-      .selectFrom('sessions')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('account_id', '=', s.accountId)
-      .where('status', '!=', 'closed')
+    const account = await trx
+      .selectFrom('accounts')
+      .select(['balance', 'max_active_runs', 'max_active_runs_per_user'])
+      .where('id', '=', s.accountId)
+      .forUpdate()
       .executeTakeFirstOrThrow();
-    if (Number(open.n) >= maxOpen) return undefined;
+    const openOf = async (user: string | null) => {
+      let q = trx.selectFrom('sessions').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', s.accountId).where('status', '!=', 'closed');
+      if (user !== null) q = q.where('user_id', '=', user);
+      return Number((await q.executeTakeFirstOrThrow()).n);
+    };
+    if ((await openOf(null)) >= caps.maxOpen) return { cap: 'open-sessions', scope: 'account', max: caps.maxOpen };
+    if (s.user !== null && (await openOf(s.user)) >= caps.maxOpenPerUser) return { cap: 'open-sessions', scope: 'user', max: caps.maxOpenPerUser };
+    if (s.workspace) {
+      const activeOf = async (user: string | null) => {
+        let runs = trx.selectFrom('runs').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', s.accountId).where('status', 'in', ACTIVE_STATUSES);
+        let prep = trx.selectFrom('sessions').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', s.accountId).where(preparing);
+        if (user !== null) {
+          runs = runs.where('user_id', '=', user);
+          prep = prep.where('user_id', '=', user);
+        }
+        return Number((await runs.executeTakeFirstOrThrow()).n) + Number((await prep.executeTakeFirstOrThrow()).n);
+      };
+      const balance = Number(account.balance);
+      const max = account.max_active_runs ?? caps.maxActiveRuns;
+      const active = await activeOf(null);
+      if (active >= max) return { cap: 'active-runs', scope: 'account', max, active, balance };
+      const userMax = account.max_active_runs_per_user ?? caps.maxActiveRunsPerUser;
+      if (s.user !== null && userMax !== null) {
+        const userActive = await activeOf(s.user);
+        if (userActive >= userMax) return { cap: 'active-runs', scope: 'user', max: userMax, active: userActive, balance };
+      }
+    }
     return insertSession(trx, s);
   });
 }
@@ -45,6 +92,7 @@ export async function insertSession(db: Db | Transaction<Database>, s: NewSessio
       multitask: s.multitask,
       workspace: s.workspace ? JSON.stringify(s.workspace) : null,
       metadata: JSON.stringify(s.metadata),
+      user_metadata: s.userMetadata ? JSON.stringify(s.userMetadata) : null,
       user_id: s.user,
     })
     .returningAll()

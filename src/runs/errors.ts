@@ -11,7 +11,9 @@ export type AdmissionRefusal =
   | 'too-many-active-runs'
   | 'too-many-active-runs-for-user'
   | 'session-busy'
-  | 'session-closed';
+  | 'session-closed'
+  | 'token-budget-exceeded'
+  | 'user-budget-exceeded';
 
 /** Admission said no; nothing is reserved. */
 export class AdmissionRefused extends DomainError {
@@ -79,11 +81,14 @@ export class TemporalUnavailable extends DomainError {
   }
 }
 
-/** The account's cap on sessions that are not closed is reached. */
+/** The account's (or its end user's) cap on sessions that are not closed is reached. */
 export class TooManyOpenSessions extends DomainError {
   override name = 'TooManyOpenSessions';
-  constructor(readonly maxOpenSessions: number) {
-    super(`the account already has ${maxOpenSessions} open sessions; close one first`);
+  constructor(
+    readonly maxOpenSessions: number,
+    readonly scope: 'account' | 'user' = 'account',
+  ) {
+    super(`${scope === 'account' ? 'the account' : 'the end user'} already has ${maxOpenSessions} open sessions; close one first`);
   }
 }
 
@@ -92,5 +97,19 @@ export class SessionClosed extends DomainError {
   override name = 'SessionClosed';
   constructor() {
     super('the session is closed');
+  }
+}
+
+/** What a token's limits can forbid (the account's key is never limited so). */
+export type TokenLimitKind = 'model' | 'max-estimate' | 'workspace' | 'setup' | 'cli-agent';
+
+/** The caller's token does not allow this run or session (its model, size or features). */
+export class ForbiddenByToken extends DomainError {
+  override name = 'ForbiddenByToken';
+  constructor(
+    readonly limit: TokenLimitKind,
+    detail: string,
+  ) {
+    super(detail);
   }
 }

@@ -12,6 +12,8 @@ export interface CreateRunRequest {
   /** Used for this run only; sealed before it is stored. */
   secrets?: { apiKey?: string };
   metadata: Record<string, unknown>;
+  /** Metadata a scoped token's holder wrote (kept apart from the tenant's `metadata`). */
+  userMetadata?: Record<string, unknown>;
   sessionId?: string;
   /** The end user the run serves (a session's request takes the session's). */
   user?: string;

@@ -15,6 +15,7 @@ import { AdmissionRefused, IdempotencyKeyExpired, IdempotencyKeyReused, NotFound
 import { wasPurged } from '../db/retention';
 import { metrics } from '../metrics/metrics';
 import type { CreateRunRequest } from './requests';
+import { assertEstimateAllowed, assertTokenAllows, type TokenSpender } from './token-limits';
 import { withAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
 import type { RunWorkflowInput } from '../../workflows/types';
@@ -86,14 +87,16 @@ export class RunStarter {
   async start(
     account: AccountRow,
     request: CreateRunRequest,
-    options: { idempotencyKey?: string; retryOf?: string; session?: SessionRequestIds } = {},
+    options: { idempotencyKey?: string; retryOf?: string; session?: SessionRequestIds; token?: TokenSpender } = {},
   ): Promise<StartedRun> {
+    if (options.token) assertTokenAllows(options.token.limits, request);
     assertValidWorkspace(request.workspace, this.deps.workspaces);
     const joined = options.session ? { contextTokens: options.session.contextTokens } : await this.sessionJoinedBy(account, request);
     const contextTokens = joined.contextTokens;
     // A run in a session serves the session's end user (admission decides the same under its lock).
     if (joined.user) request = { ...request, user: joined.user };
     const { estimate, price } = this.estimate(request, contextTokens);
+    if (options.token) assertEstimateAllowed(options.token.limits, estimate);
     // Secrets are not part of the hash: same key and same visible body is the same request.
     const requestHash = sha256Hex(canonical({ ...request, secrets: undefined, retryOf: options.retryOf }));
     const runId =
@@ -129,7 +132,11 @@ export class RunStarter {
         ? seal(this.deps.secretsKey, runId, request.secrets)
         : null,
     };
-    const decided = await admitInDatabase(this.deps.db, input, { startAfterMs: this.deps.launcher.graceMs });
+    const decided = await admitInDatabase(this.deps.db, input, {
+      startAfterMs: this.deps.launcher.graceMs,
+      token: options.token,
+      userMetadata: request.userMetadata,
+    });
     if (decided.outcome === 'refused') {
       metrics.runsRefused.inc({ reason: decided.reason });
       if (decided.reason === 'session-not-found') throw new NotFound('session');

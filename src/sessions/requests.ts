@@ -9,6 +9,8 @@ export interface CreateSessionRequest {
   contextTokens: number;
   workspace?: WorkspaceSpec;
   metadata: Record<string, unknown>;
+  /** Metadata a scoped token's holder wrote (kept apart from the tenant's `metadata`). */
+  userMetadata?: Record<string, unknown>;
   multitask: Multitask;
   /** The end user the session serves; its requests run as that user. */
   user?: string;

@@ -2,10 +2,11 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
 import { getRunById } from '../db/runs';
 import type { AccountRow, SessionRow } from '../db/schema';
-import { insertSessionWithinCap, markSessionClosing, setSessionStatus } from '../db/sessions';
+import { insertSessionWithinCaps, markSessionClosing, setSessionStatus, type SessionCapRefusal } from '../db/sessions';
 import { derivedId, newId } from '../ids';
-import { SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
+import { AdmissionRefused, SessionClosed, TemporalUnavailable, TooManyOpenSessions } from '../runs/errors';
 import type { RunStarter, StartedRun } from '../runs/run-starter';
+import { assertTokenAllows, type TokenSpender } from '../runs/token-limits';
 import { assertValidWorkspace } from '../workspaces/validate';
 import type { WorkspacePolicy } from '../workspaces/settings';
 import {
@@ -22,8 +23,14 @@ export interface SessionServiceDeps {
   temporal: Client;
   starter: RunStarter;
   taskQueue: string;
-  /** Sessions an account may have that are not closed yet. */
+  /** Sessions an account, and one of its end users, may have that are not closed yet. */
   maxOpenSessions: number;
+  maxOpenSessionsPerUser: number;
+  /** How long a session with nothing queued or running stays open. */
+  idleTimeoutMs: number;
+  /** The platform's default active-run caps: a session preparing its workspace counts as an active run. */
+  maxActiveRuns: number;
+  maxActiveRunsPerUser: number | null;
   workspaces?: WorkspacePolicy;
 }
 
@@ -38,10 +45,11 @@ export const requestIdOf = (runId: string) => `req_${runId.slice('run_'.length)}
 export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
 
-  async create(account: AccountRow, body: CreateSessionRequest): Promise<SessionRow> {
+  async create(account: AccountRow, body: CreateSessionRequest, token?: TokenSpender): Promise<SessionRow> {
+    if (token) assertTokenAllows(token.limits, body);
     this.deps.starter.estimate({ prompt: 'x', model: body.model, maxTokens: body.maxTokens, metadata: {} }); // UnknownModel
     assertValidWorkspace(body.workspace, this.deps.workspaces);
-    const session = await insertSessionWithinCap(this.deps.db, {
+    const inserted = await insertSessionWithinCaps(this.deps.db, {
       id: newId('ses'),
       accountId: account.id,
       model: body.model,
@@ -50,16 +58,22 @@ export class SessionService {
       multitask: body.multitask,
       workspace: body.workspace ?? null,
       metadata: body.metadata,
+      userMetadata: body.userMetadata ?? null,
       user: body.user ?? null,
-    }, this.deps.maxOpenSessions);
-    if (!session) {
-      throw new TooManyOpenSessions(this.deps.maxOpenSessions);
-    }
+    }, {
+      maxOpen: this.deps.maxOpenSessions,
+      maxOpenPerUser: this.deps.maxOpenSessionsPerUser,
+      maxActiveRuns: this.deps.maxActiveRuns,
+      maxActiveRunsPerUser: this.deps.maxActiveRunsPerUser,
+    });
+    if ('cap' in inserted) throw refusalOf(inserted);
+    const session = inserted;
     const input: SessionWorkflowInput = {
       sessionId: session.id,
       accountId: account.id,
       multitask: body.multitask,
       workspace: body.workspace ?? null,
+      idleTimeoutMs: this.deps.idleTimeoutMs,
     };
     const start = () =>
       this.deps.temporal.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW_TYPE, {
@@ -88,7 +102,7 @@ export class SessionService {
     account: AccountRow,
     session: SessionRow,
     body: SessionRequestBody,
-    idempotencyKey?: string,
+    { idempotencyKey, token }: { idempotencyKey?: string; token?: TokenSpender } = {},
   ): Promise<StartedRun & { requestId: string }> {
     const runId = idempotencyKey ? derivedId('run', account.id, session.id, idempotencyKey) : newId('run');
     const requestId = requestIdOf(runId);
@@ -96,7 +110,8 @@ export class SessionService {
       prompt: body.prompt,
       model: session.model,
       maxTokens: body.maxTokens ?? session.max_tokens,
-      metadata: body.metadata,
+      // A token's holder is not the tenant: what it writes as metadata is stored and sent apart.
+      ...(token ? { metadata: {}, userMetadata: body.metadata } : { metadata: body.metadata }),
       secrets: body.secrets,
       sessionId: session.id,
       user: session.user_id ?? undefined,
@@ -104,14 +119,14 @@ export class SessionService {
     const ids = { runId, requestId, contextTokens: session.context_tokens };
     // A replayed Idempotency-Key returns its run without queueing it again.
     if (idempotencyKey && (await getRunById(this.deps.db, runId))) {
-      return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids })), requestId };
+      return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids, token })), requestId };
     }
     if (session.status !== 'open') throw new SessionClosed();
     // Admission also checks the session (open; in reject mode, idle) under its row lock. The
     // session hears of the request before the reply (RunLauncher.launchNow), so a client's
     // sequential requests reach it in order; one that could not be told now (Temporal down) is
     // started by the outbox relay, which tells the session then, in admission order.
-    const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids });
+    const started = await this.deps.starter.start(account, request, { idempotencyKey, session: ids, token });
     return { ...started, requestId };
   }
 
@@ -137,4 +152,11 @@ export class SessionService {
       return { active: null, queued: [], closing: session.status !== 'open', multitask: session.multitask };
     }
   }
+}
+
+function refusalOf(r: SessionCapRefusal): Error {
+  if (r.cap === 'open-sessions') return new TooManyOpenSessions(r.max, r.scope);
+  const who = r.scope === 'account' ? 'the account' : 'the end user';
+  const detail = `${who} already has ${r.active} active runs and sessions preparing a workspace (maximum ${r.max})`;
+  return new AdmissionRefused(r.scope === 'account' ? 'too-many-active-runs' : 'too-many-active-runs-for-user', detail, 0, r.balance);
 }

@@ -1,9 +1,30 @@
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 
 export const PERMISSIONS = ['read', 'stop', 'create'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
+
+/** Calendar windows (UTC) of an end user's spend budget. */
+export const BUDGET_PERIODS = ['hour', 'day', 'week', 'month'] as const;
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+
+/**
+ * What a token may spend and start when it creates (a browser holds it, so it is bounded by what
+ * the account's backend granted). Absent models, maxEstimate or budgets: no limit of that kind;
+ * workspaces, setup commands and CLI agents are refused unless granted.
+ */
+export interface TokenLimits {
+  /** Models it may use: exact names or `provider/*`. */
+  models?: string[];
+  /** The largest estimate (credits) of one run. */
+  maxEstimate?: number;
+  /** Credits this token may reserve in all, over its life. */
+  budget?: number;
+  /** Credits the token's end user may reserve through tokens per calendar period. */
+  userBudget?: { credits: number; period: BudgetPeriod };
+  allow?: { workspaces?: boolean; setup?: boolean; cliAgents?: boolean };
+}
 
 /** Exactly one kind of scope per token. */
 export type TokenScope = { runs: string[] } | { sessions: string[] } | { user: string };
@@ -14,6 +35,7 @@ export interface TokenGrant {
   permissions: Permission[];
   /** The account's token generation when issued; revoke-all moves the account's on. */
   generation: number;
+  limits?: TokenLimits;
 }
 
 export interface IssuedToken {
@@ -31,8 +53,21 @@ const ISSUER = 'runway';
 const AUDIENCE = 'runway-api';
 
 /** The claims Runway signs; anything else under a valid signature is refused all the same. */
+const limitsSchema = z
+  .object({
+    models: z.array(z.string()).optional(),
+    maxEstimate: z.number().int().optional(),
+    budget: z.number().int().optional(),
+    userBudget: z.object({ credits: z.number().int(), period: z.enum(BUDGET_PERIODS) }).strict().optional(),
+    allow: z.object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional() }).strict().optional(),
+  })
+  .strict();
+
 const claimsSchema = z.object({
   sub: z.string(),
+  jti: z.string().optional(),
+  exp: z.number(),
+  lim: limitsSchema.optional(),
   gen: z.number().int(),
   perm: z.array(z.enum(PERMISSIONS)),
   scope: z.union([
@@ -42,8 +77,10 @@ const claimsSchema = z.object({
   ]),
 });
 
-/** `expiresAt`: the token's exp, which ends the event streams it opened. */
-export type TokenCheck = { ok: true; grant: TokenGrant; expiresAt: Date } | { ok: false; reason: 'expired' | 'invalid' };
+/** `id`: the token's unique id (its `jti`; tokens signed before ids existed have none). */
+export type TokenCheck =
+  | { ok: true; grant: TokenGrant; id: string | undefined; expiresAt: Date }
+  | { ok: false; reason: 'expired' | 'invalid' };
 
 /**
  * Scoped tokens are signed JWTs (HS256), not stored rows: the 202 of every run carries one, and a
@@ -61,8 +98,11 @@ export class ScopedTokens {
 
   async issue(grant: TokenGrant, seconds: number): Promise<IssuedToken> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ scope: grant.scope, perm: grant.permissions, gen: grant.generation })
+    const claims = { scope: grant.scope, perm: grant.permissions, gen: grant.generation, ...(grant.limits ? { lim: grant.limits } : {}) };
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+      // A unique id: a token's budget is counted under it, and two tokens signed alike in one second still differ.
+      .setJti(randomUUID())
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setSubject(grant.accountId)
@@ -77,8 +117,9 @@ export class ScopedTokens {
       const { payload } = await jwtVerify(token, this.key, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'] });
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) return { ok: false, reason: 'invalid' };
-      const { sub, scope, perm, gen } = claims.data;
-      return { ok: true, grant: { accountId: sub, scope, permissions: perm, generation: gen }, expiresAt: new Date((payload.exp as number) * 1000) };
+      const { sub, scope, perm, gen, lim, jti, exp } = claims.data;
+      const grant: TokenGrant = { accountId: sub, scope, permissions: perm, generation: gen, ...(lim ? { limits: lim } : {}) };
+      return { ok: true, grant, id: jti, expiresAt: new Date(exp * 1000) };
     } catch (err) {
       return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
     }

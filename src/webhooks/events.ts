@@ -11,7 +11,7 @@ export function eventTypeOf(status: TerminalStatus): WebhookEventType {
 /** The run's columns an event carries (never its output or prompt). */
 export const RUN_EVENT_COLUMNS = [
   'id', 'account_id', 'status', 'model', 'user_id', 'session_id', 'request_id', 'estimate', 'charged', 'refunded',
-  'input_tokens', 'output_tokens', 'error', 'metadata', 'created_at', 'started_at', 'completed_at',
+  'input_tokens', 'output_tokens', 'error', 'metadata', 'user_metadata', 'created_at', 'started_at', 'completed_at',
 ] as const satisfies readonly (keyof RunRow)[];
 export type RunEventFields = Pick<RunRow, (typeof RUN_EVENT_COLUMNS)[number]>;
 
@@ -34,6 +34,8 @@ export function runEventBody(run: RunEventFields, type: WebhookEventType, timest
       usage: { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
       error: run.error ?? null,
       metadata: run.metadata,
+      // Written by a scoped token's holder (an end user), not by the account: never trust it as the tenant's.
+      userMetadata: run.user_metadata,
       createdAt: run.created_at.toISOString(),
       startedAt: run.started_at?.toISOString() ?? null,
       completedAt: run.completed_at?.toISOString() ?? null,

@@ -33,6 +33,8 @@ export interface EventStreamTarget {
   lastEventId: number;
   /** A finished stream is replayed and closed, with no live part. */
   finished: boolean;
+  /** The end user the run or session serves (null: none): a token follows it as that user's holder. */
+  user: string | null;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   }
 
   const { sse } = deps.config;
-  const release = takeStreamSlots(deps, hub, ctx);
+  const release = takeStreamSlots(deps, hub, ctx, target.user);
   try {
     const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
     const stream = new RunEventStream({
@@ -94,10 +96,10 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
  * A slot of the account's streams and, for a scoped token, one of its holder's (an end user's
  * browser tabs cannot take every stream of the account): the release of both, or a 429.
  */
-function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context): () => void {
+function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUser: string | null): () => void {
   const { sse } = deps.config;
   const accountId = accountOf(ctx).id;
-  const holder = streamHolderOf(ctx);
+  const holder = streamHolderOf(ctx, servesUser);
   const tooMany = (scope: 'account' | 'user', max: number, who: string) =>
     new Problem(429, 'too-many-streams', 'Too many streams', `${who} already has ${max} event streams open; close one first`, { maxStreams: max, scope });
   const account = hub.streams.take(accountId, sse.maxStreamsPerAccount);
@@ -124,6 +126,7 @@ export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
       id: run.id,
       lastEventId: Number(run.last_event_id),
       finished: isTerminal(run.status),
+      user: run.user_id,
     });
   });
   return router;

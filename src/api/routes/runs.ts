@@ -6,7 +6,7 @@ import type { RunRow, WorkspaceSpec } from '../../db/schema';
 import type { RunStarter, StartedRun } from '../../runs/run-starter';
 import { stopRun } from '../../runs/stop-run';
 import { discardRunWorkspace } from '../../workspaces/discard';
-import { accountOf, allowTokens, endUserFor, requireAccount, visibilityOf } from '../auth';
+import { accountOf, allowTokens, endUserFor, requireAccount, tokenSpenderOf, visibilityOf } from '../auth';
 import { decodeCursor, page } from '../cursor';
 import type { ApiDeps } from '../deps';
 import { idempotencyKeyOf } from '../idempotency-key';
@@ -40,8 +40,10 @@ export function runRoutes(deps: ApiDeps, starter: RunStarter): Router {
 
   router.post('/', allowTokens(deps, 'create'), async (ctx) => {
     const body = validate(createRunSchema, ctx.request.body);
-    const request = { ...body, user: endUserFor(ctx, body.user) };
-    const run = await starter.start(accountOf(ctx), request, { idempotencyKey: idempotencyKeyOf(ctx) });
+    // A token's holder is not the tenant: what it writes as metadata is stored and sent apart.
+    const token = tokenSpenderOf(ctx);
+    const request = { ...body, user: endUserFor(ctx, body.user), ...(token ? { metadata: {}, userMetadata: body.metadata } : {}) };
+    const run = await starter.start(accountOf(ctx), request, { idempotencyKey: idempotencyKeyOf(ctx), token });
     await accepted(deps, ctx, run);
   });
 
@@ -98,7 +100,7 @@ export function runRoutes(deps: ApiDeps, starter: RunStarter): Router {
       user: original.user_id ?? undefined,
       secrets: body.secrets,
     });
-    const run = await starter.start(accountOf(ctx), request, {
+    const run = await starter.start(accountOf(ctx), { ...request, userMetadata: original.user_metadata ?? undefined }, {
       idempotencyKey: idempotencyKeyOf(ctx),
       retryOf: original.id,
     });

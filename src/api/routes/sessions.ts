@@ -7,7 +7,7 @@ import { requestIdOf, type SessionService } from '../../sessions/session-service
 import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { stopRun } from '../../runs/stop-run';
-import { accountOf, allowTokens, endUserFor, visibilityOf } from '../auth';
+import { accountOf, allowTokens, endUserFor, tokenSpenderOf, visibilityOf } from '../auth';
 import { decodeCursor, page } from '../cursor';
 import { serveEventStream } from './events';
 import type { ApiDeps } from '../deps';
@@ -29,6 +29,7 @@ function toSessionView(row: SessionRow, state: { active: string | null; queued: 
     multitask: row.multitask,
     workspace: workspace ? { ...workspace, path: row.workspace_path } : null,
     metadata: row.metadata as Record<string, unknown>,
+    userMetadata: row.user_metadata,
     user: row.user_id,
     createdAt: row.created_at.toISOString(),
     closedAt: row.closed_at?.toISOString() ?? null,
@@ -62,7 +63,9 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
 
   router.post('/', allowTokens(deps, 'create'), async (ctx) => {
     const body = validate(createSessionSchema, ctx.request.body ?? {});
-    const session = await sessions.create(accountOf(ctx), { ...body, user: endUserFor(ctx, body.user) });
+    const token = tokenSpenderOf(ctx);
+    const request = { ...body, user: endUserFor(ctx, body.user), ...(token ? { metadata: {}, userMetadata: body.metadata } : {}) };
+    const session = await sessions.create(accountOf(ctx), request, token);
     ctx.status = 201;
     ctx.set('Location', `/v1/sessions/${session.id}`);
     ctx.body = toSessionView(session, { active: null, queued: [] });
@@ -96,7 +99,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
   router.post('/:id/requests', allowTokens(deps, 'create'), async (ctx) => {
     const session = await ownedSession(ctx);
     const body = validate(sessionRequestSchema, ctx.request.body);
-    const started = await sessions.submit(accountOf(ctx), session, body, idempotencyKeyOf(ctx));
+    const started = await sessions.submit(accountOf(ctx), session, body, { idempotencyKey: idempotencyKeyOf(ctx), token: tokenSpenderOf(ctx) });
     const self = `/v1/sessions/${session.id}/requests/${started.requestId}`;
     ctx.status = 202;
     ctx.set('Location', self);
@@ -122,6 +125,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
       id: run.id,
       lastEventId: Number(run.last_event_id),
       finished: isTerminal(run.status),
+      user: run.user_id,
     });
   });
 
@@ -139,6 +143,7 @@ export function sessionRoutes(deps: ApiDeps, sessions: SessionService, hub: RunE
       id: session.id,
       lastEventId: Number(session.last_event_id),
       finished: session.status === 'closed',
+      user: session.user_id,
     });
   });
 

@@ -14,11 +14,17 @@ export function tokenRoutes(deps: ApiDeps): Router {
     const body = validate(createTokenSchema, ctx.request.body);
     const account = accountOf(ctx);
     const issued = await deps.tokens.issue(
-      { accountId: account.id, scope: body.scope, permissions: body.permissions, generation: account.token_generation },
+      { accountId: account.id, scope: body.scope, permissions: body.permissions, generation: account.token_generation, limits: body.limits },
       body.expiresIn,
     );
     ctx.status = 201;
-    ctx.body = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), scope: body.scope, permissions: body.permissions };
+    ctx.body = {
+      token: issued.token,
+      expiresAt: issued.expiresAt.toISOString(),
+      scope: body.scope,
+      permissions: body.permissions,
+      ...(body.limits ? { limits: body.limits } : {}),
+    };
   });
 
   router.post('/revoke-all', async (ctx) => {
