@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from './database';
 import type {
   Database,
@@ -215,6 +215,14 @@ export interface DispatchLimits {
   staleAfterMs: number;
 }
 
+/**
+ * Where an account's undispatched deliveries start, as a condition only the (account_id, seq)
+ * index can serve. With `account_id = x` instead, the planner may walk the seq index and filter
+ * by account (it guesses the account's rows are everywhere), reading every other account's
+ * backlog first: the work would grow with another tenant's backlog.
+ */
+const fromAccount = (account: RawBuilder<unknown> | string) => sql<boolean>`(account_id, seq) >= (${account}, 0)`;
+
 /** Serializes dispatch passes across processes, so no two passes both see room under one cap. */
 const DISPATCH_LOCK = sql`hashtext('runway_webhook_dispatch')`;
 
@@ -249,12 +257,13 @@ export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, 
       ) busy
       CROSS JOIN LATERAL (
         SELECT d.id, d.seq, row_number() OVER (ORDER BY d.seq) AS turn FROM (
-          SELECT id, seq FROM webhook_deliveries
-          WHERE account_id = w.account_id AND dispatched_generation < generation
-          ORDER BY seq LIMIT greatest(${limits.maxInFlightPerAccount} - busy.n, 0)
+          SELECT id, seq, account_id FROM webhook_deliveries
+          WHERE dispatched_generation < generation AND ${fromAccount(sql.ref('w.account_id'))}
+          ORDER BY account_id, seq LIMIT ${limits.maxInFlightPerAccount}
         ) d
+        WHERE d.account_id = w.account_id
       ) next
-      WHERE w.account_id IS NOT NULL
+      WHERE w.account_id IS NOT NULL AND next.turn <= ${limits.maxInFlightPerAccount} - busy.n
       ORDER BY next.turn, next.seq
       LIMIT ${limits.batch}`.execute(trx);
     if (picked.rows.length === 0) return 0;
@@ -287,14 +296,16 @@ export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, 
 
 /** Wakes the dispatchers when a delivery of an account with deliveries waiting for room has settled. */
 async function notifyIfWaiting(trx: Transaction<Database>, accountId: string): Promise<void> {
-  const waiting = await trx
+  const next = await trx
     .selectFrom('webhook_deliveries')
-    .select('id')
-    .where('account_id', '=', accountId)
+    .select('account_id')
     .where(sql<boolean>`dispatched_generation < generation`)
+    .where(fromAccount(accountId))
+    .orderBy('account_id')
+    .orderBy('seq')
     .limit(1)
     .executeTakeFirst();
-  if (waiting) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+  if (next?.account_id === accountId) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
 }
 
 export interface DeliveryTarget {
