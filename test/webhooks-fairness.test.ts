@@ -8,6 +8,7 @@ import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
 import { loadConfig } from '../src/config';
 import { purgeFinishedBatch } from '../src/db/retention';
+import { dispatchPendingDeliveries, type DispatchItem } from '../src/db/webhooks';
 import { sendWebhook } from '../src/webhooks/send';
 import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId } from '../workflows/webhook-delivery';
 
@@ -231,6 +232,61 @@ test('a delivery started on the platform queue before the split (as the previous
   const got = await receiver.waitFor('/before-split', 2);
   expect(got.map((g) => g.headers['webhook-id'])).toEqual([deliveryId, deliveryId]);
   expect(got[1]?.body).toBe(got[0]?.body);
+});
+
+describe('the dispatcher (its worker stopped: the passes below are the only ones)', () => {
+  beforeAll(() => stack.stopWorker());
+  afterAll(() => stack.startWorker());
+
+  /** `n` waiting deliveries of a fresh account, straight into the tables. */
+  async function backlog(n: number): Promise<string> {
+    const account = await createAccount(stack, 10);
+    const endpoint = `wh_fair_${account.id}`;
+    await sql`INSERT INTO webhook_endpoints (id, account_id, url, events, secret_box)
+      VALUES (${endpoint}, ${account.id}, 'http://127.0.0.1:9/none', ARRAY['run.succeeded'], '{}'::jsonb)`.execute(stack.db);
+    await sql`INSERT INTO webhook_payloads (run_id, event_type, account_id, body)
+      SELECT ${account.id} || '_run_' || g, 'run.succeeded', ${account.id}, '{}' FROM generate_series(1, ${n}) g`.execute(stack.db);
+    await sql`INSERT INTO webhook_deliveries (id, webhook_id, account_id, run_id, event_type, next_attempt_at)
+      SELECT ${account.id} || '_msg_' || g, ${endpoint}, ${account.id}, ${account.id} || '_run_' || g, 'run.succeeded', now()
+      FROM generate_series(1, ${n}) g ORDER BY g`.execute(stack.db);
+    return account.id;
+  }
+  const limits = { batch: 50, maxInFlightPerAccount: CAP, staleAfterMs: 7_200_000 };
+  /** What a pass would start, rolled back. */
+  async function wouldStart(): Promise<DispatchItem[]> {
+    let items: DispatchItem[] = [];
+    await expect(
+      dispatchPendingDeliveries(stack.db, limits, async (i) => {
+        items = i;
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    return items;
+  }
+
+  test("each account's oldest first, whatever another account's backlog; an account at its cap gets none", async () => {
+    const big = await backlog(20_000);
+    const small = await backlog(3);
+    const single = await backlog(1);
+    const items = await wouldStart();
+    const of = (id: string) => items.filter((i) => i.accountId === id).length;
+    expect({ big: of(big), small: of(small), single: of(single) }).toEqual({ big: CAP, small: 3, single: 1 });
+    // Round-robin: every account's first before anyone's second.
+    const firsts = new Set(items.slice(0, 3).map((i) => i.accountId));
+    expect(firsts).toEqual(new Set([big, small, single]));
+    await sql`DELETE FROM webhook_deliveries WHERE account_id IN (${big}, ${small}, ${single})`.execute(stack.db);
+  });
+
+  test('two dispatchers at once never start more than the cap of one account', async () => {
+    const account = await backlog(3 * CAP);
+    const pass = () =>
+      dispatchPendingDeliveries(stack.db, limits, async () => {
+        await sleep(300); // as a slow Temporal would: both passes overlap
+      });
+    await Promise.all([pass(), pass()]);
+    expect(await inFlight(account)).toBe(CAP);
+    await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+  });
 });
 
 test('a receiver that accepts the connection but never completes the TLS handshake is given up at the connect timeout', async () => {
