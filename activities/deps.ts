@@ -28,8 +28,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** Stop requests heard before the workflow's cancellation arrives (optional: a speed-up only). */
   stops?: RunStopWatcher;
-  /** Webhook attempts: private targets allowed (development only), HTTP timeout. Default: refused, 10 s. */
-  webhooks?: { allowPrivate: boolean; timeoutMs: number };
+  /** Webhook attempts: private targets allowed (development only), HTTP and connect timeouts. Default: refused, 10 s, 3 s. */
+  webhooks?: { allowPrivate: boolean; timeoutMs: number; connectTimeoutMs: number };
   /** Finished work older than `days` is purged, `batchSize` runs a transaction; absent or 0 days: kept. */
   retention?: RetentionSettings;
 }

@@ -6,7 +6,7 @@ import { signedHeaders } from '../src/webhooks/sign';
 import type { WebhookAttemptInput, WebhookAttemptOutcome } from '../workflows/webhook-delivery';
 import type { ActivityDeps } from './deps';
 
-const DEFAULT_SETTINGS = { allowPrivate: false, timeoutMs: 10_000 };
+const DEFAULT_SETTINGS = { allowPrivate: false, timeoutMs: 10_000, connectTimeoutMs: 3_000 };
 
 /**
  * One attempt of a webhook delivery, recorded in the delivery log. The secret is opened here and
@@ -18,17 +18,17 @@ export function webhookActivities(deps: ActivityDeps) {
   const attempt = async (input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> => {
     const target = await getDeliveryTarget(deps.db, input.deliveryId);
     if (!target) return 'gone';
-    const { delivery, endpoint } = target;
+    const { delivery, endpoint, body } = target;
     if (delivery.generation !== input.generation || delivery.status !== 'pending') return 'gone';
     if (endpoint.disabled) {
       await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
       return 'disabled';
     }
     const secret = openWebhookSecret(deps.secretsKey, endpoint.id, endpoint.secret_box);
-    const headers = signedHeaders(secret, delivery.id, new Date(), delivery.payload);
+    const headers = signedHeaders(secret, delivery.id, new Date(), body);
     const result = await sendWebhook(
-      { url: endpoint.url, headers, body: delivery.payload },
-      { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs },
+      { url: endpoint.url, headers, body },
+      { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs, connectTimeoutMs: settings.connectTimeoutMs },
     );
     const base = { deliveryId: delivery.id, generation: input.generation };
     if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {

@@ -89,6 +89,10 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
   RUNWAY_WEBHOOK_POLL_MS: intFromEnv(5_000, 50),
   RUNWAY_WEBHOOK_MAX_REDELIVERIES: intFromEnv(10, 0),
+  RUNWAY_WEBHOOK_CONNECT_TIMEOUT_MS: intFromEnv(3_000, 100),
+  RUNWAY_WEBHOOK_TASK_QUEUE: z.string().min(1).optional(),
+  RUNWAY_WEBHOOK_CONCURRENCY: intFromEnv(50, 1),
+  RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT: intFromEnv(10, 1),
   // Empty is unset (docker-compose passes `${RUNWAY_METRICS_TOKEN:-}`).
   RUNWAY_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
   RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
@@ -182,6 +186,14 @@ export interface WebhookSettings {
   allowPrivate: boolean;
   /** One attempt, DNS to response headers. */
   timeoutMs: number;
+  /** DNS and connection (and TLS handshake) of one attempt: an address that drops packets frees its slot early. At most `timeoutMs`. */
+  connectTimeoutMs: number;
+  /** The deliveries' own task queue (default `<RUNWAY_TASK_QUEUE>-webhooks`), so they never take the runs' worker slots. */
+  taskQueue: string;
+  /** Delivery attempts one worker process runs at once (the webhook worker's activity slots). */
+  concurrency: number;
+  /** An account's deliveries started and not settled at once; the rest wait in PostgreSQL. */
+  maxInFlightPerAccount: number;
   /** Waits between attempts; attempts = waits + 1. */
   retryScheduleMs: number[];
   /** How often the dispatcher looks for deliveries whose workflow was not started (besides NOTIFY). */
@@ -229,6 +241,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
       allowPrivate: e.RUNWAY_WEBHOOK_ALLOW_PRIVATE,
       timeoutMs: e.RUNWAY_WEBHOOK_TIMEOUT_MS,
+      connectTimeoutMs: Math.min(e.RUNWAY_WEBHOOK_CONNECT_TIMEOUT_MS, e.RUNWAY_WEBHOOK_TIMEOUT_MS),
+      taskQueue: e.RUNWAY_WEBHOOK_TASK_QUEUE ?? `${e.RUNWAY_TASK_QUEUE}-webhooks`,
+      concurrency: e.RUNWAY_WEBHOOK_CONCURRENCY,
+      maxInFlightPerAccount: e.RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT,
       retryScheduleMs: schedule,
       pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
       maxRedeliveries: e.RUNWAY_WEBHOOK_MAX_REDELIVERIES,

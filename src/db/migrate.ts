@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004-admission-outbox';
 import * as m0005 from './migrations/0005-webhooks';
 import * as m0006 from './migrations/0006-end-users';
 import * as m0007 from './migrations/0007-retention';
+import * as m0009 from './migrations/0009-webhook-fairness';
 import * as m0010 from './migrations/0010-token-budgets';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0005-webhooks': m0005,
   '0006-end-users': m0006,
   '0007-retention': m0007,
+  '0009-webhook-fairness': m0009,
   '0010-token-budgets': m0010,
 };
 

@@ -42,6 +42,7 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
     if (runIds.length > 0) {
       events += Number((await trx.deleteFrom('run_events').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
       deliveries = Number((await trx.deleteFrom('webhook_deliveries').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
+      await trx.deleteFrom('webhook_payloads').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('admission_rejections').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('runs').where('id', 'in', runIds).execute();
       await trx.insertInto('purged_runs').values(doomed).onConflict((oc) => oc.doNothing()).execute();

@@ -160,6 +160,7 @@ export interface Database {
   purged_runs: PurgedRunsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  webhook_payloads: WebhookPayloadsTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -194,9 +195,8 @@ export interface WebhookDeliveriesTable {
   webhook_id: string;
   account_id: string;
   run_id: string;
+  /** With run_id, the key of its body in `webhook_payloads`. */
   event_type: WebhookEventType;
-  /** The exact body sent on every attempt. */
-  payload: string;
   status: Generated<WebhookDeliveryStatus>;
   attempts: Generated<number>;
   last_status_code: number | null;
@@ -206,6 +206,15 @@ export interface WebhookDeliveriesTable {
   dispatched_generation: Generated<number>;
   created_at: Generated<Date>;
   delivered_at: Date | null;
+}
+
+/** The body of one run's event, stored once for all its deliveries: sent exactly as is on every attempt. */
+export interface WebhookPayloadsTable {
+  run_id: string;
+  event_type: WebhookEventType;
+  account_id: string;
+  body: string;
+  created_at: Generated<Date>;
 }
 
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from './database';
 import type {
   Database,
@@ -171,7 +171,12 @@ export async function createRunDeliveries(trx: Transaction<Database>, runId: str
   const run = await trx.selectFrom('runs').select(RUN_EVENT_COLUMNS).where('id', '=', runId).executeTakeFirst();
   if (!run || !isTerminal(run.status)) return 0;
   const type = eventTypeOf(run.status);
-  const payload = runEventBody(run, type, run.completed_at ?? new Date());
+  // One copy of the body per run and event, whatever the number of endpoints.
+  await trx
+    .insertInto('webhook_payloads')
+    .values({ run_id: run.id, event_type: type, account_id: run.account_id, body: runEventBody(run, type, run.completed_at ?? new Date()) })
+    .onConflict((oc) => oc.columns(['run_id', 'event_type']).doNothing())
+    .execute();
   const inserted = await trx
     .insertInto('webhook_deliveries')
     .values(
@@ -181,7 +186,6 @@ export async function createRunDeliveries(trx: Transaction<Database>, runId: str
         account_id: run.account_id,
         run_id: run.id,
         event_type: type,
-        payload,
         next_attempt_at: new Date(),
       })),
     )
@@ -195,49 +199,134 @@ export async function createRunDeliveries(trx: Transaction<Database>, runId: str
 export interface DispatchItem {
   id: string;
   generation: number;
+  accountId: string;
+}
+
+export interface DispatchLimits {
+  /** Deliveries handed to `start` per pass. */
+  batch: number;
+  /** An account's deliveries started and still pending, beyond which its others wait here. */
+  maxInFlightPerAccount: number;
+  /**
+   * A started delivery whose attempt is overdue by more than this no longer counts as in flight
+   * (its workflow ended without settling it: terminated, or its last record gave up), so it
+   * cannot hold its account's slot forever.
+   */
+  staleAfterMs: number;
 }
 
 /**
- * Hands deliveries whose current generation has no workflow yet to `start`, oldest first, at most
- * `limit`, and marks them started when it resolves. Rows are locked with SKIP LOCKED, so several
- * dispatchers share the work; if `start` throws, nothing is marked and the next pass retries.
+ * Where an account's undispatched deliveries start, as a condition only the (account_id, seq)
+ * index can serve. With `account_id = x` instead, the planner may walk the seq index and filter
+ * by account (it guesses the account's rows are everywhere), reading every other account's
+ * backlog first: the work would grow with another tenant's backlog.
  */
-export async function dispatchPendingDeliveries(db: Db, limit: number, start: (items: DispatchItem[]) => Promise<void>): Promise<number> {
+const fromAccount = (account: RawBuilder<unknown> | string) => sql<boolean>`(account_id, seq) >= (${account}, 0)`;
+
+/** Serializes dispatch passes across processes, so no two passes both see room under one cap. */
+const DISPATCH_LOCK = sql`hashtext('runway_webhook_dispatch')`;
+
+/**
+ * Hands deliveries whose current generation has no workflow yet to `start`, and marks them started
+ * when it resolves; if `start` throws, nothing is marked and the next pass retries. Fair between
+ * accounts: an account gets a delivery started only while fewer than `maxInFlightPerAccount` of
+ * its deliveries are started and pending (the rest wait in this table, not in Temporal), and a
+ * pass takes each account's oldest waiting delivery before anyone's second, so one account's
+ * backlog never queues another's first delivery behind it. Work per pass follows the accounts
+ * with a backlog and the cap, never the size of a backlog: the accounts are found by a skip scan
+ * of the undispatched index, and each one's oldest by its own index range.
+ */
+export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, start: (items: DispatchItem[]) => Promise<void>): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const rows = await trx
+    await sql`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK})`.execute(trx);
+    const staleBefore = new Date(Date.now() - limits.staleAfterMs);
+    const picked = await sql<{ id: string }>`
+      WITH RECURSIVE waiting(account_id) AS (
+        (SELECT account_id FROM webhook_deliveries WHERE dispatched_generation < generation ORDER BY account_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.account_id FROM webhook_deliveries d
+                WHERE d.dispatched_generation < d.generation AND d.account_id > w.account_id
+                ORDER BY d.account_id LIMIT 1)
+        FROM waiting w WHERE w.account_id IS NOT NULL
+      )
+      SELECT next.id FROM waiting w
+      CROSS JOIN LATERAL (
+        SELECT count(*)::int AS n FROM webhook_deliveries f
+        WHERE f.account_id = w.account_id AND f.status = 'pending' AND f.dispatched_generation = f.generation
+          AND f.next_attempt_at > ${staleBefore}
+      ) busy
+      CROSS JOIN LATERAL (
+        SELECT d.id, d.seq, row_number() OVER (ORDER BY d.seq) AS turn FROM (
+          SELECT id, seq, account_id FROM webhook_deliveries
+          WHERE dispatched_generation < generation AND ${fromAccount(sql.ref('w.account_id'))}
+          ORDER BY account_id, seq LIMIT ${limits.maxInFlightPerAccount}
+        ) d
+        WHERE d.account_id = w.account_id
+      ) next
+      WHERE w.account_id IS NOT NULL AND next.turn <= ${limits.maxInFlightPerAccount} - busy.n
+      ORDER BY next.turn, next.seq
+      LIMIT ${limits.batch}`.execute(trx);
+    if (picked.rows.length === 0) return 0;
+    const order = picked.rows.map((r) => r.id);
+    // Locked and read again: a retry by hand may have raised the generation meanwhile.
+    const locked = await trx
       .selectFrom('webhook_deliveries')
-      .select(['id', 'generation'])
+      .select(['id', 'generation', 'account_id'])
+      .where('id', 'in', order)
       .where(sql<boolean>`dispatched_generation < generation`)
-      .orderBy('seq')
-      .limit(limit)
       .forUpdate()
       .skipLocked()
       .execute();
+    const byId = new Map(locked.map((r) => [r.id, { id: r.id, generation: r.generation, accountId: r.account_id }]));
+    const rows = order.flatMap((id) => byId.get(id) ?? []);
     if (rows.length === 0) return 0;
     await start(rows);
     for (const r of rows) {
       await trx
         .updateTable('webhook_deliveries')
-        .set({ dispatched_generation: r.generation })
+        // Its attempts are due from now on (the time it waited here is not overdue).
+        .set({ dispatched_generation: r.generation, next_attempt_at: new Date() })
         .where('id', '=', r.id)
         .where('dispatched_generation', '<', r.generation)
         .execute();
     }
-    return rows.length;
+    return picked.rows.length;
   });
+}
+
+/** Wakes the dispatchers when a delivery of an account with deliveries waiting for room has settled. */
+async function notifyIfWaiting(trx: Transaction<Database>, accountId: string): Promise<void> {
+  const next = await trx
+    .selectFrom('webhook_deliveries')
+    .select('account_id')
+    .where(sql<boolean>`dispatched_generation < generation`)
+    .where(fromAccount(accountId))
+    .orderBy('account_id')
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  if (next?.account_id === accountId) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
 }
 
 export interface DeliveryTarget {
   delivery: WebhookDeliveryRow;
   endpoint: WebhookEndpointRow;
+  /** The event's body, the run's one copy: the same bytes on every attempt. */
+  body: string;
 }
 
-/** A delivery with its endpoint, as an attempt needs them; undefined once deleted. */
+/** A delivery with its endpoint and body, as an attempt needs them; undefined once deleted. */
 export async function getDeliveryTarget(db: Db, deliveryId: string): Promise<DeliveryTarget | undefined> {
   const delivery = await db.selectFrom('webhook_deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
   if (!delivery) return undefined;
   const endpoint = await db.selectFrom('webhook_endpoints').selectAll().where('id', '=', delivery.webhook_id).executeTakeFirst();
-  return endpoint ? { delivery, endpoint } : undefined;
+  const payload = await db
+    .selectFrom('webhook_payloads')
+    .select('body')
+    .where('run_id', '=', delivery.run_id)
+    .where('event_type', '=', delivery.event_type)
+    .executeTakeFirst();
+  return endpoint && payload ? { delivery, endpoint, body: payload.body } : undefined;
 }
 
 export interface AttemptRecord {
@@ -267,22 +356,27 @@ export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<b
       .where('id', '=', a.deliveryId)
       .where('generation', '=', a.generation)
       .where('status', '=', 'pending')
-      .returning('webhook_id')
+      .returning(['webhook_id', 'account_id'])
       .executeTakeFirst();
     if (row && a.disableEndpoint) {
       await trx.updateTable('webhook_endpoints').set({ disabled: true, updated_at: new Date() }).where('id', '=', row.webhook_id).execute();
     }
+    if (row && a.status !== 'pending') await notifyIfWaiting(trx, row.account_id);
     return row !== undefined;
   });
 }
 
 /** Ends the delivery's current generation as failed (its schedule is used up, or its endpoint is disabled). */
 export async function markDeliveryFailed(db: Db, deliveryId: string, generation: number, error?: string): Promise<void> {
-  await db
-    .updateTable('webhook_deliveries')
-    .set({ status: 'failed', next_attempt_at: null, ...(error !== undefined ? { last_error: error } : {}) })
-    .where('id', '=', deliveryId)
-    .where('generation', '=', generation)
-    .where('status', '=', 'pending')
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('webhook_deliveries')
+      .set({ status: 'failed', next_attempt_at: null, ...(error !== undefined ? { last_error: error } : {}) })
+      .where('id', '=', deliveryId)
+      .where('generation', '=', generation)
+      .where('status', '=', 'pending')
+      .returning('account_id')
+      .executeTakeFirst();
+    if (row) await notifyIfWaiting(trx, row.account_id);
+  });
 }

@@ -9,6 +9,12 @@ import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId, type WebhookDelivery
 
 const BATCH = 50;
 const START_DEADLINE_MS = 10_000;
+/**
+ * A started delivery overdue by this much no longer holds its account's slot. Longer than any
+ * legitimate delay of a live one: an attempt's bound plus the hour its lost attempt's record may
+ * be retried through a database outage.
+ */
+const STALE_AFTER_MS = 2 * 3_600_000;
 /** Room for recording an attempt after its HTTP timeout, within the attempt activity's bound. */
 const RECORD_MARGIN_MS = 5_000;
 
@@ -16,15 +22,19 @@ export interface WebhookDispatcherOptions {
   db: Db;
   client: Client;
   databaseUrl: string;
+  /** The deliveries' own task queue (RUNWAY_WEBHOOK_TASK_QUEUE), polled by the webhook worker. */
   taskQueue: string;
   settings: WebhookSettings;
   logger: Logger;
 }
 
 /**
- * Starts the delivery workflows of deliveries committed by settling runs (and of manual retries).
- * It wakes up on the NOTIFY the settle transaction sends on commit, and polls every few seconds
- * for whatever a notification did not cover (a worker that was down, a start that failed). A
+ * Starts the delivery workflows of deliveries committed by settling runs (and of manual retries),
+ * at most RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT per account at once, round-robin between
+ * accounts (see `dispatchPendingDeliveries`). It wakes up on the NOTIFY the settle transaction
+ * sends on commit and the one a settled delivery sends when its account has more waiting, and
+ * polls every few seconds for whatever a notification did not cover (a worker that was down, a
+ * start that failed). A
  * duplicate start is harmless: the workflow id is the delivery's (REJECT_DUPLICATE), and an
  * "already started" answer counts as started.
  */
@@ -77,7 +87,8 @@ export class WebhookDispatcher {
     do {
       this.again = false;
       try {
-        const n = await dispatchPendingDeliveries(this.options.db, BATCH, (items) => this.startAll(items));
+        const limits = { batch: BATCH, maxInFlightPerAccount: this.options.settings.maxInFlightPerAccount, staleAfterMs: STALE_AFTER_MS };
+        const n = await dispatchPendingDeliveries(this.options.db, limits, (items) => this.startAll(items));
         if (n === BATCH) this.again = true;
       } catch (err) {
         // Retried by the next notification or poll; nothing is marked started.

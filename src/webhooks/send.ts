@@ -8,6 +8,12 @@ export interface SendOptions {
   allowPrivate: boolean;
   /** The whole attempt: DNS, connection, request and response headers. */
   timeoutMs: number;
+  /**
+   * DNS, connection and TLS handshake (default: `timeoutMs`). Shorter, so that an address that
+   * drops packets gives its slot back early; a receiver that accepts then answers slowly still
+   * has `timeoutMs`.
+   */
+  connectTimeoutMs?: number;
   resolve?: Resolver;
 }
 
@@ -37,7 +43,8 @@ function pinnedLookup(options: SendOptions) {
 
 /**
  * One POST of a webhook: no redirects followed, no connection reuse (each attempt resolves and
- * checks again), the response body ignored, everything bounded by `timeoutMs`.
+ * checks again), the response body ignored, everything bounded by `timeoutMs` and the connection
+ * by `connectTimeoutMs`.
  */
 export async function sendWebhook(target: { url: string; headers: Record<string, string>; body: string }, options: SendOptions): Promise<SendResult> {
   let url: URL;
@@ -59,6 +66,7 @@ export async function sendWebhook(target: { url: string; headers: Record<string,
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(connectTimer);
       req.destroy();
       resolve(r);
     };
@@ -69,7 +77,11 @@ export async function sendWebhook(target: { url: string; headers: Record<string,
       lookup: pinnedLookup(options) as unknown as net.LookupFunction,
     });
     const timer = setTimeout(() => finish({ kind: 'error', message: `timed out after ${options.timeoutMs} ms` }), options.timeoutMs);
+    const connectMs = Math.min(options.connectTimeoutMs ?? options.timeoutMs, options.timeoutMs);
+    const connectTimer = setTimeout(() => finish({ kind: 'error', message: `no connection within ${connectMs} ms` }), connectMs);
     req.on('socket', (socket) => {
+      // For https the handshake is part of connecting: a peer that accepts and never answers it is refused as early.
+      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       socket.once('connect', () => {
         // Belt and braces: the address actually connected to.
         const remote = socket.remoteAddress;

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 import type { Db } from '../db/database';
@@ -45,7 +45,7 @@ export function hostTaskQueue(taskQueue: string, hostId = process.env.RUNWAY_WOR
   return `${taskQueue}@${hostId}`;
 }
 
-/** Both pollers of one worker process, run and stopped together. */
+/** The pollers of one worker process (platform, host, webhooks), run and stopped together. */
 export interface RunwayWorker {
   run(): Promise<void>;
   shutdown(): void;
@@ -54,7 +54,11 @@ export interface RunwayWorker {
 
 /**
  * A worker running the run and session workflows and all activities on the platform's task
- * queue, plus the same activities on this host's own queue (see `hostTaskQueue`).
+ * queue, plus the same activities on this host's own queue (see `hostTaskQueue`), plus webhook
+ * deliveries on their own queue with their own slots (RUNWAY_WEBHOOK_CONCURRENCY), so that
+ * attempts against slow receivers never take a model call's or a workspace's slot. The platform
+ * queue keeps the delivery workflow and activities registered: deliveries started there before
+ * the queues were split finish there.
  */
 export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ worker: RunwayWorker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
@@ -99,17 +103,26 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     shutdownForceTime: '1 minute',
     ...(deps.tracing ? { interceptors: deps.tracing.interceptors, sinks: deps.tracing.sinks } : {}),
   } satisfies Partial<WorkerOptions>;
-  const shared = await Worker.create({
-    ...common,
-    taskQueue: deps.config.temporal.taskQueue,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-  });
+  // One bundle for both workflow pollers (bundling is seconds of CPU).
+  const workflowBundle =
+    deps.workflowBundle ??
+    (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: deps.tracing?.workflowModules }));
+  const shared = await Worker.create({ ...common, taskQueue: deps.config.temporal.taskQueue, workflowBundle });
   const host = await Worker.create({ ...common, taskQueue: hostQueue });
+  const { attemptWebhookDelivery, recordLostWebhookAttempt, failWebhookDelivery } = activities;
+  const deliveries = await Worker.create({
+    ...common,
+    taskQueue: deps.config.webhooks.taskQueue,
+    // Only the delivery workflow is started on this queue; its activities default to it.
+    activities: { attemptWebhookDelivery, recordLostWebhookAttempt, failWebhookDelivery },
+    maxConcurrentActivityTaskExecutions: deps.config.webhooks.concurrency,
+    workflowBundle,
+  });
   const webhooks = new WebhookDispatcher({
     db: deps.db,
     client: deps.client,
     databaseUrl: deps.config.databaseUrl,
-    taskQueue: deps.config.temporal.taskQueue,
+    taskQueue: deps.config.webhooks.taskQueue,
     settings: deps.config.webhooks,
     logger: deps.logger,
   });
@@ -121,14 +134,14 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
       const registration = new AbortController();
       const registered = registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger, registration.signal);
       try {
-        await Promise.all([shared.run(), host.run()]);
+        await Promise.all([shared.run(), host.run(), deliveries.run()]);
       } finally {
         registration.abort();
         await Promise.all([registered, relay.close(), stops.stop(), webhooks.stop()]);
       }
     },
     shutdown: () => {
-      for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of [shared, host, deliveries]) if (w.getState() === 'RUNNING') w.shutdown();
     },
     getState: () => shared.getState(),
   };

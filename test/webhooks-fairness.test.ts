@@ -1,0 +1,309 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { Webhook } from 'standardwebhooks';
+import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
+import { startStack, type TestStack } from './helpers/stack';
+import { WebhookReceiver } from './helpers/webhook-receiver';
+import { loadConfig } from '../src/config';
+import { purgeFinishedBatch } from '../src/db/retention';
+import { dispatchPendingDeliveries, type DispatchItem } from '../src/db/webhooks';
+import { sendWebhook } from '../src/webhooks/send';
+import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId } from '../workflows/webhook-delivery';
+
+/**
+ * Webhook deliveries cannot starve other tenants (issue #26): they have their own task queue and
+ * slots, an account has at most RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT started at once (the rest
+ * wait in PostgreSQL), the dispatcher serves accounts round-robin, and a run's event body is
+ * stored once whatever its number of endpoints.
+ */
+const CAP = 10;
+const ENDPOINTS = 20;
+const RUNS = 200;
+let stack: TestStack;
+const receiver = new WebhookReceiver();
+
+/** A TCP server that accepts every connection and never answers: a tarpit receiver. */
+class Tarpit {
+  private readonly sockets = new Set<net.Socket>();
+  private readonly server = net.createServer((socket) => {
+    this.sockets.add(socket);
+    this.maxOpen = Math.max(this.maxOpen, this.sockets.size);
+    this.accepted++;
+    socket.on('error', () => undefined);
+    socket.resume(); // reads (and drops) the request, so that the client's close is seen
+    socket.on('close', () => this.sockets.delete(socket));
+  });
+  accepted = 0;
+  /** Most connections open at once. */
+  maxOpen = 0;
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+const tarpit = new Tarpit();
+
+beforeAll(async () => {
+  await receiver.start();
+  await tarpit.start();
+  stack = await startStack({
+    env: {
+      RUNWAY_WEBHOOK_ALLOW_PRIVATE: 'true',
+      RUNWAY_WEBHOOK_TIMEOUT_MS: '4000',
+      RUNWAY_WEBHOOK_RETRY_SCHEDULE: '1s',
+      RUNWAY_WEBHOOK_POLL_MS: '500',
+      RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT: String(CAP),
+      RUNWAY_MAX_WEBHOOKS: String(ENDPOINTS),
+    },
+  });
+});
+afterAll(async () => {
+  await tarpit.stop(); // first: the worker's attempts against it end at once
+  await stack?.stop();
+  await receiver.stop();
+});
+
+async function register(account: TestAccount, url: string): Promise<{ id: string; secret: string }> {
+  const res = await stack.http.post('/v1/webhooks').set(bearer(account)).send({ url });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as string, secret: res.body.secret as string };
+}
+
+/** An account's deliveries that have a delivery workflow started and are not settled. */
+async function inFlight(accountId: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM webhook_deliveries
+    WHERE account_id = ${accountId} AND status = 'pending' AND dispatched_generation = generation`.execute(stack.db);
+  return rows[0]?.n ?? 0;
+}
+
+async function deliveryCounts(accountId: string) {
+  const { rows } = await sql<{ total: number; waiting: number; attempted: number; failed: number }>`
+    SELECT count(*)::int AS total,
+           count(*) FILTER (WHERE dispatched_generation < generation)::int AS waiting,
+           count(*) FILTER (WHERE attempts > 0)::int AS attempted,
+           count(*) FILTER (WHERE status = 'failed')::int AS failed
+    FROM webhook_deliveries WHERE account_id = ${accountId}`.execute(stack.db);
+  return rows[0] as { total: number; waiting: number; attempted: number; failed: number };
+}
+
+test(`a tenant with ${ENDPOINTS} never-answering endpoints and ${RUNS} runs: another tenant's run and webhook are prompt, and the first never has more than ${CAP} deliveries started`, async () => {
+  const hostile = await createAccount(stack, 1_000_000, { maxActiveRuns: RUNS + 50 });
+  for (let i = 0; i < ENDPOINTS; i++) await register(hostile, `http://127.0.0.1:${tarpit.port}/tarpit-${i}`);
+
+  // Its in-flight deliveries, sampled from the database throughout.
+  let maxInFlight = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      maxInFlight = Math.max(maxInFlight, await inFlight(hostile.id));
+      await sleep(100);
+    }
+  })();
+
+  try {
+    const started: string[] = [];
+    for (let i = 0; i < RUNS; i += 25) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(25, RUNS - i) }, () => startRun(stack, hostile, { prompt: 'tiny', model: 'demo/echo', maxTokens: 4 })),
+      );
+      for (const res of batch) {
+        expect(res.status).toBe(202);
+        started.push(res.body.id as string);
+      }
+    }
+    // Until half of its runs have fanned out into deliveries (4000 when all have).
+    for (const deadline = Date.now() + 60_000; (await deliveryCounts(hostile.id)).total < (RUNS / 2) * ENDPOINTS; await sleep(200)) {
+      if (Date.now() > deadline) throw new Error(`the hostile tenant's runs did not settle: ${JSON.stringify(await deliveryCounts(hostile.id))}`);
+    }
+
+    const victim = await createAccount(stack, 10_000);
+    const hook = await register(victim, `${receiver.url}/victim`);
+    const begun = Date.now();
+    const res = await startRun(stack, victim, { prompt: 'the other tenant', model: 'demo/echo', maxTokens: 8, metadata: { order: 7 } });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(stack, victim, res.body.id as string, undefined, 60_000);
+    expect(run.status).toBe('succeeded');
+    const runMs = Date.now() - begun;
+    const [got] = await receiver.waitFor('/victim', 1, 60_000);
+    const lagMs = (got?.at ?? Infinity) - Date.parse(run.completedAt as string);
+    console.log(`victim: run ${runMs} ms, webhook ${lagMs} ms after completion; hostile: ${JSON.stringify(await deliveryCounts(hostile.id))}, max in flight ${maxInFlight}, tarpit max open ${tarpit.maxOpen}`);
+    expect(runMs).toBeLessThan(45_000);
+    expect(lagMs).toBeLessThan(10_000);
+    expect(() => new Webhook(hook.secret).verify(got?.body ?? '', got?.headers ?? {})).not.toThrow();
+
+    // Its deliveries were served (their own workflows, on the webhook queue), up to the cap ...
+    const description = await stack.temporal.workflow.getHandle(got?.headers['webhook-id'] as string).describe();
+    expect(description.taskQueue).toBe(`${stack.config.temporal.taskQueue}-webhooks`);
+    // (as each one fails, the next waiting one takes its place) ...
+    for (const deadline = Date.now() + 40_000; (await deliveryCounts(hostile.id)).failed < CAP; await sleep(200)) {
+      if (Date.now() > deadline) throw new Error(`the hostile tenant's deliveries are not served: ${JSON.stringify(await deliveryCounts(hostile.id))}`);
+    }
+    for (const deadline = Date.now() + 10_000; (await deliveryCounts(hostile.id)).attempted <= CAP; await sleep(200)) {
+      if (Date.now() > deadline) throw new Error(`no delivery of the hostile tenant took a freed slot: ${JSON.stringify(await deliveryCounts(hostile.id))}`);
+    }
+    const hostileNow = await deliveryCounts(hostile.id);
+    // ... and the rest of its backlog waits in PostgreSQL, not in Temporal.
+    expect(hostileNow.waiting).toBeGreaterThan(hostileNow.total / 2);
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  console.log(`hostile at the end: ${JSON.stringify(await deliveryCounts(hostile.id))}, max in flight ${maxInFlight}, tarpit max open ${tarpit.maxOpen}, accepted ${tarpit.accepted}`);
+  expect(maxInFlight).toBeGreaterThan(0);
+  expect(maxInFlight).toBeLessThanOrEqual(CAP);
+  expect(tarpit.maxOpen).toBeLessThanOrEqual(CAP);
+}, 110_000);
+
+test('a run with several endpoints stores its event body once; retention purges it with the run', async () => {
+  const account = await createAccount(stack, 10_000);
+  const hooks = [];
+  for (let i = 0; i < 5; i++) hooks.push(await register(account, `${receiver.url}/once-${i}`));
+  const metadata = { blob: 'm'.repeat(8_000) };
+  const res = await startRun(stack, account, { prompt: 'once', model: 'demo/echo', maxTokens: 4, metadata });
+  const run = await waitForRun(stack, account, res.body.id as string);
+  const bodies = await Promise.all(hooks.map(async (_, i) => (await receiver.waitFor(`/once-${i}`, 1))[0]?.body));
+
+  const { rows } = await sql<{ n: number; bytes: number; body: string }>`
+    SELECT count(*)::int AS n, sum(octet_length(body))::int AS bytes, min(body) AS body FROM webhook_payloads WHERE run_id = ${run.id}`.execute(stack.db);
+  const stored = rows[0]!;
+  expect(stored.n).toBe(1);
+  expect(stored.bytes).toBeGreaterThan(8_000);
+  expect(stored.bytes).toBeLessThan(2 * 8_000);
+  // Every endpoint got exactly that body; the deliveries carry none of their own.
+  expect(new Set(bodies)).toEqual(new Set([stored.body]));
+  const { rows: deliveryBytes } = await sql<{ n: number; bytes: number }>`
+    SELECT count(*)::int AS n, sum(pg_column_size(d.*))::int AS bytes FROM webhook_deliveries d WHERE run_id = ${run.id}`.execute(stack.db);
+  expect(deliveryBytes[0]?.n).toBe(5);
+  expect(deliveryBytes[0]?.bytes).toBeLessThan(5 * 1_000);
+
+  for (let i = 0; i < 50; i++) {
+    const pending = await stack.db.selectFrom('webhook_deliveries').select('id').where('run_id', '=', run.id).where('status', '=', 'pending').execute();
+    if (pending.length === 0) break;
+    await sleep(100);
+  }
+  await sql`UPDATE runs SET completed_at = now() - interval '40 days' WHERE id = ${run.id}`.execute(stack.db);
+  const purged = await purgeFinishedBatch(stack.db, new Date(Date.now() - 30 * 86_400_000), 100);
+  expect(purged.deliveries).toBeGreaterThanOrEqual(5);
+  const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM webhook_payloads WHERE run_id = ${run.id}`.execute(stack.db);
+  expect(left.rows[0]?.n).toBe(0);
+});
+
+test('a delivery started on the platform queue before the split (as the previous release did) still completes there', async () => {
+  const account = await createAccount(stack, 10_000);
+  const hook = await register(account, `${receiver.url}/before-split`);
+  const res = await startRun(stack, account, { prompt: 'old queue', model: 'demo/echo', maxTokens: 4 });
+  await waitForRun(stack, account, res.body.id as string);
+  const [first] = await receiver.waitFor('/before-split', 1);
+  const deliveryId = first?.headers['webhook-id'] as string;
+  for (let i = 0; i < 100; i++) {
+    const row = await stack.db.selectFrom('webhook_deliveries').select('status').where('id', '=', deliveryId).executeTakeFirstOrThrow();
+    if (row.status === 'delivered') break;
+    await sleep(100);
+  }
+  // A second sending, started the old way while no worker runs: on the platform queue, marked started.
+  await stack.stopWorker();
+  try {
+    const retry = await stack.http.post(`/v1/webhooks/${hook.id}/deliveries/${deliveryId}/retry`).set(bearer(account));
+    expect(retry.status).toBe(202);
+    await stack.temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, {
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowId: webhookWorkflowId(deliveryId, 2),
+      args: [{ deliveryId, generation: 2, scheduleMs: [200], attemptTimeoutMs: 9_000 }],
+    });
+    await stack.db.updateTable('webhook_deliveries').set({ dispatched_generation: 2 }).where('id', '=', deliveryId).execute();
+  } finally {
+    await stack.startWorker();
+  }
+  const handle = stack.temporal.workflow.getHandle(webhookWorkflowId(deliveryId, 2));
+  expect(await handle.result()).toBe('delivered');
+  expect((await handle.describe()).taskQueue).toBe(stack.config.temporal.taskQueue);
+  const got = await receiver.waitFor('/before-split', 2);
+  expect(got.map((g) => g.headers['webhook-id'])).toEqual([deliveryId, deliveryId]);
+  expect(got[1]?.body).toBe(got[0]?.body);
+});
+
+describe('the dispatcher (its worker stopped: the passes below are the only ones)', () => {
+  beforeAll(() => stack.stopWorker());
+  afterAll(() => stack.startWorker());
+
+  /** `n` waiting deliveries of a fresh account, straight into the tables. */
+  async function backlog(n: number): Promise<string> {
+    const account = await createAccount(stack, 10);
+    const endpoint = `wh_fair_${account.id}`;
+    await sql`INSERT INTO webhook_endpoints (id, account_id, url, events, secret_box)
+      VALUES (${endpoint}, ${account.id}, 'http://127.0.0.1:9/none', ARRAY['run.succeeded'], '{}'::jsonb)`.execute(stack.db);
+    await sql`INSERT INTO webhook_payloads (run_id, event_type, account_id, body)
+      SELECT ${account.id} || '_run_' || g, 'run.succeeded', ${account.id}, '{}' FROM generate_series(1, ${n}) g`.execute(stack.db);
+    await sql`INSERT INTO webhook_deliveries (id, webhook_id, account_id, run_id, event_type, next_attempt_at)
+      SELECT ${account.id} || '_msg_' || g, ${endpoint}, ${account.id}, ${account.id} || '_run_' || g, 'run.succeeded', now()
+      FROM generate_series(1, ${n}) g ORDER BY g`.execute(stack.db);
+    return account.id;
+  }
+  const limits = { batch: 50, maxInFlightPerAccount: CAP, staleAfterMs: 7_200_000 };
+  /** What a pass would start, rolled back. */
+  async function wouldStart(): Promise<DispatchItem[]> {
+    let items: DispatchItem[] = [];
+    await expect(
+      dispatchPendingDeliveries(stack.db, limits, async (i) => {
+        items = i;
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    return items;
+  }
+
+  test("each account's oldest first, whatever another account's backlog; an account at its cap gets none", async () => {
+    const big = await backlog(20_000);
+    const small = await backlog(3);
+    const single = await backlog(1);
+    const items = await wouldStart();
+    const of = (id: string) => items.filter((i) => i.accountId === id).length;
+    expect({ big: of(big), small: of(small), single: of(single) }).toEqual({ big: CAP, small: 3, single: 1 });
+    // Round-robin: every account's first before anyone's second.
+    const firsts = new Set(items.slice(0, 3).map((i) => i.accountId));
+    expect(firsts).toEqual(new Set([big, small, single]));
+    await sql`DELETE FROM webhook_deliveries WHERE account_id IN (${big}, ${small}, ${single})`.execute(stack.db);
+  });
+
+  test('two dispatchers at once never start more than the cap of one account', async () => {
+    const account = await backlog(3 * CAP);
+    const pass = () =>
+      dispatchPendingDeliveries(stack.db, limits, async () => {
+        await sleep(300); // as a slow Temporal would: both passes overlap
+      });
+    await Promise.all([pass(), pass()]);
+    expect(await inFlight(account)).toBe(CAP);
+    await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+  });
+});
+
+test('a receiver that accepts the connection but never completes the TLS handshake is given up at the connect timeout', async () => {
+  const began = Date.now();
+  const result = await sendWebhook(
+    { url: `https://127.0.0.1:${tarpit.port}/handshake`, headers: {}, body: '{}' },
+    { allowPrivate: true, timeoutMs: 8_000, connectTimeoutMs: 300 },
+  );
+  expect(result).toEqual({ kind: 'error', message: 'no connection within 300 ms' });
+  expect(Date.now() - began).toBeLessThan(4_000);
+});
+
+test('defaults: own queue derived from the run queue, 50 slots, 10 in flight per account, connect 3 s', () => {
+  const { webhooks } = loadConfig({ PATH: process.env.PATH });
+  expect(webhooks).toMatchObject({ taskQueue: 'runway-webhooks', concurrency: 50, maxInFlightPerAccount: 10, connectTimeoutMs: 3_000, timeoutMs: 10_000 });
+  expect(loadConfig({ PATH: process.env.PATH, RUNWAY_TASK_QUEUE: 'q1' }).webhooks.taskQueue).toBe('q1-webhooks');
+  expect(loadConfig({ PATH: process.env.PATH, RUNWAY_WEBHOOK_TASK_QUEUE: 'hooks' }).webhooks.taskQueue).toBe('hooks');
+  // The connection's bound never exceeds the attempt's.
+  expect(loadConfig({ PATH: process.env.PATH, RUNWAY_WEBHOOK_TIMEOUT_MS: '1000' }).webhooks.connectTimeoutMs).toBe(1_000);
+});
