@@ -19,7 +19,8 @@ export function webhookActivities(deps: ActivityDeps) {
     const target = await getDeliveryTarget(deps.db, input.deliveryId);
     if (!target) return 'gone';
     const { delivery, endpoint, body } = target;
-    if (delivery.generation !== input.generation || delivery.status !== 'pending') return 'gone';
+    // A parked delivery's next attempt belongs to the workflow the dispatcher starts for it.
+    if (delivery.generation !== input.generation || delivery.status !== 'pending' || delivery.parked_attempt !== null) return 'gone';
     if (endpoint.disabled) {
       await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
       return 'disabled';
@@ -54,24 +55,36 @@ export function webhookActivities(deps: ActivityDeps) {
         : result.statusCode >= 300 && result.statusCode < 400
           ? `HTTP ${result.statusCode} (redirects are not followed)`
           : `HTTP ${result.statusCode}`;
+    const park = !last && input.park === true;
     await recordDeliveryAttempt(deps.db, {
       ...base,
       status: last ? 'failed' : 'pending',
       statusCode,
       error,
       nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+      ...(park ? { parkedAttempt: input.attempt + 1 } : {}),
     });
-    return last ? 'failed' : 'retry';
+    return last ? 'failed' : park ? 'parked' : 'retry';
   };
   return {
     async attemptWebhookDelivery(input: WebhookAttemptInput): Promise<WebhookAttemptOutcome> {
       const outcome = await attempt(input);
-      metrics.webhookDeliveries.inc({ outcome });
+      // A parked attempt is a failed one with a retry to come, as before parking existed.
+      metrics.webhookDeliveries.inc({ outcome: outcome === 'parked' ? 'retry' : outcome });
       return outcome;
     },
 
-    /** Logs an attempt whose activity never reported back (its worker died, or it timed out). */
-    async recordLostWebhookAttempt(input: { deliveryId: string; generation: number; retryInMs: number | null; reason: string }): Promise<void> {
+    /**
+     * Logs an attempt whose activity never reported back (its worker died, or it timed out); with
+     * `attempt` (the lost one), the delivery is parked until its next attempt.
+     */
+    async recordLostWebhookAttempt(input: {
+      deliveryId: string;
+      generation: number;
+      retryInMs: number | null;
+      reason: string;
+      attempt?: number;
+    }): Promise<void> {
       const last = input.retryInMs === null;
       await recordDeliveryAttempt(deps.db, {
         deliveryId: input.deliveryId,
@@ -80,6 +93,7 @@ export function webhookActivities(deps: ActivityDeps) {
         statusCode: null,
         error: input.reason,
         nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
+        ...(!last && input.attempt !== undefined ? { parkedAttempt: input.attempt + 1 } : {}),
       });
     },
 

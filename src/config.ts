@@ -93,6 +93,7 @@ const envSchema = z.object({
   RUNWAY_WEBHOOK_TASK_QUEUE: z.string().min(1).optional(),
   RUNWAY_WEBHOOK_CONCURRENCY: intFromEnv(50, 1),
   RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT: intFromEnv(10, 1),
+  RUNWAY_WEBHOOK_PARK_AFTER_MS: intFromEnv(60_000, 0),
   // Empty is unset (docker-compose passes `${RUNWAY_METRICS_TOKEN:-}`).
   RUNWAY_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
   RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
@@ -194,6 +195,11 @@ export interface WebhookSettings {
   concurrency: number;
   /** An account's deliveries started and not settled at once; the rest wait in PostgreSQL. */
   maxInFlightPerAccount: number;
+  /**
+   * A retry wait at least this long happens in PostgreSQL (the delivery is parked, its workflow
+   * ends and no longer counts as in flight); shorter ones are timers inside the workflow.
+   */
+  parkAfterMs: number;
   /** Waits between attempts; attempts = waits + 1. */
   retryScheduleMs: number[];
   /** How often the dispatcher looks for deliveries whose workflow was not started (besides NOTIFY). */
@@ -245,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.RUNWAY_WEBHOOK_TASK_QUEUE ?? `${e.RUNWAY_TASK_QUEUE}-webhooks`,
       concurrency: e.RUNWAY_WEBHOOK_CONCURRENCY,
       maxInFlightPerAccount: e.RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT,
+      parkAfterMs: e.RUNWAY_WEBHOOK_PARK_AFTER_MS,
       retryScheduleMs: schedule,
       pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
       maxRedeliveries: e.RUNWAY_WEBHOOK_MAX_REDELIVERIES,

@@ -32,6 +32,12 @@ export const PATCHES = {
   stopWins: 'stop-wins-over-step-failure',
   /** 2026-12: a session with nothing queued or running closes itself after its idle timeout. */
   sessionIdleTimeout: 'session-idle-timeout',
+  /**
+   * 2026-12: a webhook delivery whose next retry is at least `parkAfterMs` away is parked in
+   * PostgreSQL and its workflow ends (the dispatcher starts the next attempt's workflow when due),
+   * instead of a durable timer that held its account's in-flight slot for days.
+   */
+  webhookParking: 'webhook-parking',
 } as const;
 
 export type PatchId = (typeof PATCHES)[keyof typeof PATCHES];

@@ -1,5 +1,6 @@
-import { ActivityFailure, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, patched, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
 import type { RunwayActivities } from '../activities';
+import { PATCHES } from './patches';
 
 /** Start of one sending of a delivery (its generation); no secret, no body: the activity reads them. */
 export interface WebhookDeliveryInput {
@@ -9,6 +10,14 @@ export interface WebhookDeliveryInput {
   scheduleMs: number[];
   /** Bound of one attempt activity: the HTTP timeout plus room to record it. */
   attemptTimeoutMs: number;
+  /**
+   * A retry wait at least this long is not slept here: the delivery is parked in PostgreSQL and
+   * this workflow ends (`parked`); the dispatcher starts the next attempt's workflow when it is
+   * due. Absent in workflows started before parking existed (they sleep every wait).
+   */
+  parkAfterMs?: number;
+  /** The attempt this workflow starts with (1, or a parked delivery's next one). */
+  firstAttempt?: number;
 }
 
 export interface WebhookAttemptInput {
@@ -18,20 +27,33 @@ export interface WebhookAttemptInput {
   attempt: number;
   /** The wait before the next attempt if this one fails, or null when it is the last. */
   retryInMs: number | null;
+  /** If this attempt fails, park the delivery for `retryInMs` (the workflow then ends) instead of a timer. */
+  park?: boolean;
 }
 
 /**
- * `delivered`: a 2xx; `retry`: a failure with attempts left; `failed`: the last attempt failed;
- * `disabled`: the endpoint is disabled (a 410, or by its owner); `gone`: nothing to do (deleted,
- * superseded by a newer retry, or already settled).
+ * `delivered`: a 2xx; `retry`: a failure with attempts left; `parked`: the same, its next attempt
+ * parked in PostgreSQL; `failed`: the last attempt failed; `disabled`: the endpoint is disabled (a
+ * 410, or by its owner); `gone`: nothing to do (deleted, superseded by a newer retry, already
+ * settled, or parked).
  */
-export type WebhookAttemptOutcome = 'delivered' | 'retry' | 'failed' | 'disabled' | 'gone';
+export type WebhookAttemptOutcome = 'delivered' | 'retry' | 'parked' | 'failed' | 'disabled' | 'gone';
 
 export const WEBHOOK_DELIVERY_WORKFLOW_TYPE = 'webhookDeliveryWorkflow';
 
 /** The workflow id of a delivery's generation: the delivery id itself, then `<id>:<n>` for manual retries. */
 export function webhookWorkflowId(deliveryId: string, generation: number): string {
   return generation <= 1 ? deliveryId : `${deliveryId}:${generation}`;
+}
+
+/**
+ * The workflow id of a generation's workflow that starts at `attempt`: the generation's own id
+ * for its first attempt, `<id>:<generation>:<attempt>` for a parked delivery's continuation. One
+ * id per (generation, attempt), started with REJECT_DUPLICATE: a second start of the same
+ * continuation is refused by Temporal, so each attempt is sent by one workflow only.
+ */
+export function webhookAttemptWorkflowId(deliveryId: string, generation: number, attempt: number): string {
+  return attempt <= 1 ? webhookWorkflowId(deliveryId, generation) : `${deliveryId}:${generation}:${attempt}`;
 }
 
 const { failWebhookDelivery, recordLostWebhookAttempt } = proxyActivities<RunwayActivities>({
@@ -42,24 +64,32 @@ const { failWebhookDelivery, recordLostWebhookAttempt } = proxyActivities<Runway
 
 /**
  * Sends one delivery: each attempt is one activity that is never retried by Temporal (this
- * workflow owns the schedule), and the waits are durable timers, so the schedule survives worker
- * and server restarts. It ends after a 2xx, a 410, a newer generation, or the last attempt.
+ * workflow owns the schedule). A short wait is a durable timer here; a wait of at least
+ * `parkAfterMs` parks the delivery in PostgreSQL and ends this workflow, and the dispatcher
+ * starts another one from the next attempt when it is due, so a delivery waiting for days holds
+ * no in-flight slot (patch `webhook-parking`). Either way the schedule survives worker and server
+ * restarts. It ends after a 2xx, a 410, a newer generation, a parked wait, or the last attempt.
  */
 export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Promise<WebhookAttemptOutcome> {
   const { attemptWebhookDelivery } = proxyActivities<RunwayActivities>({
     startToCloseTimeout: input.attemptTimeoutMs,
     retry: { maximumAttempts: 1 },
   });
+  // Only workflows started with a threshold park, and only on a worker that has the patch (a
+  // history written by an earlier worker for such an input replays with its timers).
+  const parks = input.parkAfterMs !== undefined && patched(PATCHES.webhookParking);
   const attempts = input.scheduleMs.length + 1;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  for (let attempt = parks ? (input.firstAttempt ?? 1) : 1; attempt <= attempts; attempt++) {
     const retryInMs = attempt < attempts ? (input.scheduleMs[attempt - 1] as number) : null;
+    const park = parks && retryInMs !== null && retryInMs >= (input.parkAfterMs as number);
+    const base = { deliveryId: input.deliveryId, generation: input.generation, retryInMs };
     let outcome: WebhookAttemptOutcome;
     try {
-      outcome = await attemptWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation, attempt, retryInMs });
+      outcome = await attemptWebhookDelivery({ ...base, attempt, ...(park ? { park } : {}) });
     } catch (err) {
       // The attempt did not finish (worker lost, timeout, database down): it counts as failed.
-      outcome = retryInMs === null ? 'failed' : 'retry';
-      await recordLostWebhookAttempt({ deliveryId: input.deliveryId, generation: input.generation, retryInMs, reason: lostReason(err) });
+      outcome = retryInMs === null ? 'failed' : park ? 'parked' : 'retry';
+      await recordLostWebhookAttempt({ ...base, ...(park ? { attempt } : {}), reason: lostReason(err) });
     }
     if (outcome !== 'retry') {
       if (outcome === 'failed') await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });
@@ -67,6 +97,8 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     }
     await sleep(retryInMs as number);
   }
+  // Reached only by a continuation whose schedule was shortened (by configuration) below its attempt.
+  if (parks) await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });
   return 'failed';
 }
 

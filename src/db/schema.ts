@@ -204,6 +204,11 @@ export interface WebhookDeliveriesTable {
   next_attempt_at: Date | null;
   generation: Generated<number>;
   dispatched_generation: Generated<number>;
+  /**
+   * Set while the delivery is parked: its workflow ended before a long retry wait, and the
+   * dispatcher starts this attempt (a new workflow) at `next_attempt_at`. Not in flight meanwhile.
+   */
+  parked_attempt: Generated<number | null>;
   created_at: Generated<Date>;
   delivered_at: Date | null;
 }

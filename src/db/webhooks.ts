@@ -137,6 +137,8 @@ export async function requeueOwnedDelivery(
         generation: eb('generation', '+', 1),
         status: 'pending',
         next_attempt_at: new Date(),
+        // A new generation starts from its first attempt, whatever the previous one had parked.
+        parked_attempt: null,
         delivered_at: null,
       }))
       .where('id', '=', owner.deliveryId)
@@ -200,12 +202,14 @@ export interface DispatchItem {
   id: string;
   generation: number;
   accountId: string;
+  /** The attempt its workflow starts with: 1 for a new generation, else the parked one. */
+  attempt: number;
 }
 
 export interface DispatchLimits {
   /** Deliveries handed to `start` per pass. */
   batch: number;
-  /** An account's deliveries started and still pending, beyond which its others wait here. */
+  /** An account's deliveries started, pending and not parked, beyond which its others wait here. */
   maxInFlightPerAccount: number;
   /**
    * A started delivery whose attempt is overdue by more than this no longer counts as in flight
@@ -216,96 +220,126 @@ export interface DispatchLimits {
 }
 
 /**
- * Where an account's undispatched deliveries start, as a condition only the (account_id, seq)
- * index can serve. With `account_id = x` instead, the planner may walk the seq index and filter
+ * A delivery waiting for a workflow: a new generation (from when it was queued), or a parked one
+ * (from its next attempt's time); `next_attempt_at` orders both. The partial indexes of migration
+ * 0013 have exactly this predicate.
+ */
+const READY = sql<boolean>`(dispatched_generation < generation OR parked_attempt IS NOT NULL)`;
+/** Started, not settled, not parked: what holds a slot of the account's cap (stale ones aside). */
+const inFlight = (alias: string) =>
+  sql<boolean>`${sql.ref(`${alias}.status`)} = 'pending' AND ${sql.ref(`${alias}.dispatched_generation`)} = ${sql.ref(`${alias}.generation`)}
+    AND ${sql.ref(`${alias}.parked_attempt`)} IS NULL`;
+
+/**
+ * Where an account's ready deliveries start, as a condition only the (account_id, next_attempt_at)
+ * index can serve. With `account_id = x` instead, the planner may walk another index and filter
  * by account (it guesses the account's rows are everywhere), reading every other account's
  * backlog first: the work would grow with another tenant's backlog.
  */
-const fromAccount = (account: RawBuilder<unknown> | string) => sql<boolean>`(account_id, seq) >= (${account}, 0)`;
+const fromAccount = (account: RawBuilder<unknown> | string) => sql<boolean>`(account_id, next_attempt_at) >= (${account}, '-infinity'::timestamptz)`;
 
 /** Serializes dispatch passes across processes, so no two passes both see room under one cap. */
 const DISPATCH_LOCK = sql`hashtext('runway_webhook_dispatch')`;
 
 /**
- * Hands deliveries whose current generation has no workflow yet to `start`, and marks them started
- * when it resolves; if `start` throws, nothing is marked and the next pass retries. Fair between
- * accounts: an account gets a delivery started only while fewer than `maxInFlightPerAccount` of
- * its deliveries are started and pending (the rest wait in this table, not in Temporal), and a
- * pass takes each account's oldest waiting delivery before anyone's second, so one account's
- * backlog never queues another's first delivery behind it. Work per pass follows the accounts
- * with a backlog and the cap, never the size of a backlog: the accounts are found by a skip scan
- * of the undispatched index, and each one's oldest by its own index range.
+ * Hands deliveries that are due and have no workflow (a new generation, or a parked one whose
+ * next attempt has come) to `start`, and marks them started when it resolves; if `start` throws,
+ * nothing is marked and the next pass retries. Fair between accounts: an account gets a delivery
+ * started only while fewer than `maxInFlightPerAccount` of its deliveries are in flight (started,
+ * pending and not parked: a delivery waiting for a retry holds no slot), and a pass takes each
+ * account's first before anyone's second, so one account's backlog never queues another's first
+ * delivery behind it. Fair between an account's endpoints: its slots go first to the endpoints
+ * with the fewest deliveries in flight (each endpoint's own ones in order of due time), so due
+ * deliveries to a healthy endpoint are not queued behind a failing endpoint's. Work per pass
+ * follows the accounts with a backlog, their endpoints (at most RUNWAY_MAX_WEBHOOKS each) and the
+ * cap, never the size of a backlog: the accounts are found by a skip scan of the ready index, and
+ * each endpoint's due deliveries by its own index range.
  */
 export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, start: (items: DispatchItem[]) => Promise<void>): Promise<number> {
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK})`.execute(trx);
-    const staleBefore = new Date(Date.now() - limits.staleAfterMs);
+    const now = new Date();
+    const staleBefore = new Date(now.getTime() - limits.staleAfterMs);
+    const cap = limits.maxInFlightPerAccount;
     const picked = await sql<{ id: string }>`
       WITH RECURSIVE waiting(account_id) AS (
-        (SELECT account_id FROM webhook_deliveries WHERE dispatched_generation < generation ORDER BY account_id LIMIT 1)
+        (SELECT account_id FROM webhook_deliveries WHERE ${READY} ORDER BY account_id LIMIT 1)
         UNION ALL
         SELECT (SELECT d.account_id FROM webhook_deliveries d
-                WHERE d.dispatched_generation < d.generation AND d.account_id > w.account_id
+                WHERE (d.dispatched_generation < d.generation OR d.parked_attempt IS NOT NULL) AND d.account_id > w.account_id
                 ORDER BY d.account_id LIMIT 1)
         FROM waiting w WHERE w.account_id IS NOT NULL
       )
       SELECT next.id FROM waiting w
       CROSS JOIN LATERAL (
         SELECT count(*)::int AS n FROM webhook_deliveries f
-        WHERE f.account_id = w.account_id AND f.status = 'pending' AND f.dispatched_generation = f.generation
-          AND f.next_attempt_at > ${staleBefore}
+        WHERE f.account_id = w.account_id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
       ) busy
       CROSS JOIN LATERAL (
-        SELECT d.id, d.seq, row_number() OVER (ORDER BY d.seq) AS turn FROM (
-          SELECT id, seq, account_id FROM webhook_deliveries
-          WHERE dispatched_generation < generation AND ${fromAccount(sql.ref('w.account_id'))}
-          ORDER BY account_id, seq LIMIT ${limits.maxInFlightPerAccount}
-        ) d
-        WHERE d.account_id = w.account_id
+        SELECT c.id, c.due, c.seq, row_number() OVER (ORDER BY c.load, c.due, c.seq) AS turn
+        FROM webhook_endpoints e
+        CROSS JOIN LATERAL (
+          SELECT count(*)::int AS n FROM webhook_deliveries f
+          WHERE f.webhook_id = e.id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
+        ) eb
+        CROSS JOIN LATERAL (
+          SELECT d.id, d.next_attempt_at AS due, d.seq, eb.n + row_number() OVER (ORDER BY d.next_attempt_at, d.seq) AS load
+          FROM (
+            SELECT id, next_attempt_at, seq FROM webhook_deliveries
+            WHERE webhook_id = e.id AND ${READY} AND next_attempt_at <= ${now}
+            ORDER BY next_attempt_at, seq LIMIT ${cap}
+          ) d
+        ) c
+        WHERE e.account_id = w.account_id
       ) next
-      WHERE w.account_id IS NOT NULL AND next.turn <= ${limits.maxInFlightPerAccount} - busy.n
-      ORDER BY next.turn, next.seq
+      WHERE w.account_id IS NOT NULL AND next.turn <= ${cap} - busy.n
+      ORDER BY next.turn, next.due, next.seq
       LIMIT ${limits.batch}`.execute(trx);
     if (picked.rows.length === 0) return 0;
     const order = picked.rows.map((r) => r.id);
     // Locked and read again: a retry by hand may have raised the generation meanwhile.
     const locked = await trx
       .selectFrom('webhook_deliveries')
-      .select(['id', 'generation', 'account_id'])
+      .select(['id', 'generation', 'account_id', 'dispatched_generation', 'parked_attempt'])
       .where('id', 'in', order)
-      .where(sql<boolean>`dispatched_generation < generation`)
+      .where(sql<boolean>`(dispatched_generation < generation OR (parked_attempt IS NOT NULL AND next_attempt_at <= ${now}))`)
       .forUpdate()
       .skipLocked()
       .execute();
-    const byId = new Map(locked.map((r) => [r.id, { id: r.id, generation: r.generation, accountId: r.account_id }]));
+    const byId = new Map(
+      locked.map((r) => [
+        r.id,
+        { id: r.id, generation: r.generation, accountId: r.account_id, attempt: r.dispatched_generation < r.generation ? 1 : (r.parked_attempt as number) },
+      ]),
+    );
     const rows = order.flatMap((id) => byId.get(id) ?? []);
     if (rows.length === 0) return 0;
     await start(rows);
     for (const r of rows) {
-      await trx
-        .updateTable('webhook_deliveries')
-        // Its attempts are due from now on (the time it waited here is not overdue).
-        .set({ dispatched_generation: r.generation, next_attempt_at: new Date() })
-        .where('id', '=', r.id)
-        .where('dispatched_generation', '<', r.generation)
-        .execute();
+      // Its attempts are due from now on (the time it waited here is not overdue).
+      const marked = { dispatched_generation: r.generation, parked_attempt: null, next_attempt_at: new Date() };
+      let update = trx.updateTable('webhook_deliveries').set(marked).where('id', '=', r.id).where('generation', '=', r.generation);
+      update = r.attempt === 1 ? update.where('dispatched_generation', '<', r.generation) : update.where('parked_attempt', '=', r.attempt);
+      await update.execute();
     }
     return picked.rows.length;
   });
 }
 
-/** Wakes the dispatchers when a delivery of an account with deliveries waiting for room has settled. */
+/** Wakes the dispatchers when a delivery of an account with due deliveries waiting for room has settled or parked. */
 async function notifyIfWaiting(trx: Transaction<Database>, accountId: string): Promise<void> {
   const next = await trx
     .selectFrom('webhook_deliveries')
-    .select('account_id')
-    .where(sql<boolean>`dispatched_generation < generation`)
+    .select(['account_id', 'next_attempt_at'])
+    .where(READY)
     .where(fromAccount(accountId))
     .orderBy('account_id')
-    .orderBy('seq')
+    .orderBy('next_attempt_at')
     .limit(1)
     .executeTakeFirst();
-  if (next?.account_id === accountId) await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+  if (next?.account_id === accountId && next.next_attempt_at !== null && next.next_attempt_at <= new Date()) {
+    await sql`select pg_notify(${WEBHOOK_DELIVERY_CHANNEL}, '')`.execute(trx);
+  }
 }
 
 export interface DeliveryTarget {
@@ -338,6 +372,8 @@ export interface AttemptRecord {
   nextAttemptAt: Date | null;
   /** 410 Gone: the endpoint is disabled in the same transaction. */
   disableEndpoint?: boolean;
+  /** The delivery is parked until `nextAttemptAt`, when this attempt is started by the dispatcher. */
+  parkedAttempt?: number;
 }
 
 /** Records one attempt of the delivery's current generation while it is pending (an older generation's, or a settled one's, is ignored). */
@@ -351,17 +387,21 @@ export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<b
         last_status_code: a.statusCode,
         last_error: a.error,
         next_attempt_at: a.nextAttemptAt,
+        ...(a.parkedAttempt !== undefined ? { parked_attempt: a.parkedAttempt } : {}),
         ...(a.status === 'delivered' ? { delivered_at: new Date() } : {}),
       }))
       .where('id', '=', a.deliveryId)
       .where('generation', '=', a.generation)
       .where('status', '=', 'pending')
+      // A parked delivery's attempt is recorded only by the workflow started for it.
+      .where('parked_attempt', 'is', null)
       .returning(['webhook_id', 'account_id'])
       .executeTakeFirst();
     if (row && a.disableEndpoint) {
       await trx.updateTable('webhook_endpoints').set({ disabled: true, updated_at: new Date() }).where('id', '=', row.webhook_id).execute();
     }
-    if (row && a.status !== 'pending') await notifyIfWaiting(trx, row.account_id);
+    // Settled or parked: its slot is free for the account's next due delivery.
+    if (row && (a.status !== 'pending' || a.parkedAttempt !== undefined)) await notifyIfWaiting(trx, row.account_id);
     return row !== undefined;
   });
 }
@@ -371,7 +411,7 @@ export async function markDeliveryFailed(db: Db, deliveryId: string, generation:
   await db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('webhook_deliveries')
-      .set({ status: 'failed', next_attempt_at: null, ...(error !== undefined ? { last_error: error } : {}) })
+      .set({ status: 'failed', next_attempt_at: null, parked_attempt: null, ...(error !== undefined ? { last_error: error } : {}) })
       .where('id', '=', deliveryId)
       .where('generation', '=', generation)
       .where('status', '=', 'pending')

@@ -5,7 +5,7 @@ import { dispatchPendingDeliveries, WEBHOOK_DELIVERY_CHANNEL, type DispatchItem 
 import type { Logger } from '../logger';
 import { PgListener } from '../streams/pg-listener';
 import type { WebhookSettings } from '../config';
-import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId, type WebhookDeliveryInput } from '../../workflows/webhook-delivery';
+import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookAttemptWorkflowId, type WebhookDeliveryInput } from '../../workflows/webhook-delivery';
 
 const BATCH = 50;
 const START_DEADLINE_MS = 10_000;
@@ -30,13 +30,14 @@ export interface WebhookDispatcherOptions {
 
 /**
  * Starts the delivery workflows of deliveries committed by settling runs (and of manual retries),
- * at most RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT per account at once, round-robin between
- * accounts (see `dispatchPendingDeliveries`). It wakes up on the NOTIFY the settle transaction
- * sends on commit and the one a settled delivery sends when its account has more waiting, and
- * polls every few seconds for whatever a notification did not cover (a worker that was down, a
- * start that failed). A
- * duplicate start is harmless: the workflow id is the delivery's (REJECT_DUPLICATE), and an
- * "already started" answer counts as started.
+ * and of parked deliveries whose next attempt is due, at most
+ * RUNWAY_WEBHOOK_MAX_IN_FLIGHT_PER_ACCOUNT per account at once, round-robin between accounts and
+ * between an account's endpoints (see `dispatchPendingDeliveries`). It wakes up on the NOTIFY the
+ * settle transaction sends on commit and the one a settled or parked delivery sends when its
+ * account has more due, and polls every RUNWAY_WEBHOOK_POLL_MS for whatever a notification did not
+ * cover (a parked retry coming due, a worker that was down, a start that failed). A duplicate
+ * start is harmless: the workflow id is the delivery's generation and attempt (REJECT_DUPLICATE),
+ * and an "already started" answer counts as started.
  */
 export class WebhookDispatcher {
   private readonly listener: PgListener;
@@ -112,11 +113,13 @@ export class WebhookDispatcher {
           generation: item.generation,
           scheduleMs: settings.retryScheduleMs,
           attemptTimeoutMs: settings.timeoutMs + RECORD_MARGIN_MS,
+          parkAfterMs: settings.parkAfterMs,
+          firstAttempt: item.attempt,
         };
         try {
           await client.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, {
             taskQueue,
-            workflowId: webhookWorkflowId(item.id, item.generation),
+            workflowId: webhookAttemptWorkflowId(item.id, item.generation, item.attempt),
             args: [input],
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           });
