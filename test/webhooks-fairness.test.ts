@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { startStack, type TestStack } from './helpers/stack';
@@ -80,11 +80,11 @@ async function register(account: TestAccount, url: string): Promise<{ id: string
   return { id: res.body.id as string, secret: res.body.secret as string };
 }
 
-/** An account's deliveries that have a delivery workflow started and are not settled. */
+/** An account's deliveries that have a delivery workflow started and are neither settled nor parked. */
 async function inFlight(accountId: string): Promise<number> {
   const { rows } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM webhook_deliveries
-    WHERE account_id = ${accountId} AND status = 'pending' AND dispatched_generation = generation`.execute(stack.db);
+    WHERE account_id = ${accountId} AND status = 'pending' AND dispatched_generation = generation AND parked_attempt IS NULL`.execute(stack.db);
   return rows[0]?.n ?? 0;
 }
 
@@ -277,6 +277,47 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
     await sql`DELETE FROM webhook_deliveries WHERE account_id IN (${big}, ${small}, ${single})`.execute(stack.db);
   });
 
+  test("an account's slots go first to its endpoints with the fewest in flight; a parked delivery holds none and starts at its next attempt when due", async () => {
+    const account = await backlog(0);
+    const endpoint = (name: string) =>
+      sql`INSERT INTO webhook_endpoints (id, account_id, url, events, secret_box)
+        VALUES (${name}, ${account}, 'http://127.0.0.1:9/none', ARRAY['run.succeeded'], '{}'::jsonb)`.execute(stack.db);
+    await endpoint(`${account}_dead`);
+    await endpoint(`${account}_healthy`);
+    /** Deliveries g in [from, to] of an endpoint, straight into the table, in the given state. */
+    const deliveries = async (hook: string, from: number, to: number, state: RawBuilder<unknown>) => {
+      await sql`INSERT INTO webhook_payloads (run_id, event_type, account_id, body)
+        SELECT ${hook} || '_run_' || g, 'run.succeeded', ${account}, '{}' FROM generate_series(${from}::int, ${to}::int) g`.execute(stack.db);
+      await sql`INSERT INTO webhook_deliveries (id, webhook_id, account_id, run_id, event_type, dispatched_generation, parked_attempt, next_attempt_at, attempts)
+        SELECT ${hook} || '_msg_' || g, ${hook}, ${account}, ${hook} || '_run_' || g, 'run.succeeded', ${state}
+        FROM generate_series(${from}::int, ${to}::int) g ORDER BY g`.execute(stack.db);
+    };
+    const dead = `${account}_dead`;
+    // The dead endpoint: 2 attempting, 30 parked (of which 20 not due for hours), 5 new ones
+    // queued before the healthy endpoint's; the healthy endpoint: 2 new ones.
+    await deliveries(dead, 1, 2, sql`1, NULL, now(), 1`);
+    await deliveries(dead, 3, 12, sql`1, 3, now() - interval '1 minute', 2`);
+    await deliveries(dead, 13, 32, sql`1, 3, now() + interval '5 hours', 2`);
+    await deliveries(dead, 33, 37, sql`0, NULL, now() - interval '30 seconds', 0`);
+    await deliveries(`${account}_healthy`, 1, 2, sql`0, NULL, now(), 0`);
+    expect(await inFlight(account)).toBe(2);
+
+    const items = await wouldStart();
+    // Room for CAP - 2 = 8: the healthy endpoint's two first, then the dead one's oldest due (parked, at attempt 3).
+    expect(items).toHaveLength(CAP - 2);
+    expect(items.slice(0, 2).map((i) => i.id)).toEqual([`${account}_healthy_msg_1`, `${account}_healthy_msg_2`]);
+    expect(items.slice(2).every((i) => i.id.startsWith(`${dead}_msg_`) && Number(i.id.split('_').at(-1)) <= 12 && i.attempt === 3)).toBe(true);
+    // Started for real: the parked ones are in flight again, the ones not due are still parked.
+    await dispatchPendingDeliveries(stack.db, limits, async () => undefined);
+    expect(await inFlight(account)).toBe(CAP);
+    const { rows } = await sql<{ parked: number; due: number }>`
+      SELECT count(*) FILTER (WHERE parked_attempt IS NOT NULL)::int AS parked,
+             count(*) FILTER (WHERE parked_attempt IS NOT NULL AND next_attempt_at <= now())::int AS due
+      FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+    expect(rows[0]).toEqual({ parked: 20 + 4, due: 4 });
+    await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+  });
+
   test('two dispatchers at once never start more than the cap of one account', async () => {
     const account = await backlog(3 * CAP);
     const pass = () =>
@@ -301,7 +342,7 @@ test('a receiver that accepts the connection but never completes the TLS handsha
 
 test('defaults: own queue derived from the run queue, 50 slots, 10 in flight per account, connect 3 s', () => {
   const { webhooks } = loadConfig({ PATH: process.env.PATH });
-  expect(webhooks).toMatchObject({ taskQueue: 'runway-webhooks', concurrency: 50, maxInFlightPerAccount: 10, connectTimeoutMs: 3_000, timeoutMs: 10_000 });
+  expect(webhooks).toMatchObject({ taskQueue: 'runway-webhooks', concurrency: 50, maxInFlightPerAccount: 10, connectTimeoutMs: 3_000, timeoutMs: 10_000, parkAfterMs: 60_000 });
   expect(loadConfig({ PATH: process.env.PATH, RUNWAY_TASK_QUEUE: 'q1' }).webhooks.taskQueue).toBe('q1-webhooks');
   expect(loadConfig({ PATH: process.env.PATH, RUNWAY_WEBHOOK_TASK_QUEUE: 'hooks' }).webhooks.taskQueue).toBe('hooks');
   // The connection's bound never exceeds the attempt's.

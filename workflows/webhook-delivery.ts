@@ -76,12 +76,16 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     retry: { maximumAttempts: 1 },
   });
   // Only workflows started with a threshold park, and only on a worker that has the patch (a
-  // history written by an earlier worker for such an input replays with its timers).
-  const parks = input.parkAfterMs !== undefined && patched(PATCHES.webhookParking);
+  // history written by an earlier worker for such an input replays with its timers). Asked the
+  // first time it matters (a continuation, or an attempt followed by a long wait), so a delivery
+  // that succeeds at once records no marker (nor its search-attribute write).
+  let parks: boolean | undefined;
+  const parking = (): boolean => (parks ??= input.parkAfterMs !== undefined && patched(PATCHES.webhookParking));
+  const continued = (input.firstAttempt ?? 1) > 1 && parking();
   const attempts = input.scheduleMs.length + 1;
-  for (let attempt = parks ? (input.firstAttempt ?? 1) : 1; attempt <= attempts; attempt++) {
+  for (let attempt = continued ? (input.firstAttempt as number) : 1; attempt <= attempts; attempt++) {
     const retryInMs = attempt < attempts ? (input.scheduleMs[attempt - 1] as number) : null;
-    const park = parks && retryInMs !== null && retryInMs >= (input.parkAfterMs as number);
+    const park = input.parkAfterMs !== undefined && retryInMs !== null && retryInMs >= input.parkAfterMs && parking();
     const base = { deliveryId: input.deliveryId, generation: input.generation, retryInMs };
     let outcome: WebhookAttemptOutcome;
     try {
@@ -98,7 +102,7 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     await sleep(retryInMs as number);
   }
   // Reached only by a continuation whose schedule was shortened (by configuration) below its attempt.
-  if (parks) await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });
+  if (continued) await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });
   return 'failed';
 }
 
