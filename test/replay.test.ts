@@ -23,6 +23,10 @@ import { admitWithoutStart, runWorkflowInput, startWhileWorkerDown } from './hel
  * that would break runs already in flight fails here; use `patched()` for such changes (listed in
  * workflows/patches.ts). Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
  * (only when intended: rename the unprefixed fixtures to the next `vN-` first, so they keep replaying).
+ * The webhook delivery fixtures were recorded by hand from a receiver answering 500, 500, 200:
+ * `v6-pre-parking-webhook-retried` (schedule 200ms,300ms, before parking: every wait a timer),
+ * `webhook-parked` and `webhook-continued` (schedule 200ms,2s with RUNWAY_WEBHOOK_PARK_AFTER_MS=1000:
+ * the delivery parked before its third attempt, and the workflow the dispatcher started for it).
  */
 const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 
