@@ -21,6 +21,8 @@ export function webhookActivities(deps: ActivityDeps) {
     const { delivery, endpoint, body } = target;
     // A parked delivery's next attempt belongs to the workflow the dispatcher starts for it.
     if (delivery.generation !== input.generation || delivery.status !== 'pending' || delivery.parked_attempt !== null) return 'gone';
+    // A workflow behind the one started for a later attempt of this generation.
+    if (input.attempt < delivery.started_attempt) return 'gone';
     if (endpoint.disabled) {
       await markDeliveryFailed(deps.db, delivery.id, input.generation, 'the endpoint is disabled');
       return 'disabled';
@@ -31,7 +33,7 @@ export function webhookActivities(deps: ActivityDeps) {
       { url: endpoint.url, headers, body },
       { allowPrivate: settings.allowPrivate, timeoutMs: settings.timeoutMs, connectTimeoutMs: settings.connectTimeoutMs },
     );
-    const base = { deliveryId: delivery.id, generation: input.generation };
+    const base = { deliveryId: delivery.id, generation: input.generation, attempt: input.attempt };
     if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {
       await recordDeliveryAttempt(deps.db, { ...base, status: 'delivered', statusCode: result.statusCode, error: null, nextAttemptAt: null });
       return 'delivered';
@@ -76,7 +78,8 @@ export function webhookActivities(deps: ActivityDeps) {
 
     /**
      * Logs an attempt whose activity never reported back (its worker died, or it timed out); with
-     * `attempt` (the lost one), the delivery is parked until its next attempt.
+     * `park`, the delivery is parked until its next attempt. `attempt` (the lost one) is absent
+     * in calls made before parking existed.
      */
     async recordLostWebhookAttempt(input: {
       deliveryId: string;
@@ -84,6 +87,7 @@ export function webhookActivities(deps: ActivityDeps) {
       retryInMs: number | null;
       reason: string;
       attempt?: number;
+      park?: boolean;
     }): Promise<void> {
       const last = input.retryInMs === null;
       await recordDeliveryAttempt(deps.db, {
@@ -93,7 +97,8 @@ export function webhookActivities(deps: ActivityDeps) {
         statusCode: null,
         error: input.reason,
         nextAttemptAt: last ? null : new Date(Date.now() + (input.retryInMs as number)),
-        ...(!last && input.attempt !== undefined ? { parkedAttempt: input.attempt + 1 } : {}),
+        ...(input.attempt !== undefined ? { attempt: input.attempt } : {}),
+        ...(!last && input.park === true && input.attempt !== undefined ? { parkedAttempt: input.attempt + 1 } : {}),
       });
     },
 

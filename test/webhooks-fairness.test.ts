@@ -8,7 +8,7 @@ import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
 import { loadConfig } from '../src/config';
 import { purgeFinishedBatch } from '../src/db/retention';
-import { dispatchPendingDeliveries, type DispatchItem } from '../src/db/webhooks';
+import { dispatchPendingDeliveries, recordDeliveryAttempt, type DispatchItem } from '../src/db/webhooks';
 import { sendWebhook } from '../src/webhooks/send';
 import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId } from '../workflows/webhook-delivery';
 
@@ -315,6 +315,16 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
              count(*) FILTER (WHERE parked_attempt IS NOT NULL AND next_attempt_at <= now())::int AS due
       FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
     expect(rows[0]).toEqual({ parked: 20 + 4, due: 4 });
+    // A started continuation (attempt 3) ignores a late record of attempt 2 (a workflow that lost
+    // its attempt's answer reports it after the next one began): each attempt counts once.
+    const continued = items[2]?.id as string;
+    const lateRecord = { deliveryId: continued, generation: 1, status: 'pending' as const, statusCode: null, error: 'lost', nextAttemptAt: new Date(Date.now() + 60_000) };
+    expect(await recordDeliveryAttempt(stack.db, { ...lateRecord, attempt: 2, parkedAttempt: 3 })).toBe(false);
+    expect(await recordDeliveryAttempt(stack.db, { ...lateRecord, attempt: 3, parkedAttempt: 4 })).toBe(true);
+    expect(await stack.db.selectFrom('webhook_deliveries').select(['attempts', 'parked_attempt']).where('id', '=', continued).executeTakeFirst()).toEqual({
+      attempts: 3,
+      parked_attempt: 4,
+    });
     await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
   });
 

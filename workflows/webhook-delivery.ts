@@ -93,7 +93,7 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     } catch (err) {
       // The attempt did not finish (worker lost, timeout, database down): it counts as failed.
       outcome = retryInMs === null ? 'failed' : park ? 'parked' : 'retry';
-      await recordLostWebhookAttempt({ ...base, ...(park ? { attempt } : {}), reason: lostReason(err) });
+      await recordLostWebhookAttempt({ ...base, attempt, ...(park ? { park } : {}), reason: lostReason(err) });
     }
     if (outcome !== 'retry') {
       if (outcome === 'failed') await failWebhookDelivery({ deliveryId: input.deliveryId, generation: input.generation });

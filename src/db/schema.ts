@@ -209,6 +209,8 @@ export interface WebhookDeliveriesTable {
    * dispatcher starts this attempt (a new workflow) at `next_attempt_at`. Not in flight meanwhile.
    */
   parked_attempt: Generated<number | null>;
+  /** The attempt the current generation's running workflow started from (1, or a continuation's). */
+  started_attempt: Generated<number>;
   created_at: Generated<Date>;
   delivered_at: Date | null;
 }

@@ -317,7 +317,7 @@ export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, 
     await start(rows);
     for (const r of rows) {
       // Its attempts are due from now on (the time it waited here is not overdue).
-      const marked = { dispatched_generation: r.generation, parked_attempt: null, next_attempt_at: new Date() };
+      const marked = { dispatched_generation: r.generation, parked_attempt: null, started_attempt: r.attempt, next_attempt_at: new Date() };
       let update = trx.updateTable('webhook_deliveries').set(marked).where('id', '=', r.id).where('generation', '=', r.generation);
       update = r.attempt === 1 ? update.where('dispatched_generation', '<', r.generation) : update.where('parked_attempt', '=', r.attempt);
       await update.execute();
@@ -374,12 +374,14 @@ export interface AttemptRecord {
   disableEndpoint?: boolean;
   /** The delivery is parked until `nextAttemptAt`, when this attempt is started by the dispatcher. */
   parkedAttempt?: number;
+  /** The attempt recorded: ignored when the generation's current workflow started after it. */
+  attempt?: number;
 }
 
 /** Records one attempt of the delivery's current generation while it is pending (an older generation's, or a settled one's, is ignored). */
 export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
+    let update = trx
       .updateTable('webhook_deliveries')
       .set((eb) => ({
         attempts: eb('attempts', '+', 1),
@@ -394,9 +396,9 @@ export async function recordDeliveryAttempt(db: Db, a: AttemptRecord): Promise<b
       .where('generation', '=', a.generation)
       .where('status', '=', 'pending')
       // A parked delivery's attempt is recorded only by the workflow started for it.
-      .where('parked_attempt', 'is', null)
-      .returning(['webhook_id', 'account_id'])
-      .executeTakeFirst();
+      .where('parked_attempt', 'is', null);
+    if (a.attempt !== undefined) update = update.where('started_attempt', '<=', a.attempt);
+    const row = await update.returning(['webhook_id', 'account_id']).executeTakeFirst();
     if (row && a.disableEndpoint) {
       await trx.updateTable('webhook_endpoints').set({ disabled: true, updated_at: new Date() }).where('id', '=', row.webhook_id).execute();
     }

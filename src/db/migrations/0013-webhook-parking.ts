@@ -9,6 +9,10 @@ import { sql, type Kysely } from 'kysely';
  * no longer counts against its account's in-flight cap, so an endpoint that keeps failing holds
  * slots only while its attempts run.
  *
+ * `started_attempt` is the attempt the generation's current workflow started from: a record of
+ * an earlier attempt (a workflow that lost its attempt's answer and reports it after the
+ * continuation has started) is not applied, so every attempt is counted once.
+ *
  * A delivery is ready to start when a new generation waits (`dispatched_generation < generation`)
  * or it is parked; either way from `next_attempt_at` (a new generation's is when it was queued).
  * The indexes let a dispatch pass find the accounts with ready deliveries, each endpoint's due ones
@@ -21,6 +25,7 @@ const IN_FLIGHT = "status = 'pending' AND dispatched_generation = generation AND
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     ALTER TABLE webhook_deliveries ADD COLUMN parked_attempt integer CHECK (parked_attempt > 1);
+    ALTER TABLE webhook_deliveries ADD COLUMN started_attempt integer NOT NULL DEFAULT 1;
     UPDATE webhook_deliveries SET next_attempt_at = now() WHERE dispatched_generation < generation AND next_attempt_at IS NULL;
     DROP INDEX webhook_deliveries_undispatched_idx;
     DROP INDEX webhook_deliveries_in_flight_idx;
@@ -41,6 +46,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     DROP INDEX webhook_deliveries_ready_idx;
     UPDATE webhook_deliveries SET dispatched_generation = generation - 1 WHERE parked_attempt IS NOT NULL;
     ALTER TABLE webhook_deliveries DROP COLUMN parked_attempt;
+    ALTER TABLE webhook_deliveries DROP COLUMN started_attempt;
     CREATE INDEX webhook_deliveries_undispatched_idx ON webhook_deliveries (account_id, seq)
       WHERE dispatched_generation < generation;
     CREATE INDEX webhook_deliveries_in_flight_idx ON webhook_deliveries (account_id)
