@@ -37,14 +37,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  // A parked delivery goes back to waiting for a (new) workflow of its generation: the previous
-  // release starts it from its first attempt.
+  // A parked delivery's workflow has ended, so the previous release could not start its generation
+  // again (same workflow id): it gets a new generation instead, as a manual retry would (a fresh
+  // schedule, the same webhook-id).
   await sql`
     DROP INDEX webhook_deliveries_endpoint_in_flight_idx;
     DROP INDEX webhook_deliveries_in_flight_idx;
     DROP INDEX webhook_deliveries_endpoint_ready_idx;
     DROP INDEX webhook_deliveries_ready_idx;
-    UPDATE webhook_deliveries SET dispatched_generation = generation - 1 WHERE parked_attempt IS NOT NULL;
+    UPDATE webhook_deliveries SET generation = generation + 1 WHERE parked_attempt IS NOT NULL;
     ALTER TABLE webhook_deliveries DROP COLUMN parked_attempt;
     ALTER TABLE webhook_deliveries DROP COLUMN started_attempt;
     CREATE INDEX webhook_deliveries_undispatched_idx ON webhook_deliveries (account_id, seq)
