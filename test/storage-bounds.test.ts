@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { sql } from 'kysely';
-import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
+import { bearer, createAccount, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
 import { SseConnection } from './helpers/sse';
 import { startStack, type TestStack } from './helpers/stack';
@@ -101,6 +102,13 @@ async function purgeNow(): Promise<PurgedCounts> {
     }
     if (Date.now() > deadline) throw new Error('the schedule did not start its workflow');
   }
+}
+
+/** The run once it ended and its cleanup had time to end too (five attempts take seconds). */
+async function cleanedUp(account: TestAccount, id: string) {
+  let run = await waitForRun(stack, account, id, (r) => isTerminal(r.status), 60_000);
+  for (const deadline = Date.now() + 30_000; run.step !== 'done' && Date.now() < deadline; await sleep(200)) run = await getRun(stack, account, id);
+  return run;
 }
 
 const age = (ids: string[]) => sql`UPDATE runs SET completed_at = now() - interval '40 days' WHERE id = ANY(${ids})`.execute(stack.db);
@@ -216,13 +224,35 @@ test('a workspace deeper than PATH_MAX with locked folders is removed after its 
   const deep = `mkdir ${name} && mkdir ${name}/locked && echo bottom > ${name}/locked/f && chmod 0 ${name}/locked && i=0; while [ $i -lt 300 ]; do mkdir t && mv ${name} t/ && mv t ${name} || exit 1; i=$((i+1)); done`;
   const res = await startRun(stack, account, { prompt: 'x', model: 'demo/echo', maxTokens: 8, workspace: { repo: repo.path, setup: [deep] } });
   expect(res.status).toBe(202);
-  // Today cleanup fails five times and the run stays at `step = cleanup`.
-  const done = await waitDone(account, res.body.id, 60_000);
-  expect(done.status).toBe('succeeded');
+  // Today cleanup fails five times (ENAMETOOLONG) and the run stays at `step = cleanup`.
+  expect(await cleanedUp(account, res.body.id)).toMatchObject({ status: 'succeeded', step: 'done' });
   expect(existsSync(path.join(workspacesDir, res.body.id))).toBe(false);
   expect(await stack.db.selectFrom('workspace_leftovers').select('owner_id').where('owner_id', '=', res.body.id).executeTakeFirst()).toBeUndefined();
 
   await age([res.body.id]);
   await purgeNow();
   expect(await stack.db.selectFrom('runs').select('id').where('id', '=', res.body.id).executeTakeFirst()).toBeUndefined();
-});
+}, 120_000);
+
+test('a workspace nothing can remove is recorded as a leftover, and its run still ends its cleanup and can be purged', async () => {
+  const account = await createAccount(stack, 100_000);
+  const res = await startRun(stack, account, { prompt: 'x', model: 'demo/echo', maxTokens: 8, workspace: { repo: repo.path, setup: ['mkdir mnt && sleep 3'] } });
+  expect(res.status).toBe(202);
+  // A file system mounted inside the workspace: `rm --one-file-system` never crosses into it.
+  const mnt = path.join(workspacesDir, res.body.id, 'mnt');
+  for (const deadline = Date.now() + 30_000; !existsSync(mnt); await sleep(20)) if (Date.now() > deadline) throw new Error('setup did not start');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'runway-test', mnt]);
+  try {
+    // Today the run stays at `step = cleanup` with its path, and retention never takes it.
+    expect(await cleanedUp(account, res.body.id)).toMatchObject({ status: 'succeeded', step: 'done' });
+    const leftover = await stack.db.selectFrom('workspace_leftovers').selectAll().where('owner_id', '=', res.body.id).executeTakeFirst();
+    expect(leftover?.path).toBe(path.join(workspacesDir, res.body.id));
+    const row = await stack.db.selectFrom('runs').select('workspace_path').where('id', '=', res.body.id).executeTakeFirstOrThrow();
+    expect(row.workspace_path).toBeNull();
+    await age([res.body.id]);
+    await purgeNow();
+    expect(await stack.db.selectFrom('runs').select('id').where('id', '=', res.body.id).executeTakeFirst()).toBeUndefined();
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+}, 120_000);
