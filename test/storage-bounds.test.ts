@@ -47,6 +47,7 @@ beforeAll(async () => {
       RUNWAY_MAX_LOG_BYTES_PER_ACCOUNT: String(PER_ACCOUNT),
       RUNWAY_RETENTION_DAYS: '30',
       RUNWAY_RETENTION_BATCH: '1', // every row its own batch: hundreds of batches in one purge
+      RUNWAY_RETENTION_BUDGET_MS: '1000', // and more of them than one activity may take
     },
   });
 });
@@ -82,7 +83,9 @@ async function accountLogBytes(runId: string): Promise<number> {
 }
 
 /** Triggers the retention schedule now (as its hourly tick would) and returns what its workflow purged. */
-async function purgeNow(): Promise<PurgedCounts> {
+const purgeNow = async (): Promise<PurgedCounts> => (await purgeNowWithExecution()).purged;
+
+async function purgeNowWithExecution(): Promise<{ purged: PurgedCounts; execution: { workflowId: string; runId: string } }> {
   const handle = stack.temporal.schedule.getHandle(retentionScheduleId(stack.config.temporal.taskQueue));
   for (const deadline = Date.now() + 30_000; ; await sleep(100)) {
     try {
@@ -97,8 +100,8 @@ async function purgeNow(): Promise<PurgedCounts> {
   for (const deadline = Date.now() + 30_000; ; await sleep(100)) {
     const actions = (await handle.describe()).info.recentActions;
     if (actions.length > before) {
-      const started = actions.at(-1)!.action;
-      return stack.temporal.workflow.getHandle(started.workflow.workflowId, started.workflow.firstExecutionRunId).result();
+      const { workflowId, firstExecutionRunId: runId } = actions.at(-1)!.action.workflow;
+      return { purged: await stack.temporal.workflow.getHandle(workflowId, runId).result(), execution: { workflowId, runId } };
     }
     if (Date.now() > deadline) throw new Error('the schedule did not start its workflow');
   }
@@ -196,20 +199,23 @@ test('one scheduled purge goes on until nothing expired is left, however many ba
   const account = await createAccount(stack, 100_000);
   const seed = await startRun(stack, account, { prompt: 'seed', model: 'demo/echo', maxTokens: 8 });
   await waitDone(account, seed.body.id);
-  // 260 expired runs (copies of a finished one): more than the 200 batches one purge used to take.
+  // 1,000 expired runs (copies of a finished one): more than the 200 batches one purge used to
+  // take, and more than one activity does in its 1 s budget.
   await sql`
     INSERT INTO runs
     SELECT (jsonb_populate_record(NULL::runs, to_jsonb(r) || jsonb_build_object(
       'id', r.id || 'c' || g, 'seq', nextval('runs_seq_seq'), 'idempotency_key', NULL, 'request_id', NULL,
       'completed_at', now() - interval '40 days'))).*
-      FROM runs r, generate_series(1, 260) g WHERE r.id = ${seed.body.id}`.execute(stack.db);
+      FROM runs r, generate_series(1, 1000) g WHERE r.id = ${seed.body.id}`.execute(stack.db);
   const expired = () =>
     sql<{ n: string }>`SELECT count(*) AS n FROM runs WHERE id LIKE ${`${seed.body.id}c%`}`.execute(stack.db).then((r) => Number(r.rows[0]!.n));
-  expect(await expired()).toBe(260);
+  expect(await expired()).toBe(1000);
 
-  const purged = await purgeNow();
-  expect(purged.runs).toBeGreaterThanOrEqual(260);
+  const { purged, execution } = await purgeNowWithExecution();
   expect(await expired()).toBe(0);
+  expect(purged.runs).toBeGreaterThan(0); // the counts of the last execution of the chain
+  // The first execution ran out of its budget and went on as new, without waiting for the next tick.
+  expect((await stack.temporal.workflow.getHandle(execution.workflowId, execution.runId).describe()).status.name).toBe('CONTINUED_AS_NEW');
 
   // The worker runs in this process: its registry is this one.
   const backlog = registry.getSingleMetric('runway_retention_backlog');
