@@ -18,6 +18,8 @@ import { toWorkspaceFailure } from './workspace-failure';
 /** Heartbeats carry a stop back from the server, so they go out even while a command is silent. */
 const HEARTBEAT_EVERY_MS = 500;
 const TICK_EVERY_MS = 1000;
+/** Setup output lines one preparation attempt stores at most (within the run's log bytes). */
+const MAX_SETUP_LINES = 1000;
 
 /**
  * Prepares the run's workspace (disk check, clone, branch, setup) with every step reported as
@@ -80,7 +82,7 @@ function progressReporter(deps: ActivityDeps, runId: string, attempt: number) {
   let dropped: DroppedLogs | null = null;
   let full = false;
   const drop = (l: { stream: OutputStream; line: string }) => {
-    dropped = addDropped(dropped, { lines: 1, bytes: logLineBytes(l), bound: 'run' });
+    dropped = addDropped(dropped, { lines: 1, bytes: logLineBytes(l), bound: 'lines', limit: MAX_SETUP_LINES });
   };
   const logs = new LineBatcher<{ stream: OutputStream; line: string }>(
     async (lines) => {
@@ -91,13 +93,13 @@ function progressReporter(deps: ActivityDeps, runId: string, attempt: number) {
         dropped = addDropped(dropped, cut);
       }
     },
-    { maxDelayMs: 250, maxLines: 1000, onDrop: drop },
+    { maxDelayMs: 250, maxLines: MAX_SETUP_LINES, onDrop: drop },
   );
   const closeLogs = async () => {
     await logs.close();
     const cut = dropped;
     dropped = null;
-    if (cut) await appendLogTruncated(deps.db, runId, cut, limits);
+    if (cut) await appendLogTruncated(deps.db, runId, cut);
   };
   let lastTick = 0;
   const reporter = {

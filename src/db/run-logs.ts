@@ -20,11 +20,17 @@ export interface LogLine {
 export interface DroppedLogs {
   lines: number;
   bytes: number;
-  /** The bound that was reached first. */
-  bound: 'run' | 'account';
+  /** The bound that was reached first: the run's or its account's bytes, or a setup attempt's lines. */
+  bound: 'run' | 'account' | 'lines';
+  limit: number;
 }
 
-export const logLineBytes = (l: LogLine) => Buffer.byteLength(l.line, 'utf8');
+/**
+ * What a line counts for: its UTF-8 bytes and its row's share (id, type, JSON, index entry),
+ * so that a flood of empty lines is bounded too.
+ */
+export const LOG_LINE_OVERHEAD = 100;
+export const logLineBytes = (l: LogLine) => Buffer.byteLength(l.line, 'utf8') + LOG_LINE_OVERHEAD;
 
 interface Budget {
   accountId: string;
@@ -60,7 +66,13 @@ export function fitLogs<T extends LogLine>(lines: T[], budget: Budget, limits: L
   }
   if (i === lines.length) return { kept: lines, keptBytes, dropped: null };
   const rest = lines.slice(i);
-  const dropped: DroppedLogs = { lines: rest.length, bytes: rest.reduce((n, l) => n + logLineBytes(l), 0), bound: runRoom <= accountRoom ? 'run' : 'account' };
+  const byRun = runRoom <= accountRoom;
+  const dropped: DroppedLogs = {
+    lines: rest.length,
+    bytes: rest.reduce((n, l) => n + logLineBytes(l), 0),
+    bound: byRun ? 'run' : 'account',
+    limit: byRun ? limits.perRunBytes : limits.perAccountBytes,
+  };
   return { kept: lines.slice(0, i), keptBytes, dropped };
 }
 
@@ -96,18 +108,20 @@ export async function appendBoundedLogs(db: Db, runId: string, lines: LogLine[],
 
 /** Adds up what one writer dropped, batch after batch. */
 export function addDropped(total: DroppedLogs | null, more: DroppedLogs): DroppedLogs {
-  return total ? { lines: total.lines + more.lines, bytes: total.bytes + more.bytes, bound: total.bound } : more;
+  return total ? { ...total, lines: total.lines + more.lines, bytes: total.bytes + more.bytes } : more;
 }
 
 /**
  * The one marker of a writer (a preparation or execution attempt) that dropped log lines: the
  * run's last log event, saying by how much its log was cut. Not counted against the bounds.
  */
-export async function appendLogTruncated(db: Db, runId: string, dropped: DroppedLogs, limits: LogLimits): Promise<void> {
-  const limit = dropped.bound === 'run' ? limits.perRunBytes : limits.perAccountBytes;
-  const whose = dropped.bound === 'run' ? 'a run' : "an account's runs";
-  const line = `[runway] log truncated: ${dropped.lines} more lines (${dropped.bytes} bytes) were dropped; ${whose} may store at most ${limit} bytes of log`;
-  await appendEventsNow(db, runStream(runId), [
-    { type: 'log', data: { stream: 'stderr', line, truncated: { lines: dropped.lines, bytes: dropped.bytes, bound: dropped.bound, limitBytes: limit } } },
-  ]);
+export async function appendLogTruncated(db: Db, runId: string, dropped: DroppedLogs): Promise<void> {
+  const rule = {
+    run: `a run stores at most ${dropped.limit} bytes of log`,
+    account: `an account's unpurged runs store at most ${dropped.limit} bytes of log`,
+    lines: `a setup attempt stores at most ${dropped.limit} lines of output`,
+  }[dropped.bound];
+  const line = `[runway] log truncated: ${dropped.lines} more lines (${dropped.bytes} bytes) were dropped; ${rule}`;
+  const { lines, bytes, bound, limit } = dropped;
+  await appendEventsNow(db, runStream(runId), [{ type: 'log', data: { stream: 'stderr', line, truncated: { lines, bytes, bound, limit } } }]);
 }

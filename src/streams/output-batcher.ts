@@ -92,7 +92,7 @@ export class OutputBatcher {
     if (!run) return;
     const cut = this.dropped.get(runId);
     if (cut?.full) {
-      cut.total = addDropped(cut.total, { lines: 1, bytes: logLineBytes({ stream, line }), bound: cut.total.bound });
+      cut.total = addDropped(cut.total, { ...cut.total, lines: 1, bytes: logLineBytes({ stream, line }) });
       return;
     }
     run.logs.push({ stream, line });
@@ -219,7 +219,7 @@ export class OutputBatcher {
       const before = this.dropped.get(runId);
       let total = before ? addDropped(before.total, cut) : cut;
       // Lines queued while this batch was written come after the cut: dropped as well.
-      for (const l of this.pending.get(runId)?.logs.splice(0) ?? []) total = addDropped(total, { lines: 1, bytes: logLineBytes(l), bound: total.bound });
+      for (const l of this.pending.get(runId)?.logs.splice(0) ?? []) total = addDropped(total, { ...total, lines: 1, bytes: logLineBytes(l) });
       this.dropped.set(runId, { total, full: true });
     }
     return done.written;

@@ -82,6 +82,6 @@ export class RunOutputWriter {
       throw err;
     }
     const dropped = this.batcher.takeDropped(this.runId);
-    if (dropped) await appendLogTruncated(this.db, this.runId, dropped, this.batcher.logLimits);
+    if (dropped) await appendLogTruncated(this.db, this.runId, dropped);
   }
 }
