@@ -68,10 +68,10 @@ export class OutputBatcher {
    */
   private readonly failures = new Map<string, unknown>();
   /**
-   * Log lines of runs that reached a log bound: what was dropped so far, reported once when
-   * their writer closes (`takeDropped`). `full`: nothing more of the run's log is sent.
+   * Runs whose log reached a bound, with what was dropped so far: nothing more of their log is
+   * sent, and their writer reports the total once when it closes (`takeDropped`).
    */
-  private readonly dropped = new Map<string, { total: DroppedLogs; full: boolean }>();
+  private readonly dropped = new Map<string, DroppedLogs>();
 
   constructor(
     private readonly db: Db,
@@ -91,8 +91,8 @@ export class OutputBatcher {
     const run = this.runOf(runId, usage);
     if (!run) return;
     const cut = this.dropped.get(runId);
-    if (cut?.full) {
-      cut.total = addDropped(cut.total, { ...cut.total, lines: 1, bytes: logLineBytes({ stream, line }) });
+    if (cut) {
+      this.dropped.set(runId, addDropped(cut, { ...cut, lines: 1, bytes: logLineBytes({ stream, line }) }));
       return;
     }
     run.logs.push({ stream, line });
@@ -124,7 +124,7 @@ export class OutputBatcher {
   takeDropped(runId: string): DroppedLogs | null {
     const cut = this.dropped.get(runId);
     this.dropped.delete(runId);
-    return cut?.total ?? null;
+    return cut ?? null;
   }
 
   /** The run's open batch entry; undefined while its output is known to be lost. */
@@ -217,10 +217,10 @@ export class OutputBatcher {
   private noteCuts(done: { written: number; cuts: Map<string, DroppedLogs> }): number {
     for (const [runId, cut] of done.cuts) {
       const before = this.dropped.get(runId);
-      let total = before ? addDropped(before.total, cut) : cut;
+      let total = before ? addDropped(before, cut) : cut;
       // Lines queued while this batch was written come after the cut: dropped as well.
       for (const l of this.pending.get(runId)?.logs.splice(0) ?? []) total = addDropped(total, { ...total, lines: 1, bytes: logLineBytes(l) });
-      this.dropped.set(runId, { total, full: true });
+      this.dropped.set(runId, total);
     }
     return done.written;
   }
