@@ -69,6 +69,21 @@ test('one end user keeps at most RUNWAY_MAX_OPEN_SESSIONS_PER_USER open sessions
   expect((await createSession(account, { user: alice })).status).toBe(201);
 });
 
+test("an end user's browser at its own session cap is told it is its own cap, without the account's counts", async () => {
+  const account = await createAccount(stack, 10_000);
+  const dave = `dave-${tag()}`;
+  const issued = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: dave }, permissions: ['read', 'create'] });
+  expect(issued.status).toBe(201);
+  const asDave = { Authorization: `Bearer ${issued.body.token as string}` };
+  const open = () => stack.http.post('/v1/sessions').set(asDave).send({ model: 'openai/chat', maxTokens: 20 });
+  expect([(await open()).status, (await open()).status]).toEqual([201, 201]);
+  const third = await open();
+  expect(third.status).toBe(429);
+  expect(third.body).toMatchObject({ type: `${PROBLEM}too-many-open-sessions`, scope: 'user' });
+  expect(third.body).not.toHaveProperty('maxOpenSessions');
+  expect(third.body.detail).not.toMatch(/\d/);
+});
+
 test('a session with nothing queued or running closes itself after RUNWAY_SESSION_IDLE_TIMEOUT_MS; a busy one does not', async () => {
   const account = await createAccount(stack, 10_000);
   const created = await createSession(account, { user: `carol-${tag()}` });
