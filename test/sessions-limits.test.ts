@@ -122,6 +122,9 @@ test('a session preparing its workspace counts as an active run, for the account
   expect(another.body).toMatchObject({ type: `${PROBLEM}too-many-active-runs`, scope: 'account' });
   // A session without a workspace holds no worker: it is not refused.
   expect((await createSession(account)).status).toBe(201);
+  // Its own first request waits for the preparation: the session is not counted twice.
+  const own = await stack.http.post(`/v1/sessions/${id}/requests`).set(bearer(account)).send({ prompt: 'first' });
+  expect(own.status).toBe(202);
 
   expect((await stack.http.delete(`/v1/sessions/${id}`).set(bearer(account))).status).toBe(202);
   await waitClosed(account, id, 60_000);
@@ -132,6 +135,8 @@ test('a session preparing its workspace counts as an active run, for the account
   const perUser = await createAccount(stack, 10_000, { maxActiveRuns: 5, maxActiveRunsPerUser: 1 });
   const hers = await createSession(perUser, { user: dave, model: 'demo/echo', workspace: { repo: repo.path, setup: ['sleep 120'] } });
   expect(hers.status).toBe(201);
+  const herOwn = await stack.http.post(`/v1/sessions/${hers.body.id}/requests`).set(bearer(perUser)).send({ prompt: 'first' });
+  expect(herOwn.status).toBe(202);
   const daveRun = await startRun(stack, perUser, { prompt: 'p', maxTokens: 5, user: dave });
   expect(daveRun.body).toMatchObject({ status: 429, type: `${PROBLEM}too-many-active-runs`, scope: 'user' });
   const daveSession = await createSession(perUser, { user: dave, model: 'demo/echo', workspace: { repo: repo.path } });
