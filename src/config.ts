@@ -55,6 +55,8 @@ const envSchema = z.object({
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_OPEN_SESSIONS_PER_USER: intFromEnv(10, 1),
+  RUNWAY_TOKEN_DEFAULT_MAX_ESTIMATE: intFromEnv(10_000, 1),
+  RUNWAY_TOKEN_DEFAULT_BUDGET: intFromEnv(100_000, 1),
   RUNWAY_SESSION_IDLE_TIMEOUT_MS: intFromEnv(DEFAULT_SESSION_IDLE_MS, 1000),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_BODY_TIMEOUT_MS: intFromEnv(10_000, 100),
@@ -101,7 +103,8 @@ const envSchema = z.object({
   RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
   RUNWAY_RETENTION_DAYS: intFromEnv(30, 0).refine((d) => d <= 36_500, 'must be at most 36500 days'),
   RUNWAY_RETENTION_BATCH: intFromEnv(500, 1),
-  RUNWAY_RETENTION_BUDGET_MS: intFromEnv(20 * 60_000, 1_000),
+  // Below the purge activity's 30 min start-to-close, with room for its last batch.
+  RUNWAY_RETENTION_BUDGET_MS: z.coerce.number().int().min(1_000).max(25 * 60_000).default(20 * 60_000),
   RUNWAY_MAX_LOG_BYTES_PER_RUN: intFromEnv(DEFAULT_LOG_LIMITS.perRunBytes, 1024),
   RUNWAY_MAX_LOG_BYTES_PER_ACCOUNT: intFromEnv(DEFAULT_LOG_LIMITS.perAccountBytes, 1024),
 });
@@ -140,6 +143,8 @@ export interface Config {
   maxOpenSessions: number;
   /** Sessions per end user that are not closed yet (one user cannot take the account's every slot). */
   maxOpenSessionsPerUser: number;
+  /** What a `create` token may spend when its issuer set no `maxEstimate` / `budget`. */
+  tokenDefaults: { maxEstimate: number; budget: number };
   /** A session with nothing queued or running for this long closes itself. */
   sessionIdleTimeoutMs: number;
   maxBodyBytes: number;
@@ -303,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.RUNWAY_CORS_ORIGINS,
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxOpenSessionsPerUser: e.RUNWAY_MAX_OPEN_SESSIONS_PER_USER,
+    tokenDefaults: { maxEstimate: e.RUNWAY_TOKEN_DEFAULT_MAX_ESTIMATE, budget: e.RUNWAY_TOKEN_DEFAULT_BUDGET },
     sessionIdleTimeoutMs: e.RUNWAY_SESSION_IDLE_TIMEOUT_MS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     bodyTimeoutMs: e.RUNWAY_BODY_TIMEOUT_MS,

@@ -59,8 +59,8 @@ async function forceRemove(target: string): Promise<void> {
 }
 
 const TOOL_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
-/** Within the cleanup step's 5 minutes, with room for its database writes. */
-const TOOL_TIMEOUT_MS = 120_000;
+/** All the tools together, within the cleanup step's 5 minutes, with room for its database writes. */
+const REMOVAL_BUDGET_MS = 240_000;
 
 /**
  * chmod first (u+rwx on every folder, so that even a non-root worker can list and empty them),
@@ -69,7 +69,11 @@ const TOOL_TIMEOUT_MS = 120_000;
  * one be made) refuses even root: its flags are cleared and the removal tried once more.
  */
 async function removeByDescriptor(target: string, first: unknown): Promise<void> {
-  const tool = (argv: string[]) => runProcess(dieWithWorker(argv, TOOL_TIMEOUT_MS), { cwd: '/', env: TOOL_ENV, timeoutMs: TOOL_TIMEOUT_MS });
+  const deadline = Date.now() + REMOVAL_BUDGET_MS;
+  const tool = (argv: string[]) => {
+    const timeoutMs = Math.max(1_000, deadline - Date.now());
+    return runProcess(dieWithWorker(argv, timeoutMs), { cwd: '/', env: TOOL_ENV, timeoutMs });
+  };
   const remove = () => tool(['rm', '-rf', '--one-file-system', '--', target]);
   // Symlinks are not followed (chmod -R's default): only the tree itself changes.
   await tool(['chmod', '-R', 'u+rwx', '--', target]);
