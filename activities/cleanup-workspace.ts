@@ -9,19 +9,21 @@ import type { ActivityDeps } from './deps';
  * already is fine. With RUNWAY_KEEP_WORKSPACES a succeeded run keeps its checkout and its path.
  * The workflow calls this after settling a success and before settling a failure or stop, so
  * only a succeeded run can be seen as such here. Its last attempt records what it could not
- * remove: the workflow then settles the run anyway.
+ * remove and ends the run's cleanup all the same (`step = done`, no workspace path): the
+ * leftover is the operators' record of the folder, and retention can purge the run.
  */
 export function cleanupWorkspaceActivity(deps: ActivityDeps) {
   return async function cleanupWorkspace(input: { runId: string }): Promise<void> {
-    await recordingLeftovers(deps, input.runId, () => removeRunWorkspace(deps, input.runId));
+    await recordingLeftovers(deps, input.runId, () => removeRunWorkspace(deps, input.runId), () => finishRunCleanup(deps.db, input.runId, null));
   };
 }
 
 /**
  * Runs a workspace removal; when its last attempt fails, what is left is recorded for operators
- * (and the error still fails the step, so the workflow logs it and goes on to settle).
+ * (and the error still fails the step, so the workflow logs it and goes on to settle), then
+ * `abandon` lets the owner's record go on without the folder.
  */
-export async function recordingLeftovers(deps: ActivityDeps, ownerId: string, remove: () => Promise<void>): Promise<void> {
+export async function recordingLeftovers(deps: ActivityDeps, ownerId: string, remove: () => Promise<void>, abandon?: () => Promise<void>): Promise<void> {
   try {
     await remove();
   } catch (err) {
@@ -30,6 +32,7 @@ export async function recordingLeftovers(deps: ActivityDeps, ownerId: string, re
     const { dir } = workspaceLayout(deps.workspacesDir, ownerId);
     const error = err instanceof Error ? err.message : String(err);
     await recordWorkspaceLeftover(deps.db, { ownerId, path: dir, hostQueue: deps.hostTaskQueue, error });
+    await abandon?.();
     throw err;
   }
 }

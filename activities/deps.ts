@@ -4,7 +4,7 @@ import type { RunStopWatcher } from '../src/worker/run-stop-listener';
 import type { ProviderRegistry } from '../src/providers/registry';
 import type { Sandbox } from '../src/workspaces/sandbox';
 import type { WorkspaceSettings } from '../src/workspaces/settings';
-import type { RetentionSettings } from '../src/config';
+import type { LogLimits, RetentionSettings } from '../src/config';
 import type { ProgressReport } from '../workflows/types';
 
 /** What activities need from the outside world; the worker wires real clients, so do tests. */
@@ -32,4 +32,6 @@ export interface ActivityDeps {
   webhooks?: { allowPrivate: boolean; timeoutMs: number; connectTimeoutMs: number };
   /** Finished work older than `days` is purged, `batchSize` runs a transaction; absent or 0 days: kept. */
   retention?: RetentionSettings;
+  /** Bounds of stored log lines; absent: DEFAULT_LOG_LIMITS. */
+  logLimits?: LogLimits;
 }

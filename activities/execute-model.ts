@@ -46,7 +46,7 @@ const TICKS_EVERY_BEATS = 5;
  */
 export function executeModelActivity(deps: ActivityDeps) {
   // One writer for all the runs this worker executes: their output shares each commit.
-  const batcher = new OutputBatcher(deps.db, { ...DEFAULT_BATCH, maxDelayMs: deps.eventBatchMs ?? DEFAULT_BATCH.maxDelayMs }, deps.logger);
+  const batcher = new OutputBatcher(deps.db, { ...DEFAULT_BATCH, maxDelayMs: deps.eventBatchMs ?? DEFAULT_BATCH.maxDelayMs, logLimits: deps.logLimits }, deps.logger);
   return async function executeModel(input: ExecuteInput): Promise<ExecuteResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;

@@ -1,7 +1,8 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
 import { enterRunStep } from '../src/db/runs';
-import { appendRunLogs, recordRunProgress, setRunWorkspacePath } from '../src/db/run-workspace';
+import { recordRunProgress, setRunWorkspacePath } from '../src/db/run-workspace';
+import { addDropped, appendBoundedLogs, appendLogTruncated, logLineBytes, type DroppedLogs } from '../src/db/run-logs';
 import { WorkspaceAborted, WorkspaceError } from '../src/workspaces/errors';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { LineBatcher } from '../src/workspaces/line-batcher';
@@ -9,6 +10,7 @@ import type { OutputStream } from '../src/workspaces/process';
 import { prepareWorkspace as prepare, type PrepareProgress } from '../src/workspaces/prepare';
 import { truncate } from '../src/text';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
+import { DEFAULT_LOG_LIMITS } from '../src/config';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { toWorkspaceFailure } from './workspace-failure';
@@ -16,6 +18,8 @@ import { toWorkspaceFailure } from './workspace-failure';
 /** Heartbeats carry a stop back from the server, so they go out even while a command is silent. */
 const HEARTBEAT_EVERY_MS = 500;
 const TICK_EVERY_MS = 1000;
+/** Setup output lines one preparation attempt stores at most (within the run's log bytes). */
+const MAX_SETUP_LINES = 1000;
 
 /**
  * Prepares the run's workspace (disk check, clone, branch, setup) with every step reported as
@@ -42,11 +46,11 @@ export function prepareWorkspaceActivity(deps: ActivityDeps) {
           { runId, attempt, spec, root: deps.workspacesDir, settings: deps.workspaces, sandbox: deps.sandbox },
           { signal: ctx.cancellationSignal, ...reports.hooks },
         );
-        await reports.logs.close();
+        await reports.closeLogs();
         await setRunWorkspacePath(deps.db, runId, prepared.path);
         return { path: prepared.path, taskQueue: deps.hostTaskQueue };
       } catch (err) {
-        await reports.logs.close().catch((err: unknown) => deps.logger.warn({ err, runId }, 'the last setup output lines were not recorded'));
+        await reports.closeLogs().catch((err: unknown) => deps.logger.warn({ err, runId }, 'the last setup output lines were not recorded'));
         throw await failureOf(deps, runId, ctx, err);
       }
     });
@@ -67,17 +71,41 @@ async function failureOf(deps: ActivityDeps, runId: string, ctx: Context, err: u
   return stopped ? new CancelledFailure('the workspace preparation was stopped') : toWorkspaceFailure(err);
 }
 
-/** Every step as a stored progress event (and a signal to the workflow); clone percentages as volatile ticks; setup output as log events. */
+/**
+ * Every step as a stored progress event (and a signal to the workflow); clone percentages as
+ * volatile ticks; setup output as log events, within the run's and its account's log bounds:
+ * once a write finds no room, later lines are only counted, and closing the attempt's log writes
+ * one marker saying how much was dropped.
+ */
 function progressReporter(deps: ActivityDeps, runId: string, attempt: number) {
-  const logs = new LineBatcher<{ stream: OutputStream; line: string }>((lines) => appendRunLogs(deps.db, runId, lines), {
-    maxDelayMs: 250,
-    maxLines: 1000,
-    onDropped: (n) => deps.logger.debug({ runId, dropped: n }, 'setup output lines dropped'),
-  });
+  const limits = deps.logLimits ?? DEFAULT_LOG_LIMITS;
+  let dropped: DroppedLogs | null = null;
+  let full = false;
+  const drop = (l: { stream: OutputStream; line: string }) => {
+    dropped = addDropped(dropped, { lines: 1, bytes: logLineBytes(l), bound: 'lines', limit: MAX_SETUP_LINES });
+  };
+  const logs = new LineBatcher<{ stream: OutputStream; line: string }>(
+    async (lines) => {
+      if (full) return lines.forEach(drop);
+      const cut = await appendBoundedLogs(deps.db, runId, lines, limits);
+      if (cut) {
+        full = true;
+        dropped = addDropped(dropped, cut);
+      }
+    },
+    { maxDelayMs: 250, maxLines: MAX_SETUP_LINES, onDrop: drop },
+  );
+  const closeLogs = async () => {
+    await logs.close();
+    const cut = dropped;
+    dropped = null;
+    if (cut) await appendLogTruncated(deps.db, runId, cut);
+  };
   let lastTick = 0;
   const reporter = {
     current: null as PrepareProgress | null,
     logs,
+    closeLogs,
     hooks: {
       progress: async (p: PrepareProgress) => {
         reporter.current = p;

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { getRunRequestId } from '../src/db/runs';
 import { appendEventsNow, sessionStream } from '../src/db/run-events';
-import { getSessionStatus, hasSessionEventFor, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
+import { getSessionStatus, hasSessionEventFor, markSessionClosing, setSessionStatus, setSessionWorkspacePath } from '../src/db/sessions';
 import { removeWorkspace } from '../src/workspaces/layout';
 import { prepareWorkspace } from '../src/workspaces/prepare';
 import type { PrepareResult, WorkspaceSpec } from '../workflows/types';
@@ -66,6 +66,11 @@ export function sessionActivities(deps: ActivityDeps) {
     /** A session whose workspace cannot be prepared says why on its stream before it closes. */
     async recordSessionError(input: { sessionId: string; code: string; message: string }): Promise<void> {
       await appendEventsNow(deps.db, sessionStream(input.sessionId), [{ type: 'error', data: { code: input.code, message: input.message } }]);
+    },
+
+    /** Marks an open session closing, so admission refuses its new requests (409); idempotent. */
+    async markSessionClosing(input: { sessionId: string }): Promise<void> {
+      await markSessionClosing(deps.db, input.sessionId);
     },
 
     /** Marks the session closed and ends its event stream; a second call changes nothing. */

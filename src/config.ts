@@ -16,6 +16,9 @@ const boolFromEnv = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** 1 MiB of log per run, 1 GiB per account (RUNWAY_MAX_LOG_BYTES_PER_RUN, _PER_ACCOUNT). */
+export const DEFAULT_LOG_LIMITS = { perRunBytes: 1024 * 1024, perAccountBytes: 1024 * 1024 * 1024 } as const;
+
 /** The machine's own PostgreSQL, as this project's machines (and CI) run it. */
 export const SYSTEM_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/runway';
 
@@ -52,6 +55,8 @@ const envSchema = z.object({
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'must be comma-separated origins like https://app.example.com'),
   RUNWAY_MAX_OPEN_SESSIONS: intFromEnv(100, 1),
   RUNWAY_MAX_OPEN_SESSIONS_PER_USER: intFromEnv(10, 1),
+  RUNWAY_TOKEN_DEFAULT_MAX_ESTIMATE: intFromEnv(10_000, 1),
+  RUNWAY_TOKEN_DEFAULT_BUDGET: intFromEnv(100_000, 1),
   RUNWAY_SESSION_IDLE_TIMEOUT_MS: intFromEnv(DEFAULT_SESSION_IDLE_MS, 1000),
   RUNWAY_MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024),
   RUNWAY_BODY_TIMEOUT_MS: intFromEnv(10_000, 100),
@@ -99,6 +104,10 @@ const envSchema = z.object({
   RUNWAY_WORKER_METRICS_PORT: intFromEnv(9464, 0),
   RUNWAY_RETENTION_DAYS: intFromEnv(30, 0).refine((d) => d <= 36_500, 'must be at most 36500 days'),
   RUNWAY_RETENTION_BATCH: intFromEnv(500, 1),
+  // Below the purge activity's 30 min start-to-close, with room for its last batch.
+  RUNWAY_RETENTION_BUDGET_MS: z.coerce.number().int().min(1_000).max(25 * 60_000).default(20 * 60_000),
+  RUNWAY_MAX_LOG_BYTES_PER_RUN: intFromEnv(DEFAULT_LOG_LIMITS.perRunBytes, 1024),
+  RUNWAY_MAX_LOG_BYTES_PER_ACCOUNT: intFromEnv(DEFAULT_LOG_LIMITS.perAccountBytes, 1024),
 });
 
 export interface Config {
@@ -135,6 +144,8 @@ export interface Config {
   maxOpenSessions: number;
   /** Sessions per end user that are not closed yet (one user cannot take the account's every slot). */
   maxOpenSessionsPerUser: number;
+  /** What a `create` token may spend when its issuer set no `maxEstimate` / `budget`. */
+  tokenDefaults: { maxEstimate: number; budget: number };
   /** A session with nothing queued or running for this long closes itself. */
   sessionIdleTimeoutMs: number;
   maxBodyBytes: number;
@@ -158,6 +169,7 @@ export interface Config {
   starts: StartSettings;
   webhooks: WebhookSettings;
   retention: RetentionSettings;
+  logLimits: LogLimits;
   /** `/metrics` on the API and on the worker's own port (0: none); a bearer token guards both when set. */
   metrics: { token?: string; workerPort: number };
 }
@@ -167,6 +179,19 @@ export interface RetentionSettings {
   days: number;
   /** Runs (and sessions) deleted per transaction. */
   batchSize: number;
+  /** How long one purge activity goes on batch after batch before its workflow continues as new. */
+  budgetMs?: number;
+}
+
+/**
+ * Stored log lines (setup output, CLI agents' stderr): past either bound a run's further lines
+ * are dropped and one marker event says how many. Model output is not a log (maxTokens bounds it).
+ */
+export interface LogLimits {
+  /** Bytes of log lines one run stores, over all its attempts. */
+  perRunBytes: number;
+  /** Bytes of log lines all unpurged runs of one account store; past it new lines are dropped. */
+  perAccountBytes: number;
 }
 
 export interface StartSettings {
@@ -241,7 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const schedule = parseRetrySchedule(e.RUNWAY_WEBHOOK_RETRY_SCHEDULE);
   if ('error' in schedule) throw new ConfigError(`Invalid configuration:\n  RUNWAY_WEBHOOK_RETRY_SCHEDULE: ${schedule.error}`);
   return {
-    retention: { days: e.RUNWAY_RETENTION_DAYS, batchSize: e.RUNWAY_RETENTION_BATCH },
+    retention: { days: e.RUNWAY_RETENTION_DAYS, batchSize: e.RUNWAY_RETENTION_BATCH, budgetMs: e.RUNWAY_RETENTION_BUDGET_MS },
+    logLimits: { perRunBytes: e.RUNWAY_MAX_LOG_BYTES_PER_RUN, perAccountBytes: e.RUNWAY_MAX_LOG_BYTES_PER_ACCOUNT },
     metrics: { token: e.RUNWAY_METRICS_TOKEN, workerPort: e.RUNWAY_WORKER_METRICS_PORT },
     webhooks: {
       maxEndpoints: e.RUNWAY_MAX_WEBHOOKS,
@@ -289,6 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.RUNWAY_CORS_ORIGINS,
     maxOpenSessions: e.RUNWAY_MAX_OPEN_SESSIONS,
     maxOpenSessionsPerUser: e.RUNWAY_MAX_OPEN_SESSIONS_PER_USER,
+    tokenDefaults: { maxEstimate: e.RUNWAY_TOKEN_DEFAULT_MAX_ESTIMATE, budget: e.RUNWAY_TOKEN_DEFAULT_BUDGET },
     sessionIdleTimeoutMs: e.RUNWAY_SESSION_IDLE_TIMEOUT_MS,
     maxBodyBytes: e.RUNWAY_MAX_BODY_BYTES,
     bodyTimeoutMs: e.RUNWAY_BODY_TIMEOUT_MS,

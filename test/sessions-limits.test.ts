@@ -69,6 +69,21 @@ test('one end user keeps at most RUNWAY_MAX_OPEN_SESSIONS_PER_USER open sessions
   expect((await createSession(account, { user: alice })).status).toBe(201);
 });
 
+test("an end user's browser at its own session cap is told it is its own cap, without the account's counts", async () => {
+  const account = await createAccount(stack, 10_000);
+  const dave = `dave-${tag()}`;
+  const issued = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: dave }, permissions: ['read', 'create'] });
+  expect(issued.status).toBe(201);
+  const asDave = { Authorization: `Bearer ${issued.body.token as string}` };
+  const open = () => stack.http.post('/v1/sessions').set(asDave).send({ model: 'openai/chat', maxTokens: 20 });
+  expect([(await open()).status, (await open()).status]).toEqual([201, 201]);
+  const third = await open();
+  expect(third.status).toBe(429);
+  expect(third.body).toMatchObject({ type: `${PROBLEM}too-many-open-sessions`, scope: 'user' });
+  expect(third.body).not.toHaveProperty('maxOpenSessions');
+  expect(third.body.detail).not.toMatch(/\d/);
+});
+
 test('a session with nothing queued or running closes itself after RUNWAY_SESSION_IDLE_TIMEOUT_MS; a busy one does not', async () => {
   const account = await createAccount(stack, 10_000);
   const created = await createSession(account, { user: `carol-${tag()}` });
@@ -107,6 +122,9 @@ test('a session preparing its workspace counts as an active run, for the account
   expect(another.body).toMatchObject({ type: `${PROBLEM}too-many-active-runs`, scope: 'account' });
   // A session without a workspace holds no worker: it is not refused.
   expect((await createSession(account)).status).toBe(201);
+  // Its own first request waits for the preparation: the session is not counted twice.
+  const own = await stack.http.post(`/v1/sessions/${id}/requests`).set(bearer(account)).send({ prompt: 'first' });
+  expect(own.status).toBe(202);
 
   expect((await stack.http.delete(`/v1/sessions/${id}`).set(bearer(account))).status).toBe(202);
   await waitClosed(account, id, 60_000);
@@ -117,6 +135,8 @@ test('a session preparing its workspace counts as an active run, for the account
   const perUser = await createAccount(stack, 10_000, { maxActiveRuns: 5, maxActiveRunsPerUser: 1 });
   const hers = await createSession(perUser, { user: dave, model: 'demo/echo', workspace: { repo: repo.path, setup: ['sleep 120'] } });
   expect(hers.status).toBe(201);
+  const herOwn = await stack.http.post(`/v1/sessions/${hers.body.id}/requests`).set(bearer(perUser)).send({ prompt: 'first' });
+  expect(herOwn.status).toBe(202);
   const daveRun = await startRun(stack, perUser, { prompt: 'p', maxTokens: 5, user: dave });
   expect(daveRun.body).toMatchObject({ status: 429, type: `${PROBLEM}too-many-active-runs`, scope: 'user' });
   const daveSession = await createSession(perUser, { user: dave, model: 'demo/echo', workspace: { repo: repo.path } });

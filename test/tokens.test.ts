@@ -325,6 +325,21 @@ describe('a create token\'s limits (issue #26)', () => {
     expect((await get('/v1/account', bearer(account))).body.reserved).toBe(0);
   });
 
+  test('a create token issued without a per-run maximum or a budget gets the operator defaults', async () => {
+    const account = await createAccount(stack, 10_000_000);
+    const issued = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: `zed-${tag()}` }, permissions: ['read', 'create'] });
+    expect(issued.status).toBe(201);
+    expect(issued.body.limits).toMatchObject({ maxEstimate: stack.config.tokenDefaults.maxEstimate, budget: stack.config.tokenDefaults.budget });
+    const huge = await post(asToken(issued.body.token), { model: 'demo/echo', maxTokens: 200_000 });
+    expect([huge.status, huge.body.type, huge.body.limit]).toEqual([403, `${PROBLEM}token-limit`, 'max-estimate']);
+    // A read-only token carries no spending limits; an explicit maximum is kept as given.
+    const reader = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: 'zed' }, permissions: ['read'] });
+    expect(reader.body).not.toHaveProperty('limits');
+    const explicit = await stack.http.post('/v1/tokens').set(bearer(account)).send({ scope: { user: 'zed' }, permissions: ['create'], limits: { maxEstimate: 50_000 } });
+    expect(explicit.body.limits).toMatchObject({ maxEstimate: 50_000, budget: stack.config.tokenDefaults.budget });
+    expect((await post(asToken(explicit.body.token), { model: 'demo/echo', maxTokens: 20_000 })).status).toBe(202);
+  });
+
   test('models and the largest estimate per run bind the token', async () => {
     const account = await createAccount(stack, 10_000);
     const token = await creator(account, `alice-${tag()}`, { models: ['openai/*'], maxEstimate: 300 });

@@ -20,7 +20,7 @@ import { CLEANUP_ATTEMPTS, DEFAULT_SESSION_IDLE_MS, type SessionCarry, type Sess
 
 const RETRY = { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
 /** The session's database steps: idempotent, retried for a bounded time (about half an hour). */
-const { recordSessionEvent, recordSessionError, closeSessionRecord } = proxyActivities<RunwayActivities>({
+const { recordSessionEvent, recordSessionError, closeSessionRecord, markSessionClosing } = proxyActivities<RunwayActivities>({
   startToCloseTimeout: '1 minute',
   retry: { ...RETRY, maximumAttempts: 60 },
 });
@@ -79,6 +79,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
     if (requests.idle() && patched(PATCHES.sessionIdleTimeout)) {
       if (!(await condition(changed, input.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_MS))) {
         log.info('session idle for its timeout; closing', { sessionId: input.sessionId });
+        // First in the database, as DELETE does: a request sent meanwhile is refused (409), not
+        // admitted and then stopped.
+        await markSessionClosing({ sessionId: input.sessionId });
         requests.close();
       }
     } else {

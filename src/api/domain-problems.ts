@@ -74,7 +74,11 @@ function conflictOrLimit(err: unknown, byToken: boolean): Problem | undefined {
   if (err instanceof RunEnded) return problems.conflict('run-terminal', err.message);
   if (err instanceof SessionClosed) return new Problem(409, 'session-closed', 'Session closed', err.message);
   if (err instanceof TooManyOpenSessions) {
-    if (byToken) return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', 'the account has too many open sessions; retry later');
+    if (byToken) {
+      // Which cap, not its size: a user at their own cap should close a session, not wait for others.
+      const who = err.scope === 'user' ? 'you have' : 'the account has';
+      return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', `${who} too many open sessions; close one or retry later`, { scope: err.scope });
+    }
     return new Problem(429, 'too-many-open-sessions', 'Too many open sessions', err.message, {
       maxOpenSessions: err.maxOpenSessions,
       scope: err.scope,

@@ -28,13 +28,13 @@ const credits = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER / 4);
 export const tokenLimitsSchema = z
   .object({
     models: z
-      .array(z.union([modelNameSchema, z.string().regex(/^[a-z0-9][a-z0-9-]*\/\*$/, 'must be <provider>/<model> or <provider>/*')]))
+      .array(z.union([modelNameSchema, z.string().max(100).regex(/^[a-z0-9][a-z0-9-]*\/\*$/, 'must be <provider>/<model> or <provider>/*')]))
       .min(1)
       .max(50)
       .optional()
       .describe('Models it may use: exact names or `provider/*`; absent: any'),
-    maxEstimate: credits.optional().describe('The largest estimate (credits) of one run; absent: no per-run limit'),
-    budget: credits.optional().describe('Credits its runs may reserve in all, over the token\'s life; absent: none'),
+    maxEstimate: credits.optional().describe('The largest estimate (credits) of one run; absent on a `create` token: RUNWAY_TOKEN_DEFAULT_MAX_ESTIMATE (10,000)'),
+    budget: credits.optional().describe('Credits its runs may reserve in all, over the token\'s life; absent on a `create` token: RUNWAY_TOKEN_DEFAULT_BUDGET (100,000)'),
     userBudget: z
       .object({ credits, period: z.enum(BUDGET_PERIODS) })
       .strict()

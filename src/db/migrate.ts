@@ -9,6 +9,7 @@ import * as m0006 from './migrations/0006-end-users';
 import * as m0007 from './migrations/0007-retention';
 import * as m0009 from './migrations/0009-webhook-fairness';
 import * as m0010 from './migrations/0010-token-budgets';
+import * as m0011 from './migrations/0011-storage-bounds';
 import * as m0013 from './migrations/0013-webhook-parking';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-retention': m0007,
   '0009-webhook-fairness': m0009,
   '0010-token-budgets': m0010,
+  '0011-storage-bounds': m0011,
   '0013-webhook-parking': m0013,
 };
 

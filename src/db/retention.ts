@@ -1,12 +1,15 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { Db } from './database';
+import type { Database } from './schema';
 
 export interface PurgedCounts {
   runs: number;
   sessions: number;
   events: number;
   deliveries: number;
+  /** False when the purge stopped (its time budget) with expired work left: it goes on at once. */
+  caughtUp?: boolean;
 }
 
 const terminal = sql.join(TERMINAL_STATUSES.map((s) => sql.lit(s)));
@@ -21,8 +24,8 @@ const terminal = sql.join(TERMINAL_STATUSES.map((s) => sql.lit(s)));
  */
 export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): Promise<PurgedCounts> {
   return db.transaction().execute(async (trx) => {
-    const runs = await sql<{ id: string; account_id: string }>`
-      SELECT r.id, r.account_id FROM runs r
+    const runs = await sql<{ id: string; account_id: string; log_bytes: string }>`
+      SELECT r.id, r.account_id, r.log_bytes FROM runs r
       WHERE r.completed_at < ${cutoff} AND r.status IN (${terminal}) AND r.step = 'done' AND r.workspace_path IS NULL
         AND (r.session_id IS NULL OR NOT EXISTS (
           SELECT 1 FROM sessions s WHERE s.id = r.session_id AND (s.status <> 'closed' OR s.closed_at >= ${cutoff})))
@@ -45,7 +48,8 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
       await trx.deleteFrom('webhook_payloads').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('admission_rejections').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('runs').where('id', 'in', runIds).execute();
-      await trx.insertInto('purged_runs').values(doomed).onConflict((oc) => oc.doNothing()).execute();
+      await trx.insertInto('purged_runs').values(doomed.map((r) => ({ id: r.id, account_id: r.account_id }))).onConflict((oc) => oc.doNothing()).execute();
+      await releaseLogBytes(trx, doomed);
     }
     const sessions = await sql<{ id: string }>`
       SELECT s.id FROM sessions s
@@ -61,6 +65,31 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
     }
     return { runs: runIds.length, sessions: sessionIds.length, events, deliveries };
   });
+}
+
+/** Purged runs' log bytes no longer count against their accounts' bound (see migration 0011). */
+async function releaseLogBytes(trx: Transaction<Database>, runs: { account_id: string; log_bytes: string }[]): Promise<void> {
+  const some = runs.filter((r) => Number(r.log_bytes) > 0);
+  if (some.length === 0) return;
+  await sql`
+    UPDATE account_storage s SET log_bytes = greatest(0, s.log_bytes - v.n)
+      FROM (SELECT a, sum(n) AS n FROM unnest(${some.map((r) => r.account_id)}::text[], ${some.map((r) => r.log_bytes)}::bigint[]) AS u(a, n) GROUP BY a) AS v
+     WHERE s.account_id = v.a`.execute(trx);
+}
+
+/**
+ * Expired work still to purge, counted up to `cap` (an index range scan each): the runs and
+ * sessions a purge with this cutoff would take, as far as their own row tells.
+ */
+export async function countExpired(db: Db, cutoff: Date, cap: number): Promise<number> {
+  const result = await sql<{ n: string }>`
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM runs r
+              WHERE completed_at < ${cutoff} AND status IN (${terminal}) AND step = 'done' AND workspace_path IS NULL
+                AND (r.session_id IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM sessions s WHERE s.id = r.session_id AND (s.status <> 'closed' OR s.closed_at >= ${cutoff})))
+              LIMIT ${cap}) r)
+         + (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE status = 'closed' AND closed_at < ${cutoff} LIMIT ${cap}) s) AS n`.execute(db);
+  return Math.min(cap, Number(result.rows[0]?.n ?? 0));
 }
 
 /** Whether retention removed this run (its id must not be admitted again). */

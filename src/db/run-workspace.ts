@@ -1,6 +1,6 @@
 import type { Db } from './database';
 import { excerpt, safeJson } from '../text';
-import { appendEvents, runStream, appendEventsNow } from './run-events';
+import { appendEvents, runStream } from './run-events';
 import { TERMINAL_STATUSES } from '../../workflows/run-vocabulary';
 import type { RunProgress, WorkspaceLeftoverRow } from './schema';
 
@@ -24,15 +24,6 @@ export async function recordRunProgress(db: Db, runId: string, progress: RunProg
 /** Where the run's workspace is (null once it has been removed). */
 export async function setRunWorkspacePath(db: Db, runId: string, path: string | null): Promise<void> {
   await db.updateTable('runs').set({ workspace_path: path }).where('id', '=', runId).execute();
-}
-
-/** Lines written by setup commands, as persisted `log` events. */
-export async function appendRunLogs(db: Db, runId: string, lines: { stream: 'stdout' | 'stderr'; line: string }[]): Promise<void> {
-  await appendEventsNow(
-    db,
-    runStream(runId),
-    lines.map((l) => ({ type: 'log', data: { stream: l.stream, line: l.line } })),
-  );
 }
 
 /**

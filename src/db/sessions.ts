@@ -3,6 +3,7 @@ import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 import type { Db } from './database';
 import { sessionVisibleTo, type Visibility } from './visibility';
 import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
+import { PREPARING_AT_MOST } from './migrations/0010-token-budgets';
 
 export interface NewSession {
   id: string;
@@ -32,7 +33,12 @@ export type SessionCapRefusal =
 
 /** A session preparing its workspace: open, with a workspace whose path is not recorded yet (as in `runway_admit`). */
 function preparing(eb: ExpressionBuilder<Database, 'sessions'>) {
-  return eb.and([eb('status', '=', 'open'), eb('workspace', 'is not', null), eb('workspace_path', 'is', null)]);
+  return eb.and([
+    eb('status', '=', 'open'),
+    eb('workspace', 'is not', null),
+    eb('workspace_path', 'is', null),
+    eb('created_at', '>', sql<Date>`now() - ${PREPARING_AT_MOST}::interval`),
+  ]);
 }
 
 /**

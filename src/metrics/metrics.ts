@@ -69,6 +69,11 @@ export const metrics = {
     registers: [registry],
   }),
   eventsWritten: new Counter({ name: 'runway_events_written_total', help: 'Run events the worker stored (token deltas and logs)', registers: [registry] }),
+  retentionBacklog: new Gauge({
+    name: 'runway_retention_backlog',
+    help: 'Expired runs and sessions retention has still to purge (counted up to 1,000,000), as last seen by a purge on this worker: one figure for the whole deployment, aggregate with max, not sum',
+    registers: [registry],
+  }),
   sseConnections: new Gauge({ name: 'runway_sse_connections', help: 'Event streams open on this API process', registers: [registry] }),
   fanoutSeconds: new Histogram({
     name: 'runway_event_fanout_seconds',

@@ -43,3 +43,17 @@ export function assertEstimateAllowed(limits: TokenLimits, estimate: number): vo
     throw new ForbiddenByToken('max-estimate', `the run's estimate of ${estimate} credits exceeds this token's maximum of ${limits.maxEstimate} per run`);
   }
 }
+
+/**
+ * The limits a token is issued with: a `create` token whose issuer set no per-run maximum or
+ * budget gets the operator's defaults, so a forgotten limit never hands a browser the account's
+ * whole balance. An explicit value (higher or lower) is kept.
+ */
+export function limitsToIssue(
+  limits: TokenLimits | undefined,
+  permissions: readonly string[],
+  defaults: { maxEstimate: number; budget: number },
+): TokenLimits | undefined {
+  if (!permissions.includes('create')) return limits;
+  return { ...limits, maxEstimate: limits?.maxEstimate ?? defaults.maxEstimate, budget: limits?.budget ?? defaults.budget };
+}

@@ -2,6 +2,8 @@ import { metrics } from '../metrics/metrics';
 import type { Db } from '../db/database';
 import { isRefusedStatement } from '../db/errors';
 import { advanceRunHeads, insertRunEventRows, notifyRunEventPayloads } from '../db/output-batch';
+import { addDropped, addLogBytes, fitLogs, lockLogBudgets, logLineBytes, type DroppedLogs, type LogLine } from '../db/run-logs';
+import { DEFAULT_LOG_LIMITS, type LogLimits } from '../config';
 import { InlineNotices } from '../db/notify-wire';
 import { createLogger, type Logger } from '../logger';
 import type { Usage } from '../pricing';
@@ -12,6 +14,8 @@ export interface BatchOptions {
   maxDelayMs: number;
   /** Deltas of one run that force a write before the delay is up. */
   maxBatch: number;
+  /** Bounds of stored log lines (deltas are not logs); absent: DEFAULT_LOG_LIMITS. */
+  logLimits?: LogLimits;
 }
 
 /**
@@ -63,6 +67,11 @@ export class OutputBatcher {
    * nothing more of theirs is written (their attempt fails and starts over after a `reset`).
    */
   private readonly failures = new Map<string, unknown>();
+  /**
+   * Runs whose log reached a bound, with what was dropped so far: nothing more of their log is
+   * sent, and their writer reports the total once when it closes (`takeDropped`).
+   */
+  private readonly dropped = new Map<string, DroppedLogs>();
 
   constructor(
     private readonly db: Db,
@@ -81,6 +90,11 @@ export class OutputBatcher {
   log(runId: string, stream: 'stdout' | 'stderr', line: string, usage: Usage): void {
     const run = this.runOf(runId, usage);
     if (!run) return;
+    const cut = this.dropped.get(runId);
+    if (cut) {
+      this.dropped.set(runId, addDropped(cut, { ...cut, lines: 1, bytes: logLineBytes({ stream, line }) }));
+      return;
+    }
     run.logs.push({ stream, line });
     run.deltas++;
     this.schedule(run.deltas >= this.options.maxBatch);
@@ -100,6 +114,17 @@ export class OutputBatcher {
       this.failures.delete(runId);
       throw failure;
     }
+  }
+
+  get logLimits(): LogLimits {
+    return this.options.logLimits ?? DEFAULT_LOG_LIMITS;
+  }
+
+  /** What the run's log bounds dropped since the last call (null: nothing); forgets it. */
+  takeDropped(runId: string): DroppedLogs | null {
+    const cut = this.dropped.get(runId);
+    this.dropped.delete(runId);
+    return cut ?? null;
   }
 
   /** The run's open batch entry; undefined while its output is known to be lost. */
@@ -176,22 +201,54 @@ export class OutputBatcher {
   private async write(batch: Map<string, PendingRun>): Promise<Map<string, unknown>> {
     const runs = [...batch.entries()];
     try {
-      metrics.eventsWritten.inc(await this.commit(runs));
+      metrics.eventsWritten.inc(this.noteCuts(await this.commit(runs)));
       return new Map();
     } catch (err) {
       if (runs.length === 1 || !isRefusedStatement(err)) return new Map(runs.map(([runId]) => [runId, err]));
     }
     const failed = new Map<string, unknown>();
     for (const run of runs) {
-      await this.commit([run]).then((written) => metrics.eventsWritten.inc(written), (err: unknown) => failed.set(run[0], err));
+      await this.commit([run]).then((done) => metrics.eventsWritten.inc(this.noteCuts(done)), (err: unknown) => failed.set(run[0], err));
     }
     return failed;
   }
 
-  /** Writes and announces the runs' events in one transaction; resolves to the events written. */
-  private async commit(runs: [string, PendingRun][]): Promise<number> {
-    const eventsOf = ([, r]: [string, PendingRun]) => r.logs.length + (r.text ? 1 : 0);
+  /** Runs a committed batch cut at a log bound send no more log lines; returns the events written. */
+  private noteCuts(done: { written: number; cuts: Map<string, DroppedLogs> }): number {
+    for (const [runId, cut] of done.cuts) {
+      const before = this.dropped.get(runId);
+      let total = before ? addDropped(before, cut) : cut;
+      // Lines queued while this batch was written come after the cut: dropped as well.
+      for (const l of this.pending.get(runId)?.logs.splice(0) ?? []) total = addDropped(total, { ...total, lines: 1, bytes: logLineBytes(l) });
+      this.dropped.set(runId, total);
+    }
+    return done.written;
+  }
+
+  /**
+   * Writes and announces the runs' events in one transaction; resolves to the events written and
+   * the log lines each run's bounds cut. Only a window with log lines (a CLI agent's) reads and
+   * counts log bytes: model deltas cost nothing more.
+   */
+  private async commit(runs: [string, PendingRun][]): Promise<{ written: number; cuts: Map<string, DroppedLogs> }> {
     return this.db.transaction().execute(async (trx) => {
+      const withLogs = runs.filter(([, r]) => r.logs.length > 0);
+      const kept = new Map<string, LogLine[]>();
+      const cuts = new Map<string, DroppedLogs>();
+      const stored: { runId: string; accountId: string; bytes: number }[] = [];
+      if (withLogs.length > 0) {
+        const budgets = await lockLogBudgets(trx, withLogs.map(([id]) => id));
+        for (const [runId, run] of withLogs) {
+          const budget = budgets.get(runId);
+          if (!budget) continue; // no such run: advanceRunHeads skips it too
+          const fit = fitLogs(run.logs, budget, this.logLimits);
+          kept.set(runId, fit.kept);
+          stored.push({ runId, accountId: budget.accountId, bytes: fit.keptBytes });
+          if (fit.dropped) cuts.set(runId, fit.dropped);
+        }
+      }
+      const logsOf = (runId: string, run: PendingRun) => kept.get(runId) ?? run.logs;
+      const eventsOf = ([runId, r]: [string, PendingRun]) => logsOf(runId, r).length + (r.text ? 1 : 0);
       const heads = await advanceRunHeads(trx, {
         ids: runs.map(([id]) => id),
         inputTokens: runs.map(([, r]) => r.usage.inputTokens),
@@ -210,16 +267,17 @@ export class OutputBatcher {
         // Logs first: a CLI agent's stderr usually explains the output that follows it. Keys in
         // jsonb's order, so that live (inline) and replayed events serialize alike.
         // Sanitized here, on the whole text of the window: a pair split across two deltas survives.
-        for (const l of run.logs) rows.push({ run_id: runId, id: id++, type: 'log', data: JSON.stringify({ line: sanitize(l.line), stream: l.stream }) });
+        for (const l of logsOf(runId, run)) rows.push({ run_id: runId, id: id++, type: 'log', data: JSON.stringify({ line: sanitize(l.line), stream: l.stream }) });
         if (run.text) rows.push({ run_id: runId, id: id++, type: 'delta', data: JSON.stringify({ text: sanitize(run.text) }) });
         notices.add(runId, last, rows.slice(first));
       }
       if (rows.length > 0) await insertRunEventRows(trx, rows);
+      await addLogBytes(trx, stored);
       const payloads = notices.payloads();
       if (payloads.length > 0) {
         await notifyRunEventPayloads(trx, payloads);
       }
-      return rows.length;
+      return { written: rows.length, cuts };
     });
   }
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../db/database';
 import { appendEvents, runStream } from '../db/run-events';
+import { appendLogTruncated } from '../db/run-logs';
 import { liveOutputs, setRunAttempt } from '../db/run-output';
 import type { Usage } from '../pricing';
 import { truncate } from '../text';
@@ -69,8 +70,18 @@ export class RunOutputWriter {
     return this.usage.outputTokens;
   }
 
-  /** Waits until everything written so far is committed; rethrows a failed write. */
+  /**
+   * Waits until everything written so far is committed; rethrows a failed write. A log cut at
+   * its bound during this attempt gets its one marker, after its last stored line.
+   */
   async close(): Promise<void> {
-    await this.batcher.flush(this.runId);
+    try {
+      await this.batcher.flush(this.runId);
+    } catch (err) {
+      this.batcher.takeDropped(this.runId);
+      throw err;
+    }
+    const dropped = this.batcher.takeDropped(this.runId);
+    if (dropped) await appendLogTruncated(this.db, this.runId, dropped);
   }
 }

@@ -82,6 +82,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     logger: deps.logger,
     webhooks: deps.config.webhooks,
     retention: deps.config.retention,
+    logLimits: deps.config.logLimits,
     reportProgress: async (runId, report) => {
       await deps.client.workflow
         .getHandle(runId)

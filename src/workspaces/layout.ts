@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { chmod, lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
+import { dieWithWorker, findProgram, runProcess, tailLines } from './process';
 
 /**
  * Where one run's files live under the workspaces folder. The checkout itself is
@@ -43,22 +44,47 @@ export async function removeWorkspace(root: string, runId: string, options: { ke
   await Promise.all(targets.map(forceRemove));
 }
 
-/** `rm -rf`, also when a setup command left read-only folders behind (Go's module cache does). */
+/**
+ * `rm -rf`, also of what Node's `rm` cannot remove: it walks by full path names, so a tree a
+ * setup command made deeper than PATH_MAX fails with ENAMETOOLONG, and a folder without
+ * permissions (chmod 0; Go's module cache leaves read-only ones) with EACCES for a non-root
+ * worker. Those go to coreutils, which walks by descriptor (fts, openat) at any depth.
+ */
 async function forceRemove(target: string): Promise<void> {
   try {
     await rm(target, { recursive: true, force: true, maxRetries: 3 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    await makeWritable(target);
-    await rm(target, { recursive: true, force: true, maxRetries: 3 });
+    await removeByDescriptor(target, err);
   }
 }
 
-async function makeWritable(dir: string): Promise<void> {
-  const info = await lstat(dir).catch(() => null);
-  if (!info?.isDirectory()) return;
-  await chmod(dir, 0o700);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await makeWritable(path.join(dir, entry.name));
+const TOOL_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+/** All the tools together, within the cleanup step's 5 minutes, with room for its database writes. */
+const REMOVAL_BUDGET_MS = 240_000;
+
+/**
+ * chmod first (u+rwx on every folder, so that even a non-root worker can list and empty them),
+ * then `rm -rf --one-file-system`, which never crosses into a mount below the target. An
+ * immutable or append-only file (chattr; only a worker running setup unsandboxed as root lets
+ * one be made) refuses even root: its flags are cleared and the removal tried once more.
+ */
+async function removeByDescriptor(target: string, first: unknown): Promise<void> {
+  const deadline = Date.now() + REMOVAL_BUDGET_MS;
+  const tool = (argv: string[]) => {
+    const timeoutMs = Math.max(1_000, deadline - Date.now());
+    return runProcess(dieWithWorker(argv, timeoutMs), { cwd: '/', env: TOOL_ENV, timeoutMs });
+  };
+  const remove = () => tool(['rm', '-rf', '--one-file-system', '--', target]);
+  // Symlinks are not followed (chmod -R's default): only the tree itself changes.
+  await tool(['chmod', '-R', 'u+rwx', '--', target]);
+  let out = await remove();
+  if (out.exitCode !== 0 && findProgram('chattr') && (await exists(target))) {
+    await tool(['chattr', '-R', '-f', '-i', '-a', '--', target]);
+    out = await remove();
   }
+  if (out.exitCode === 0 && !(await exists(target))) return;
+  const why = out.spawnError?.message ?? (tailLines(out.tail, 3) || `rm exited with ${out.exitCode ?? out.signal}`);
+  throw new Error(`cannot remove ${target}: ${(first as Error).message ?? String(first)}; rm -rf: ${why}`);
 }
+
+const exists = (target: string) => lstat(target).then(() => true, () => false);

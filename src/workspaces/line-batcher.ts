@@ -1,28 +1,27 @@
-export interface LineBatcherOptions {
+export interface LineBatcherOptions<T> {
   /** Longest a line waits before it is written. */
   maxDelayMs: number;
-  /** Lines kept per preparation attempt; later ones are counted and dropped (the output tail
+  /** Lines kept per preparation attempt; later ones are handed to `onDrop` (the output tail
    * still reaches the error message). */
   maxLines: number;
-  onDropped?: (count: number) => void;
+  onDrop?: (item: T) => void;
 }
 
 /** Batches output lines into few writes, in order, one write at a time. */
 export class LineBatcher<T> {
   private pending: T[] = [];
   private written = 0;
-  private dropped = 0;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
-    private readonly options: LineBatcherOptions,
+    private readonly options: LineBatcherOptions<T>,
   ) {}
 
   push(item: T): void {
     if (this.written + this.pending.length >= this.options.maxLines) {
-      this.dropped++;
+      this.options.onDrop?.(item);
       return;
     }
     this.pending.push(item);
@@ -47,6 +46,5 @@ export class LineBatcher<T> {
 
   async close(): Promise<void> {
     await this.flush();
-    if (this.dropped > 0) this.options.onDropped?.(this.dropped);
   }
 }

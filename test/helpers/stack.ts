@@ -67,9 +67,10 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const app = createApp(apiDeps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    // Before 'listening': Node reads connectionsCheckingInterval then (as src/bin/api.ts does).
+    limitRequestArrival(s, config.bodyTimeoutMs);
   });
   answerClientErrorsWithProblems(server);
-  limitRequestArrival(server, config.bodyTimeoutMs);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let worker: { worker: RunwayWorker; running: Promise<void>; close: () => Promise<void> } | undefined;

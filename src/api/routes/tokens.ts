@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { bumpTokenGeneration } from '../../db/accounts';
+import { limitsToIssue } from '../../runs/token-limits';
 import { accountOf, requireAccount } from '../auth';
 import type { ApiDeps } from '../deps';
 import { createTokenSchema } from '../token-schemas';
@@ -13,8 +14,9 @@ export function tokenRoutes(deps: ApiDeps): Router {
   router.post('/', async (ctx) => {
     const body = validate(createTokenSchema, ctx.request.body);
     const account = accountOf(ctx);
+    const limits = limitsToIssue(body.limits, body.permissions, deps.config.tokenDefaults);
     const issued = await deps.tokens.issue(
-      { accountId: account.id, scope: body.scope, permissions: body.permissions, generation: account.token_generation, limits: body.limits },
+      { accountId: account.id, scope: body.scope, permissions: body.permissions, generation: account.token_generation, limits },
       body.expiresIn,
     );
     ctx.status = 201;
@@ -23,7 +25,7 @@ export function tokenRoutes(deps: ApiDeps): Router {
       expiresAt: issued.expiresAt.toISOString(),
       scope: body.scope,
       permissions: body.permissions,
-      ...(body.limits ? { limits: body.limits } : {}),
+      ...(limits ? { limits } : {}),
     };
   });
 

@@ -1,6 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { ACTIVE_STATUSES } from '../../../workflows/run-vocabulary';
 
+/** Longest a session's workspace preparation can take (5 attempts × 30 min), with room. */
+export const PREPARING_AT_MOST = '3 hours';
+
 /**
  * Issue #26 (end users, round 3):
  * - scoped tokens' budgets: what a token reserved over its life (`token_spend`, by the token's
@@ -16,7 +19,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   const active = sql.raw(ACTIVE_STATUSES.map((s) => `'${s}'`).join(', '));
   // A session preparing its workspace: open, with a workspace whose path is not recorded yet.
   const preparingRow = "status = 'open' AND workspace IS NOT NULL AND workspace_path IS NULL";
-  const preparing = sql.raw(preparingRow.replace(/\b(status|workspace|workspace_path)\b/g, 's.$1'));
+  // Bounded in time: a preparation takes at most 5 attempts of 30 min, so an older row is a
+  // session whose workflow never started (its API died in between) and holds no worker.
+  const preparing = sql.raw(`${preparingRow.replace(/\b(status|workspace|workspace_path)\b/g, 's.$1')} AND s.created_at > now() - interval '${PREPARING_AT_MOST}'`);
   await sql`
     CREATE TABLE token_spend (
       account_id text NOT NULL,
@@ -99,9 +104,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       END IF;
 
       IF v_reason IS NULL THEN
-        -- A session preparing its workspace holds a worker like a run does: it counts as one.
+        -- A session preparing its workspace holds a worker like a run does: it counts as one; a
+        -- request to that session does not count it again (the request waits for the preparation).
         SELECT (SELECT count(*) FROM runs r WHERE r.account_id = p_account_id AND r.status IN (${active}))
-             + (SELECT count(*) FROM sessions s WHERE s.account_id = p_account_id AND ${preparing})
+             + (SELECT count(*) FROM sessions s WHERE s.account_id = p_account_id AND ${preparing} AND s.id IS DISTINCT FROM p_session_id)
           INTO v_active;
         IF v_active >= v_cap THEN
           v_reason := 'too-many-active-runs';
@@ -110,7 +116,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       END IF;
       IF v_reason IS NULL AND v_user IS NOT NULL AND v_user_cap IS NOT NULL THEN
         SELECT (SELECT count(*) FROM runs r WHERE r.account_id = p_account_id AND r.user_id = v_user AND r.status IN (${active}))
-             + (SELECT count(*) FROM sessions s WHERE s.account_id = p_account_id AND s.user_id = v_user AND ${preparing})
+             + (SELECT count(*) FROM sessions s WHERE s.account_id = p_account_id AND s.user_id = v_user AND ${preparing} AND s.id IS DISTINCT FROM p_session_id)
           INTO v_active;
         IF v_active >= v_user_cap THEN
           v_reason := 'too-many-active-runs-for-user';
