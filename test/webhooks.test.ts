@@ -158,15 +158,15 @@ describe('endpoints', () => {
   test('every operation is in /openapi.json with its error responses', async () => {
     const doc = (await stack.http.get('/openapi.json')).body;
     const ops: [string, string, string[]][] = [
-      // Every operation: 400 (any parameter), 401, 503 (PostgreSQL down); with an id: 404; with a body: 413 and 415.
-      ['/v1/webhooks', 'post', ['201', '400', '401', '413', '415', '429', '503']],
+      // Every operation: 400 (any parameter), 401, 503 (PostgreSQL down); with an id: 404; with a body: 408, 413 and 415.
+      ['/v1/webhooks', 'post', ['201', '400', '401', '408', '413', '415', '429', '503']],
       ['/v1/webhooks', 'get', ['200', '400', '401', '503']],
       ['/v1/webhooks/{id}', 'get', ['200', '400', '401', '404', '503']],
-      ['/v1/webhooks/{id}', 'patch', ['200', '400', '401', '404', '413', '415', '503']],
+      ['/v1/webhooks/{id}', 'patch', ['200', '400', '401', '404', '408', '413', '415', '503']],
       ['/v1/webhooks/{id}', 'delete', ['204', '400', '401', '404', '503']],
-      ['/v1/webhooks/{id}/rotate-secret', 'post', ['200', '400', '401', '404', '413', '415', '503']],
+      ['/v1/webhooks/{id}/rotate-secret', 'post', ['200', '400', '401', '404', '408', '413', '415', '503']],
       ['/v1/webhooks/{id}/deliveries', 'get', ['200', '400', '401', '404', '503']],
-      ['/v1/webhooks/{id}/deliveries/{deliveryId}/retry', 'post', ['202', '400', '401', '404', '413', '415', '429', '503']],
+      ['/v1/webhooks/{id}/deliveries/{deliveryId}/retry', 'post', ['202', '400', '401', '404', '408', '413', '415', '429', '503']],
     ];
     for (const [path, method, statuses] of ops) {
       expect({ path, method, statuses: Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort() }).toEqual({ path, method, statuses: statuses.sort() });
