@@ -79,7 +79,8 @@ async function releaseLogBytes(trx: Transaction<Database>, runs: { account_id: s
 
 /**
  * Expired work still to purge, counted up to `cap` (an index range scan each): the runs and
- * sessions a purge with this cutoff would take, as far as their own row tells.
+ * sessions a purge with this cutoff would take (a run owed a webhook delivery waits for it, as in
+ * the purge: counting it would show a backlog that never drains).
  */
 export async function countExpired(db: Db, cutoff: Date, cap: number): Promise<number> {
   const result = await sql<{ n: string }>`
@@ -87,6 +88,7 @@ export async function countExpired(db: Db, cutoff: Date, cap: number): Promise<n
               WHERE completed_at < ${cutoff} AND status IN (${terminal}) AND step = 'done' AND workspace_path IS NULL
                 AND (r.session_id IS NULL OR NOT EXISTS (
                   SELECT 1 FROM sessions s WHERE s.id = r.session_id AND (s.status <> 'closed' OR s.closed_at >= ${cutoff})))
+                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.run_id = r.id AND d.status = 'pending')
               LIMIT ${cap}) r)
          + (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE status = 'closed' AND closed_at < ${cutoff} LIMIT ${cap}) s) AS n`.execute(db);
   return Math.min(cap, Number(result.rows[0]?.n ?? 0));

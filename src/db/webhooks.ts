@@ -255,9 +255,12 @@ const DISPATCH_LOCK = sql`hashtext('runway_webhook_dispatch')`;
  * cap, never the size of a backlog: the accounts are found by a skip scan of the ready index, and
  * each endpoint's due deliveries by its own index range.
  */
-export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, start: (items: DispatchItem[]) => Promise<void>): Promise<number> {
+export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, start: (items: DispatchItem[]) => Promise<void>): Promise<number | 'busy'> {
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK})`.execute(trx);
+    // Another process's pass is under way (it may be waiting up to 10 s on Temporal): waiting for
+    // it here would hold a pooled connection per worker; the caller tries again shortly.
+    const lock = await sql<{ got: boolean }>`SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS got`.execute(trx);
+    if (!lock.rows[0]?.got) return 'busy';
     const now = new Date();
     const staleBefore = new Date(now.getTime() - limits.staleAfterMs);
     const cap = limits.maxInFlightPerAccount;

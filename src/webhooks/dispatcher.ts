@@ -9,6 +9,8 @@ import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookAttemptWorkflowId, type WebhookD
 
 const BATCH = 50;
 const START_DEADLINE_MS = 10_000;
+/** How soon a pass that found another process's pass under way tries again. */
+const BUSY_RETRY_MS = 250;
 /**
  * A started delivery overdue by this much no longer holds its account's slot. Longer than any
  * legitimate delay of a live one: an attempt's bound plus the hour its lost attempt's record may
@@ -90,6 +92,11 @@ export class WebhookDispatcher {
       try {
         const limits = { batch: BATCH, maxInFlightPerAccount: this.options.settings.maxInFlightPerAccount, staleAfterMs: STALE_AFTER_MS };
         const n = await dispatchPendingDeliveries(this.options.db, limits, (items) => this.startAll(items));
+        if (n === 'busy') {
+          // Another worker is dispatching: what it did not see is taken by a pass a moment later.
+          setTimeout(() => this.kick(), BUSY_RETRY_MS).unref();
+          return;
+        }
         if (n === BATCH) this.again = true;
       } catch (err) {
         // Retried by the next notification or poll; nothing is marked started.
