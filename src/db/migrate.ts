@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004-admission-outbox';
 import * as m0005 from './migrations/0005-webhooks';
 import * as m0006 from './migrations/0006-end-users';
 import * as m0007 from './migrations/0007-retention';
+import * as m0008 from './migrations/0008-overuse';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
 const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005-webhooks': m0005,
   '0006-end-users': m0006,
   '0007-retention': m0007,
+  '0008-overuse': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
