@@ -71,7 +71,8 @@ const AGENTS = {
   options: { command: '/bin/sh', args: [file('options.sh')], prompt: 'arg', ...shown },
 };
 
-const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
+/** Agents are billed by size: one token per started 4 bytes of UTF-8. */
+const sized = (text: string) => Math.ceil(Buffer.byteLength(text) / 4);
 
 /** Alive and not a zombie (an orphan may wait a moment for its reaper). */
 function isAlive(pid: number): boolean {
@@ -109,12 +110,12 @@ async function eventsOf(runId: string) {
 }
 
 describe('cli/<name> agents', () => {
-  test('stdout lines stream as deltas (newlines kept), stderr lines become log events, usage is words', async () => {
+  test('stdout lines stream as deltas (newlines kept), stderr lines become log events, usage is by size', async () => {
     const account = await createAccount(stack, 1000);
     const prompt = 'fix the flaky test';
     const res = await startRun(stack, account, { prompt, model: 'cli/slow', maxTokens: 100 });
     expect(res.status).toBe(202);
-    expect(res.body.estimate).toBe(words(prompt) + 100);
+    expect(res.body.estimate).toBe(sized(prompt) + 100);
 
     const partial = await waitForRun(stack, account, res.body.id, (r) => r.output.length > 0);
     expect(partial.status).toBe('running');
@@ -123,8 +124,8 @@ describe('cli/<name> agents', () => {
     const expected = [1, 2, 3, 4].map((i) => `line ${i} of the answer\n`).join('');
     expect(partial.output.length).toBeLessThan(expected.length);
     expect(run.output).toBe(expected);
-    expect(run.usage).toEqual({ inputTokens: words(prompt), outputTokens: words(expected) });
-    expect(run.cost.charged).toBe(words(prompt) + words(expected));
+    expect(run.usage).toEqual({ inputTokens: sized(prompt), outputTokens: sized(expected) });
+    expect(run.cost.charged).toBe(sized(prompt) + sized(expected));
 
     const events = await eventsOf(run.id);
     expect(events.filter((e) => e.type === 'delta').length).toBeGreaterThanOrEqual(3);
@@ -211,8 +212,9 @@ describe('cli/<name> agents', () => {
     const run = await waitForRun(stack, account, res.body.id, undefined, 5000);
     expect(run.status).toBe('stopped');
     const ticks = run.output.split('\n').filter(Boolean).length;
-    expect(run.usage.outputTokens).toBe(ticks);
-    expect(run.cost.charged).toBe(1 + ticks);
+    expect(run.usage.outputTokens).toBe(sized(run.output));
+    expect(run.output).toBe('tick\n'.repeat(ticks));
+    expect(run.cost.charged).toBe(sized(marker) + sized(run.output));
     await expectLedgerConsistent(stack, account);
   });
 

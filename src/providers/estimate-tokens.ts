@@ -79,7 +79,10 @@ function pieceEnd(text: string, start: number, max: number): { end: number; hard
     if (text.charCodeAt(i) === 0x20 && !isSpace(text.charCodeAt(i - 1))) return { end: i, hard: false };
   }
   const last = text.charCodeAt(limit - 1);
-  const end = last >= 0xd800 && last <= 0xdbff ? limit - 1 : limit;
+  const next = text.charCodeAt(limit);
+  const splitsPair = last >= 0xd800 && last <= 0xdbff && next >= 0xdc00 && next <= 0xdfff;
+  // Always at least one unit: a budget of one left at a pair's first half still moves on.
+  const end = splitsPair && limit - 1 > start ? limit - 1 : limit;
   return { end, hard: true };
 }
 
