@@ -143,15 +143,26 @@ describe('through the API', () => {
     const account = await createAccount(stack, 0);
     const prompt = ' '.repeat(200_000); // the most a prompt may hold
     const posted = Date.now();
-    const run = stack.http.post('/v1/runs').set(bearer(account)).send({ prompt, model: 'demo/echo', maxTokens: 10 }).then((res) => ({ res, ms: Date.now() - posted }));
-    // Another request while the first is being handled.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const askedHealth = Date.now();
-    const health = await stack.http.get('/healthz');
-    const healthMs = Date.now() - askedHealth;
+    let answered = false;
+    const run = stack.http
+      .post('/v1/runs')
+      .set(bearer(account))
+      .send({ prompt, model: 'demo/echo', maxTokens: 10 })
+      .then((res) => {
+        answered = true;
+        return { res, ms: Date.now() - posted };
+      });
+    // Other requests, one after another, for as long as the first is being handled: the slowest
+    // of them is how long the API stopped answering.
+    let slowestHealthMs = 0;
+    do {
+      const asked = Date.now();
+      const health = await stack.http.get('/healthz');
+      expect(health.status).toBe(200);
+      slowestHealthMs = Math.max(slowestHealthMs, Date.now() - asked);
+    } while (!answered);
     const { res, ms } = await run;
-    expect(health.status).toBe(200);
-    expect(healthMs).toBeLessThan(2000);
+    expect(slowestHealthMs).toBeLessThan(2000);
     expect(ms).toBeLessThan(5000);
     // Billed by size: 200,000 spaces are 25,000 tokens, which an empty account cannot pay for.
     expect(res.status).toBe(402);
