@@ -51,6 +51,8 @@ cat "$2"; echo "outside: $?"
   'echo-env.sh': `echo "token: $AGENT_TOKEN mode: $MODE"
 echo "token on stderr: $AGENT_TOKEN" >&2
 `,
+  'flood.sh': `head -c 200000 /dev/zero | tr '\\0' x
+`,
   'options.sh': `while getopts rfv opt; do echo "parsed option -$opt"; done
 shift $((OPTIND - 1))
 echo "prompt: $1"
@@ -69,6 +71,7 @@ const AGENTS = {
   snoop: { command: '/bin/sh', args: [file('snoop.sh'), String(process.pid), outsideSecret], ...shown },
   'echo-env': { command: '/bin/sh', args: [file('echo-env.sh')], env: { AGENT_TOKEN: 'operator-agent-token-0123456789', MODE: 'fast' }, ...shown },
   options: { command: '/bin/sh', args: [file('options.sh')], prompt: 'arg', ...shown },
+  flood: { command: '/bin/sh', args: [file('flood.sh')], ...shown },
 };
 
 /** Agents are billed by size: one token per started 4 bytes of UTF-8. */
@@ -181,6 +184,20 @@ describe('cli/<name> agents', () => {
     expect(run.output).toBe('token: [redacted] mode: fast\n');
     const logs = (await eventsOf(run.id)).filter((e) => e.type === 'log').map((e) => e.data);
     expect(logs).toEqual([{ stream: 'stderr', line: 'token on stderr: [redacted]' }]);
+  });
+
+  test('200 KB without a space is billed by size, and output past the cap is neither shown nor charged', async () => {
+    const account = await createAccount(stack, 1000);
+    const prompt = 'y'.repeat(2000); // one "word": 500 tokens by size
+    const res = await startRun(stack, account, { prompt, model: 'cli/flood', maxTokens: 10 });
+    expect(res.body.estimate).toBe(500 + 10);
+    const run = await waitForRun(stack, account, res.body.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.truncated).toBe(true);
+    expect(run.output).toBe('x'.repeat(40)); // 10 tokens of 4 bytes
+    expect(run.usage).toEqual({ inputTokens: 500, outputTokens: 10 });
+    expect(run.cost).toEqual({ estimate: 510, charged: 510, refunded: 0 });
+    await expectLedgerConsistent(stack, account);
   });
 
   test('a prompt that looks like an option arrives as the prompt', async () => {

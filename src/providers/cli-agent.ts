@@ -10,9 +10,18 @@ import type { CliAgentConfig, CliAgentTable } from './cli-agent-config';
 import { redactText, withRedactedErrors } from './redact';
 import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
 import { tailOf } from '../text';
-import { sizeTokens, sizeTokensOf } from './estimate-tokens';
+import { BYTES_PER_SIZE_TOKEN, sizeTokens, sizeTokensOf } from './estimate-tokens';
 import { ProviderError } from './types';
 
+
+/** The longest start of `text` of at most `maxBytes` bytes of UTF-8 (no character cut in two). */
+function utf8Prefix(text: string, maxBytes: number): string {
+  if (maxBytes <= 0) return '';
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return text;
+  // A streaming decode holds back a sequence cut at the end instead of writing U+FFFD for it.
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes), { stream: true });
+}
 
 /** A single prompt as is; a conversation (a session's later turns) as a plain transcript. */
 export function promptOf(messages: ModelMessage[]): string {
@@ -122,12 +131,14 @@ export class CliAgentProvider implements ModelProvider {
       });
       for await (const event of events) {
         if (event.type === 'stdout') {
-          const text = scrub(event.text);
+          // One read can be far more than the cap allows: what is over it is neither shown nor billed.
+          const room = call.maxOutputTokens * BYTES_PER_SIZE_TOKEN - outputBytes;
+          const text = utf8Prefix(scrub(event.text), room);
           outputBytes += Buffer.byteLength(text);
           usage.outputTokens = sizeTokens(outputBytes);
-          yield { type: 'delta', text };
+          if (text) yield { type: 'delta', text };
           yield { type: 'usage', usage: { ...usage } };
-          if (usage.outputTokens >= call.maxOutputTokens) {
+          if (usage.outputTokens >= call.maxOutputTokens || Buffer.byteLength(text) >= room) {
             yield { type: 'finish', reason: 'length' }; // returning kills the agent
             return;
           }
