@@ -122,7 +122,7 @@ async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow)
   if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
   const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
   const messages = await buildModelMessages(deps.db, run, provider);
-  const inputTokens = provider.estimateInputTokens(messages);
+  const inputTokens = provider.estimateInputTokens(messages, run.model);
   const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
   return { model: run.model, provider, messages, inputTokens, allowed, secrets };
 }

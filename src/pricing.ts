@@ -26,7 +26,7 @@ export const BUILT_IN_PRICES: PriceTable = {
   'anthropic/claude-sonnet-4-5': { input: 3000, output: 15000 },
   'anthropic/claude-opus-4-1': { input: 15000, output: 75000 },
   'anthropic/*': { input: 3000, output: 15000 },
-  'cli/*': { input: 1000, output: 1000 }, // agents report no usage: one token per word (see cli-agent.ts)
+  'cli/*': { input: 1000, output: 1000 }, // agents report no usage: one token per 4 bytes (estimate-tokens.ts)
 };
 
 export class PriceBook {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bearer, createAccount, expectLedgerConsistent, ledgerOf, startRun, waitForRun } from './helpers/api';
 import { FakeAnthropic } from './helpers/fake-anthropic';
 import { startStack, type TestStack } from './helpers/stack';
-import { estimateChatTokens } from '../src/providers/estimate-tokens';
+import { estimateByBytes } from '../src/providers/estimate-tokens';
 import { BUILT_IN_PRICES } from '../src/pricing';
 
 const PRICE = { input: 100, output: 1000 };
@@ -137,7 +137,7 @@ describe('anthropic/* against a Messages API streaming server', () => {
   test('built-in prices cover current Claude models and anthropic/*', async () => {
     const account = await createAccount(stack, 100_000);
     const prompt = 'priced';
-    const inputTokens = estimateChatTokens([{ role: 'user', content: prompt }]);
+    const inputTokens = estimateByBytes([{ role: 'user', content: prompt }]);
     for (const model of ['anthropic/claude-sonnet-4-5', 'anthropic/claude-haiku-4-5', 'anthropic/some-future-model']) {
       const price = BUILT_IN_PRICES[model] ?? BUILT_IN_PRICES['anthropic/*'];
       if (!price) throw new Error('anthropic/* has no built-in price');

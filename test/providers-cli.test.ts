@@ -51,6 +51,8 @@ cat "$2"; echo "outside: $?"
   'echo-env.sh': `echo "token: $AGENT_TOKEN mode: $MODE"
 echo "token on stderr: $AGENT_TOKEN" >&2
 `,
+  'flood.sh': `head -c 200000 /dev/zero | tr '\\0' x
+`,
   'options.sh': `while getopts rfv opt; do echo "parsed option -$opt"; done
 shift $((OPTIND - 1))
 echo "prompt: $1"
@@ -69,9 +71,11 @@ const AGENTS = {
   snoop: { command: '/bin/sh', args: [file('snoop.sh'), String(process.pid), outsideSecret], ...shown },
   'echo-env': { command: '/bin/sh', args: [file('echo-env.sh')], env: { AGENT_TOKEN: 'operator-agent-token-0123456789', MODE: 'fast' }, ...shown },
   options: { command: '/bin/sh', args: [file('options.sh')], prompt: 'arg', ...shown },
+  flood: { command: '/bin/sh', args: [file('flood.sh')], ...shown },
 };
 
-const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
+/** Agents are billed by size: one token per started 4 bytes of UTF-8. */
+const sized = (text: string) => Math.ceil(Buffer.byteLength(text) / 4);
 
 /** Alive and not a zombie (an orphan may wait a moment for its reaper). */
 function isAlive(pid: number): boolean {
@@ -109,12 +113,12 @@ async function eventsOf(runId: string) {
 }
 
 describe('cli/<name> agents', () => {
-  test('stdout lines stream as deltas (newlines kept), stderr lines become log events, usage is words', async () => {
+  test('stdout lines stream as deltas (newlines kept), stderr lines become log events, usage is by size', async () => {
     const account = await createAccount(stack, 1000);
     const prompt = 'fix the flaky test';
     const res = await startRun(stack, account, { prompt, model: 'cli/slow', maxTokens: 100 });
     expect(res.status).toBe(202);
-    expect(res.body.estimate).toBe(words(prompt) + 100);
+    expect(res.body.estimate).toBe(sized(prompt) + 100);
 
     const partial = await waitForRun(stack, account, res.body.id, (r) => r.output.length > 0);
     expect(partial.status).toBe('running');
@@ -123,8 +127,8 @@ describe('cli/<name> agents', () => {
     const expected = [1, 2, 3, 4].map((i) => `line ${i} of the answer\n`).join('');
     expect(partial.output.length).toBeLessThan(expected.length);
     expect(run.output).toBe(expected);
-    expect(run.usage).toEqual({ inputTokens: words(prompt), outputTokens: words(expected) });
-    expect(run.cost.charged).toBe(words(prompt) + words(expected));
+    expect(run.usage).toEqual({ inputTokens: sized(prompt), outputTokens: sized(expected) });
+    expect(run.cost.charged).toBe(sized(prompt) + sized(expected));
 
     const events = await eventsOf(run.id);
     expect(events.filter((e) => e.type === 'delta').length).toBeGreaterThanOrEqual(3);
@@ -182,6 +186,20 @@ describe('cli/<name> agents', () => {
     expect(logs).toEqual([{ stream: 'stderr', line: 'token on stderr: [redacted]' }]);
   });
 
+  test('200 KB without a space is billed by size, and output past the cap is neither shown nor charged', async () => {
+    const account = await createAccount(stack, 1000);
+    const prompt = 'y'.repeat(2000); // one "word": 500 tokens by size
+    const res = await startRun(stack, account, { prompt, model: 'cli/flood', maxTokens: 10 });
+    expect(res.body.estimate).toBe(500 + 10);
+    const run = await waitForRun(stack, account, res.body.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.truncated).toBe(true);
+    expect(run.output).toBe('x'.repeat(40)); // 10 tokens of 4 bytes
+    expect(run.usage).toEqual({ inputTokens: 500, outputTokens: 10 });
+    expect(run.cost).toEqual({ estimate: 510, charged: 510, refunded: 0 });
+    await expectLedgerConsistent(stack, account);
+  });
+
   test('a prompt that looks like an option arrives as the prompt', async () => {
     const account = await createAccount(stack, 1000);
     const res = await startRun(stack, account, { prompt: '-rf', model: 'cli/options', maxTokens: 100 });
@@ -211,8 +229,9 @@ describe('cli/<name> agents', () => {
     const run = await waitForRun(stack, account, res.body.id, undefined, 5000);
     expect(run.status).toBe('stopped');
     const ticks = run.output.split('\n').filter(Boolean).length;
-    expect(run.usage.outputTokens).toBe(ticks);
-    expect(run.cost.charged).toBe(1 + ticks);
+    expect(run.usage.outputTokens).toBe(sized(run.output));
+    expect(run.output).toBe('tick\n'.repeat(ticks));
+    expect(run.cost.charged).toBe(sized(marker) + sized(run.output));
     await expectLedgerConsistent(stack, account);
   });
 

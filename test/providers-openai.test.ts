@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { accountOf, bearer, createAccount, expectLedgerConsistent, ledgerOf, startRun, waitForRun } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
 import { startStack, type TestStack } from './helpers/stack';
-import { estimateChatTokens } from '../src/providers/estimate-tokens';
+import { estimateOpenAiTokens } from '../src/providers/estimate-tokens';
 
 // Easy arithmetic: 0.1 credit per input token, 1 credit per output token.
 const PRICE = { input: 100, output: 1000 };
@@ -13,7 +13,7 @@ const OPERATOR_KEY = 'sk-operator-0123456789';
 const expectedCharge = (inputTokens: number, outputTokens: number, estimate: number) =>
   Math.min(estimate, Math.ceil((inputTokens * PRICE.input + outputTokens * PRICE.output) / 1000));
 const estimateOf = (prompt: string, maxTokens: number) =>
-  expectedCharge(estimateChatTokens([{ role: 'user', content: prompt }]), maxTokens, Number.MAX_SAFE_INTEGER);
+  expectedCharge(estimateOpenAiTokens([{ role: 'user', content: prompt }], 'test-model'), maxTokens, Number.MAX_SAFE_INTEGER);
 
 let stack: TestStack;
 const fake = new FakeOpenAi();
@@ -161,20 +161,34 @@ describe('openai/* against an OpenAI-compatible streaming server', () => {
     const res = await startRun(stack, account, { prompt, model: MODEL, maxTokens: 10 });
     const run = await waitForRun(stack, account, res.body.id);
     expect(run.status).toBe('succeeded');
-    const inputTokens = estimateChatTokens([{ role: 'user', content: prompt }]);
+    const inputTokens = estimateOpenAiTokens([{ role: 'user', content: prompt }], 'test-model');
     expect(run.usage).toEqual({ inputTokens, outputTokens: 4 });
     expect(run.cost.charged).toBe(expectedCharge(inputTokens, 4, res.body.estimate));
     await expectLedgerConsistent(stack, account);
   });
 
-  test('reported usage above the reservation is charged the estimate, never more', async () => {
+  test('reported usage above the reservation is charged: the overrun has its own ledger entry and may take the balance below zero', async () => {
     const account = await createAccount(stack, 1000);
-    fake.enqueue({ kind: 'stream', tokens: ['big'], usage: { prompt_tokens: 500_000, completion_tokens: 1 } });
+    fake.enqueue({ kind: 'stream', tokens: ['big'], usage: { prompt_tokens: 50_000, completion_tokens: 1 } });
     const res = await startRun(stack, account, { prompt: 'over', model: MODEL, maxTokens: 10 });
+    const estimate = res.body.estimate as number;
     const run = await waitForRun(stack, account, res.body.id);
     expect(run.status).toBe('succeeded');
-    expect(run.cost).toEqual({ estimate: res.body.estimate, charged: res.body.estimate, refunded: 0 });
+    const used = Math.ceil((50_000 * PRICE.input + 1 * PRICE.output) / 1000); // 5,001 credits
+    expect(run.cost).toEqual({ estimate, charged: used, refunded: 0 });
+    const entries = (await ledgerOf(stack, account)).filter((e) => e.runId === run.id);
+    expect(entries.map((e) => [e.kind, e.amount])).toEqual([
+      ['overrun', used - estimate],
+      ['refund', 0],
+      ['charge', estimate],
+      ['reserve', estimate],
+    ]);
+    // Below zero by the overrun, and only by it.
+    expect(await accountOf(stack, account)).toMatchObject({ balance: 1000 - used, reserved: 0 });
     await expectLedgerConsistent(stack, account);
+    // A balance below zero admits nothing more.
+    const next = await startRun(stack, account, { prompt: 'again', model: MODEL, maxTokens: 10 });
+    expect(next.status).toBe(402);
   });
 
   test('an unknown model or one without a provider is a 400 before anything is reserved', async () => {

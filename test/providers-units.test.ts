@@ -1,5 +1,6 @@
 import { childEnv } from '../src/providers/child-env';
-import { countWords, promptOf } from '../src/providers/cli-agent';
+import { promptOf } from '../src/providers/cli-agent';
+import { sizeTokensOf } from '../src/providers/estimate-tokens';
 import { httpError, MAX_RETRY_AFTER_SECONDS, parseRetryAfter } from '../src/providers/http-errors';
 import { LineSplitter } from '../src/providers/line-splitter';
 import { OpenAiProvider } from '../src/providers/openai';
@@ -59,9 +60,11 @@ describe('provider building blocks', () => {
     expect(lines).toEqual(['héllo\n', 'world\r\n', '0123456789abc']);
   });
 
-  test('CLI billing counts words; a conversation becomes a transcript', () => {
-    expect(countWords('  two words\n')).toBe(2);
-    expect(countWords('\n')).toBe(0);
+  test('CLI billing counts size, not words; a conversation becomes a transcript', () => {
+    expect(sizeTokensOf('  two words\n')).toBe(3); // 12 bytes
+    expect(sizeTokensOf('\n')).toBe(1);
+    expect(sizeTokensOf('x'.repeat(200_000))).toBe(50_000); // one "word"
+    expect(sizeTokensOf('é')).toBe(1); // 2 bytes
     expect(promptOf([{ role: 'user', content: 'only' }])).toBe('only');
     expect(
       promptOf([

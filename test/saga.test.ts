@@ -47,7 +47,8 @@ describe('money flow', () => {
     const res = await startRun(stack, account, { prompt: 'too expensive', model: 'demo/echo', maxTokens: 100 });
     expect(res.status).toBe(402);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
-    expect(res.body).toMatchObject({ type: 'https://runway.dev/problems/insufficient-credits', balance: 10, estimate: 102 });
+    // demo/echo tokens are at most 8 characters: 'too ', 'expensiv', 'e', plus 100 of output.
+    expect(res.body).toMatchObject({ type: 'https://runway.dev/problems/insufficient-credits', balance: 10, estimate: 103 });
     expect(await accountOf(stack, account)).toMatchObject({ balance: 10, reserved: 0 });
     expect((await stack.http.get('/v1/runs').set(bearer(account))).body.data).toEqual([]);
     expect((await ledgerOf(stack, account)).map((e) => e.kind)).toEqual(['credit']);

@@ -19,7 +19,7 @@ const node = (script: string) => ({ command: process.execPath, args: ['-e', scri
 const AGENTS = {
   // The stderr tail kept for the error message (2,000 units) starts inside an emoji.
   'split-tail': { ...node(`process.stderr.write('\\u{1F600}' + 'x'.repeat(1999) + '\\n', () => process.exit(3));`) },
-  // One "word" of 100 kB: counted as one token, so only a byte cap bounds it.
+  // One "word" of 100 kB: billed by size now, but the byte cap must hold whatever the token cap allows.
   flood: { ...node(`process.stdout.write('y'.repeat(100000) + '\\n');`), maxOutputBytes: 4096 },
   // Holds a secret of the operator's while it runs.
   secretive: { ...node(`console.log('tick'); setTimeout(() => {}, 60000);`), env: { AGENT_TOKEN: AGENT_SECRET } },
@@ -83,7 +83,8 @@ describe('CLI agents', () => {
   });
 
   test('an agent that writes more bytes than its cap is killed and the run fails, whatever its word count', async () => {
-    const res = await startRun(stack, account, { prompt: 'x', model: 'cli/flood', maxTokens: 50 });
+    // A token cap far above the byte cap (10,000 tokens are 40 kB): the byte cap is what stops it.
+    const res = await startRun(stack, account, { prompt: 'x', model: 'cli/flood', maxTokens: 10_000 });
     const run = await waitForRun(stack, account, res.body.id);
     expect(run).toMatchObject({ status: 'failed', error: { code: 'cli_output_limit' } });
     expect(run.output.length).toBeLessThan(100_000);

@@ -160,7 +160,7 @@ export const ledgerEntrySchema = z
   .object({
     id: z.string(),
     runId: z.string().nullable(),
-    kind: z.enum(['credit', 'reserve', 'charge', 'refund']),
+    kind: z.enum(['credit', 'reserve', 'charge', 'refund', 'overrun']),
     amount: z.number().int(),
     balanceAfter: z.number().int(),
     reservedAfter: z.number().int(),

@@ -9,7 +9,9 @@ import type { Database, LedgerKind, LedgerRow } from './schema';
  *   reserve balance -= amount, reserved += amount
  *   charge  reserved -= amount          (spent for good)
  *   refund  reserved -= amount, balance += amount
- * So after every run is terminal: balance = credits - charges, and reserved = 0.
+ *   overrun balance -= amount          (usage above the reservation, charged at settle)
+ * So after every run is terminal: balance = credits - charges - overruns, and reserved = 0.
+ * Only an overrun can take the balance below zero (reserve entries must leave it >= 0).
  */
 export class AccountNotFoundError extends Error {
   override name = 'AccountNotFoundError';
@@ -20,6 +22,7 @@ const EFFECTS: Record<LedgerKind, { balance: number; reserved: number }> = {
   reserve: { balance: -1, reserved: 1 },
   charge: { balance: 0, reserved: -1 },
   refund: { balance: 1, reserved: -1 },
+  overrun: { balance: -1, reserved: 0 },
 };
 
 export interface LedgerChange {

@@ -11,6 +11,7 @@ import * as m0009 from './migrations/0009-webhook-fairness';
 import * as m0010 from './migrations/0010-token-budgets';
 import * as m0011 from './migrations/0011-storage-bounds';
 import * as m0013 from './migrations/0013-webhook-parking';
+import * as m0014 from './migrations/0014-overuse';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
 const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0010-token-budgets': m0010,
   '0011-storage-bounds': m0011,
   '0013-webhook-parking': m0013,
+  '0014-overuse': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -48,8 +48,10 @@ export interface Settlement extends SettleOutcome {
 }
 
 /**
- * Charges what the run used (never more than its estimate) and refunds the rest, sets its
- * terminal status and writes its closing events: all in one transaction, exactly once.
+ * Charges what the run used and refunds the rest of its reservation, sets its terminal status
+ * and writes its closing events: all in one transaction, exactly once. Usage the provider
+ * reported beyond the reservation (its count exceeded the estimate) is charged too, as an
+ * `overrun` ledger entry that lowers the balance, below zero if need be, by that much only.
  */
 export async function settleRunRecord(db: Db, input: SettleInput): Promise<Settlement | null> {
   return db.transaction().execute((trx) => settleRunIn(trx, input));
@@ -64,12 +66,14 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
     { input: run.price_input, output: run.price_output },
     { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
   );
-  const charged = Math.min(used, run.estimate);
-  const refunded = run.estimate - charged;
+  const withinEstimate = Math.min(used, run.estimate);
+  const overrun = used - withinEstimate;
+  const charged = withinEstimate + overrun;
+  const refunded = run.estimate - withinEstimate;
   await applyLedgerChange(trx, {
     accountId: run.account_id,
     kind: 'charge',
-    amount: charged,
+    amount: withinEstimate,
     runId: run.id,
     idempotencyKey: `${run.id}:charge`,
   });
@@ -80,6 +84,16 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
     runId: run.id,
     idempotencyKey: `${run.id}:refund`,
   });
+  if (overrun > 0) {
+    await applyLedgerChange(trx, {
+      accountId: run.account_id,
+      kind: 'overrun',
+      amount: overrun,
+      runId: run.id,
+      idempotencyKey: `${run.id}:overrun`,
+      reason: `usage of ${used} credits above the reservation of ${run.estimate}`,
+    });
+  }
   await trx
     .updateTable('runs')
     .set({
@@ -88,6 +102,7 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
       progress: null,
       charged,
       refunded,
+      overrun,
       output: outputOfRunSql(run.id),
       truncated: input.truncated,
       error: input.error ? safeJson(input.error) : null,

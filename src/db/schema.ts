@@ -8,7 +8,7 @@ export type { Multitask, RunError, RunProgress, RunStatus, RunStep, SealedBox, W
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
-export type LedgerKind = 'credit' | 'reserve' | 'charge' | 'refund';
+export type LedgerKind = 'credit' | 'reserve' | 'charge' | 'refund' | 'overrun';
 
 export interface AccountsTable {
   id: string;
@@ -65,6 +65,8 @@ export interface RunsTable {
   price_output: number;
   charged: number | null;
   refunded: number | null;
+  /** Credits charged above the estimate (usage the provider reported beyond the reservation); in `charged` too. */
+  overrun: Generated<number>;
   input_tokens: Generated<number>;
   output_tokens: Generated<number>;
   output: Generated<string>;

@@ -1,5 +1,6 @@
 import type { Usage } from '../pricing';
 import { parseEventJson, postEventStream } from './event-stream';
+import { estimateByBytes } from './estimate-tokens';
 import { DEFAULT_IDLE_TIMEOUT_MS, HttpChatProvider } from './http-chat-provider';
 import type { ModelCall, ModelChunk, ModelMessage } from './types';
 import { ProviderError } from './types';
@@ -46,6 +47,11 @@ function requestMessages(messages: ModelMessage[]): { system?: string; messages:
  */
 export class AnthropicProvider extends HttpChatProvider {
   readonly prefix = 'anthropic';
+
+  /** Anthropic publishes no tokenizer for its current models: the byte bound, which holds for any. */
+  estimateInputTokens(messages: ModelMessage[]): number {
+    return estimateByBytes(messages);
+  }
 
   protected async *chunks(call: ModelCall, apiKey: string | undefined): AsyncGenerator<ModelChunk> {
     const events = postEventStream({

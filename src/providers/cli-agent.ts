@@ -10,11 +10,17 @@ import type { CliAgentConfig, CliAgentTable } from './cli-agent-config';
 import { redactText, withRedactedErrors } from './redact';
 import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
 import { tailOf } from '../text';
+import { BYTES_PER_SIZE_TOKEN, sizeTokens, sizeTokensOf } from './estimate-tokens';
 import { ProviderError } from './types';
 
-/** Billing rule for agents, which report no usage: one token per whitespace-separated word. */
-export function countWords(text: string): number {
-  return text.match(/\S+/g)?.length ?? 0;
+
+/** The longest start of `text` of at most `maxBytes` bytes of UTF-8 (no character cut in two). */
+function utf8Prefix(text: string, maxBytes: number): string {
+  if (maxBytes <= 0) return '';
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return text;
+  // A streaming decode holds back a sequence cut at the end instead of writing U+FFFD for it.
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes), { stream: true });
 }
 
 /** A single prompt as is; a conversation (a session's later turns) as a plain transcript. */
@@ -66,8 +72,9 @@ export class CliAgentProvider implements ModelProvider {
     return model.startsWith('cli/') && Object.hasOwn(this.agents, model.slice('cli/'.length));
   }
 
+  /** Agents report no usage: input and output are billed by size (`sizeTokens`), not by words. */
   estimateInputTokens(messages: ModelMessage[]): number {
-    return countWords(promptOf(messages));
+    return sizeTokensOf(promptOf(messages));
   }
 
   stream(call: ModelCall): AsyncIterable<ModelChunk> {
@@ -106,7 +113,9 @@ export class CliAgentProvider implements ModelProvider {
     if (problem) throw new ProviderError(`agent "${name}" is refused because ${problem}`, 'cli_sandbox_unavailable', false);
     const prompt = promptOf(call.messages);
     const home = await mkdtemp(path.join(os.tmpdir(), 'runway-cli-'));
-    const usage: Usage = { inputTokens: countWords(prompt), outputTokens: 0 };
+    const usage: Usage = { inputTokens: sizeTokensOf(prompt), outputTokens: 0 };
+    /** Output bytes so far: the token count is of the whole, not rounded up line by line. */
+    let outputBytes = 0;
     const tail: string[] = [];
     // The agent may print its environment: the key and the operator's values are scrubbed from
     // everything it says. NULs go too, since PostgreSQL text cannot hold them.
@@ -122,11 +131,14 @@ export class CliAgentProvider implements ModelProvider {
       });
       for await (const event of events) {
         if (event.type === 'stdout') {
-          const text = scrub(event.text);
-          usage.outputTokens += countWords(text);
-          yield { type: 'delta', text };
+          // One read can be far more than the cap allows: what is over it is neither shown nor billed.
+          const room = call.maxOutputTokens * BYTES_PER_SIZE_TOKEN - outputBytes;
+          const text = utf8Prefix(scrub(event.text), room);
+          outputBytes += Buffer.byteLength(text);
+          usage.outputTokens = sizeTokens(outputBytes);
+          if (text) yield { type: 'delta', text };
           yield { type: 'usage', usage: { ...usage } };
-          if (usage.outputTokens >= call.maxOutputTokens) {
+          if (usage.outputTokens >= call.maxOutputTokens || Buffer.byteLength(text) >= room) {
             yield { type: 'finish', reason: 'length' }; // returning kills the agent
             return;
           }

@@ -1,4 +1,3 @@
-import { estimateChatTokens } from './estimate-tokens';
 import { withRedactedErrors } from './redact';
 import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
 
@@ -26,9 +25,7 @@ export abstract class HttpChatProvider implements ModelProvider {
     return model.startsWith(`${this.prefix}/`) && model.length > this.prefix.length + 1;
   }
 
-  estimateInputTokens(messages: ModelMessage[]): number {
-    return estimateChatTokens(messages);
-  }
+  abstract estimateInputTokens(messages: ModelMessage[], model: string): number;
 
   stream(call: ModelCall): AsyncIterable<ModelChunk> {
     const apiKey = call.apiKey ?? this.options.apiKey;

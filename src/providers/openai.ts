@@ -1,6 +1,7 @@
 import { parseEventJson, postEventStream } from './event-stream';
+import { estimateOpenAiTokens } from './estimate-tokens';
 import { DEFAULT_IDLE_TIMEOUT_MS, HttpChatProvider } from './http-chat-provider';
-import type { ModelCall, ModelChunk } from './types';
+import type { ModelCall, ModelChunk, ModelMessage } from './types';
 import { ProviderError } from './types';
 import { excerpt } from '../text';
 
@@ -18,6 +19,11 @@ interface ChatChunk {
  */
 export class OpenAiProvider extends HttpChatProvider {
   readonly prefix = 'openai';
+
+  /** Counted with the model's own tokenizer (OpenAI publishes it), bounded in work. */
+  estimateInputTokens(messages: ModelMessage[], model: string): number {
+    return estimateOpenAiTokens(messages, this.upstreamModel(model));
+  }
 
   protected async *chunks(call: ModelCall, apiKey: string | undefined): AsyncGenerator<ModelChunk> {
     const events = postEventStream({

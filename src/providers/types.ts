@@ -29,8 +29,11 @@ export interface ModelProvider {
   /** The part before the slash in model names it serves. */
   readonly prefix: string;
   supports(model: string): boolean;
-  /** An upper-leaning guess of input tokens, used for the estimate before any call. */
-  estimateInputTokens(messages: ModelMessage[]): number;
+  /**
+   * Input tokens of a call to `model`, never fewer than the provider will count (see
+   * estimate-tokens.ts): the reservation and the spend cap are taken from it. Linear in the text.
+   */
+  estimateInputTokens(messages: ModelMessage[], model: string): number;
   stream(call: ModelCall): AsyncIterable<ModelChunk>;
 }
 

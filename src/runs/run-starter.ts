@@ -80,7 +80,7 @@ export class RunStarter {
       throw new UnknownModel(request.model);
     }
     // A session request also pays for the earlier turns it may carry, up to the session's budget.
-    const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }]) + contextTokens;
+    const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }], request.model) + contextTokens;
     return { estimate: costOf(price, { inputTokens, outputTokens: request.maxTokens }), price };
   }
 

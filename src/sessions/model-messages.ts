@@ -12,7 +12,7 @@ export async function buildModelMessages(db: Db, run: RunRow, provider: ModelPro
   if (!run.session_id) return [current];
   const contextTokens = await getSessionContextTokens(db, run.session_id);
   if (!contextTokens) return [current];
-  const estimate = (text: string) => provider.estimateInputTokens([{ role: 'user', content: text }]);
+  const estimate = (text: string) => provider.estimateInputTokens([{ role: 'user', content: text }], run.model);
   const turns = await sessionTurnsBefore(db, run.session_id, run.seq, contextTokens, estimate);
   return [
     ...turns.flatMap((t): ModelMessage[] => [

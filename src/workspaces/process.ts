@@ -51,6 +51,11 @@ export interface ProcessOutcome {
 }
 
 const TAIL_BYTES = 16 * 1024;
+/**
+ * A line longer than this is passed on in pieces: a command printing megabytes without a newline
+ * would otherwise be re-split from its start on every read (quadratic) and kept whole in memory.
+ */
+const MAX_LINE_CHARS = 16 * 1024;
 /** After the main process exits, how long its pipes may still drain before they are cut. */
 const DRAIN_MS = 200;
 
@@ -118,6 +123,10 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
       const lines = (partial[stream] + text).split(/\r\n|\r|\n/);
       partial[stream] = lines.pop() ?? '';
       for (const line of lines) if (line.length > 0) options.onLine(stream, line);
+      if (partial[stream].length >= MAX_LINE_CHARS) {
+        options.onLine(stream, partial[stream]);
+        partial[stream] = '';
+      }
     };
     child.stdout?.on('data', onData('stdout'));
     child.stderr?.on('data', onData('stderr'));

@@ -65,7 +65,8 @@ export async function expectLedgerConsistent(stack: TestStack, account: TestAcco
   let charges = 0;
   for (const e of entries) {
     if (e.kind === 'credit') credits += e.amount;
-    if (e.kind === 'charge') charges += e.amount;
+    // Usage above a reservation is charged apart (an overrun lowers the balance directly).
+    if (e.kind === 'charge' || e.kind === 'overrun') charges += e.amount;
     if (!e.runId) continue;
     const kinds = byRun.get(e.runId) ?? {};
     (kinds[e.kind] ??= []).push(e.amount);
