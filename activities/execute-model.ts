@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { publishVolatileEvent } from '../src/db/run-events';
 import { countSettlement, errorCodeLabel, metrics } from '../src/metrics/metrics';
 import { enterRunStep, getRunById, settleRunRecord } from '../src/db/runs';
-import { outputTokensAffordable } from '../src/pricing';
+import { outputTokensAffordable, type Usage } from '../src/pricing';
 import { redactError } from '../src/providers/redact';
+import { estimateByBytes } from '../src/providers/estimate-tokens';
 import { ProviderError, type ModelMessage, type ModelProvider } from '../src/providers/types';
 import type { RunRow } from '../src/db/schema';
 import { buildModelMessages } from '../src/sessions/model-messages';
@@ -182,12 +183,29 @@ async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: Abor
     } else if (chunk.type === 'log') {
       writer.log(chunk.stream, chunk.line);
     } else if (chunk.type === 'usage') {
-      writer.setUsage(chunk.usage);
+      writer.setUsage(billableUsage(chunk.usage, call));
     } else if (chunk.type === 'finish' && chunk.reason === 'length') {
       truncated = true; // stopped at the cap we passed
     }
   }
   return truncated;
+}
+
+/**
+ * What a provider's usage report can bill: usage beyond the reservation is charged (an overrun),
+ * so a report is bounded by what the call could have used: input no more than one token per
+ * UTF-8 byte of what was sent (a bound for every byte-level BPE tokenizer), output no more than
+ * the cap it was given. A broken or hostile endpoint's absurd count cannot bill a tenant billions.
+ */
+function billableUsage(usage: Usage, call: ModelCall): Usage {
+  const bounded = {
+    inputTokens: Math.min(usage.inputTokens, Math.max(call.inputTokens, estimateByBytes(call.messages))),
+    outputTokens: Math.min(usage.outputTokens, call.allowed),
+  };
+  if (bounded.inputTokens !== usage.inputTokens || bounded.outputTokens !== usage.outputTokens) {
+    log.warn('provider reported more usage than the call could use; billing the bound', { reported: usage, billed: bounded });
+  }
+  return bounded;
 }
 
 /** Aborts the call on the activity's cancellation or on the stop NOTIFY, whichever comes first. */

@@ -70,6 +70,9 @@ test('admissions, refusals, settlements, credits, streams, first tokens and webh
   const refused = await startRun(stack, account, { prompt: 'too big', model: 'demo/echo', maxTokens: 100_000 });
   expect(refused.status).toBe(402);
   for (const deadline = Date.now() + 20_000; receiver.received.filter((r) => r.path === '/metrics-hook').length < 2 && Date.now() < deadline; ) await sleep(50);
+  // An attempt is counted once its outcome is recorded, just after the receiver has answered.
+  const delivered = 'runway_webhook_deliveries_total{outcome="delivered"}';
+  for (const deadline = Date.now() + 10_000; delta(before, (await scrape()).samples, delivered) < 2 && Date.now() < deadline; ) await sleep(50);
 
   const { samples: after, text } = await scrape();
   expect(delta(before, after, 'runway_runs_admitted_total')).toBe(2);
