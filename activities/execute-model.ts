@@ -192,14 +192,21 @@ async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: Abor
 }
 
 /**
+ * Tokens a provider may add to what it was sent (chat templates, its own system text), over the
+ * byte bound: generous, since the bound is there to stop absurd reports, not to audit exact ones.
+ */
+const PROVIDER_FRAMING_TOKENS = 1_000;
+
+/**
  * What a provider's usage report can bill: usage beyond the reservation is charged (an overrun),
  * so a report is bounded by what the call could have used: input no more than one token per
- * UTF-8 byte of what was sent (a bound for every byte-level BPE tokenizer), output no more than
- * the cap it was given. A broken or hostile endpoint's absurd count cannot bill a tenant billions.
+ * UTF-8 byte of what was sent (a bound for every byte-level BPE tokenizer) plus the provider's
+ * framing, output no more than the cap it was given. A broken or hostile endpoint's absurd
+ * count cannot bill a tenant billions.
  */
 function billableUsage(usage: Usage, call: ModelCall): Usage {
   const bounded = {
-    inputTokens: Math.min(usage.inputTokens, Math.max(call.inputTokens, estimateByBytes(call.messages))),
+    inputTokens: Math.min(usage.inputTokens, Math.max(call.inputTokens, estimateByBytes(call.messages)) + PROVIDER_FRAMING_TOKENS),
     outputTokens: Math.min(usage.outputTokens, call.allowed),
   };
   if (bounded.inputTokens !== usage.inputTokens || bounded.outputTokens !== usage.outputTokens) {
