@@ -1,5 +1,4 @@
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type RawBuilder } from 'kysely';
 import { Webhook } from 'standardwebhooks';
@@ -348,6 +347,17 @@ test('a receiver that accepts the connection but never completes the TLS handsha
   );
   expect(result).toEqual({ kind: 'error', message: 'no connection within 300 ms' });
   expect(Date.now() - began).toBeLessThan(4_000);
+});
+
+test("a failed attempt's error names the endpoint's host, never the address it resolved to", async () => {
+  const closed = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const result = await sendWebhook({ url: `http://localhost:${closed}/hook`, headers: {}, body: '{}' }, { allowPrivate: true, timeoutMs: 5_000 });
+  expect(result).toEqual({ kind: 'error', message: `ECONNREFUSED: connect to localhost:${closed} failed` });
 });
 
 test('defaults: own queue derived from the run queue, 50 slots, 10 in flight per account, connect 3 s', () => {

@@ -86,7 +86,7 @@ export async function sendWebhook(target: { url: string; headers: Record<string,
         // Belt and braces: the address actually connected to.
         const remote = socket.remoteAddress;
         if (!options.allowPrivate && (!remote || isBlockedAddress(remote))) {
-          finish({ kind: 'error', message: `blocked: connected to ${remote ?? 'an unknown address'}, a private address` });
+          finish({ kind: 'error', message: `blocked: ${host} connected to a loopback, private, link-local or reserved address` });
         }
       });
     });
@@ -95,9 +95,19 @@ export async function sendWebhook(target: { url: string; headers: Record<string,
       finish({ kind: 'response', statusCode: res.statusCode ?? 0 });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const message = err instanceof BlockedAddress ? `blocked: ${err.message}` : err.code ? `${err.code}: ${err.message}` : err.message;
-      finish({ kind: 'error', message: message.slice(0, 500) });
+      finish({ kind: 'error', message: attemptError(err, url.host).slice(0, 500) });
     });
     req.end(body);
   });
+}
+
+/**
+ * What the tenant's delivery log says of a failed attempt. Node's socket errors name the address
+ * connected to ("connect ECONNREFUSED 10.0.3.7:443"): the log names the URL's host instead, so a
+ * delivery log never maps the platform's network.
+ */
+function attemptError(err: NodeJS.ErrnoException & { address?: string }, host: string): string {
+  if (err instanceof BlockedAddress) return `blocked: ${err.message}`;
+  if (err.code && err.address) return `${err.code}: ${err.syscall ?? 'connect'} to ${host} failed`;
+  return err.code ? `${err.code}: ${err.message}` : err.message;
 }
