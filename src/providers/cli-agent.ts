@@ -131,6 +131,11 @@ export class CliAgentProvider implements ModelProvider {
       });
       for await (const event of events) {
         if (event.type === 'stdout') {
+          // The operator's byte cap fails the run whatever the token cap would cut: a read that
+          // passes both must not turn the kill into a success.
+          if (outputBytes + Buffer.byteLength(event.text) > agent.maxOutputBytes) {
+            throw new ProviderError(`agent "${name}" wrote more than ${agent.maxOutputBytes} bytes`, 'cli_output_limit', false);
+          }
           // One read can be far more than the cap allows: what is over it is neither shown nor billed.
           const room = call.maxOutputTokens * BYTES_PER_SIZE_TOKEN - outputBytes;
           const text = utf8Prefix(scrub(event.text), room);
