@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { finishRunCleanup, getRunStatus, recordWorkspaceLeftover } from '../src/db/run-workspace';
 import { removeWorkspace, workspaceLayout } from '../src/workspaces/layout';
-import { CLEANUP_ATTEMPTS } from '../workflows/types';
+import { CLEANUP_ATTEMPTS, CLEANUP_HEARTBEAT_MS } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 
 /**
  * Removes the run's workspace (checkout, partial clone, setup HOME); removing one that is gone
@@ -25,7 +26,8 @@ export function cleanupWorkspaceActivity(deps: ActivityDeps) {
  */
 export async function recordingLeftovers(deps: ActivityDeps, ownerId: string, remove: () => Promise<void>, abandon?: () => Promise<void>): Promise<void> {
   try {
-    await remove();
+    // Beats while removing: a worker killed mid-removal is noticed in seconds, not at the timeout.
+    await withHeartbeat(Context.current(), { everyMs: CLEANUP_HEARTBEAT_MS }, remove);
   } catch (err) {
     if (Context.current().info.attempt < CLEANUP_ATTEMPTS) throw err;
     deps.logger.error({ ownerId, err }, 'workspace could not be removed; recorded in workspace_leftovers');

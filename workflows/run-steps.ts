@@ -17,8 +17,15 @@ import { CLEANUP_ATTEMPTS, type RunError } from './types';
 /** Quick database steps: retried fast, for a bounded time, since they are idempotent. */
 const DB_RETRY = { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
 const SHORT: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: DB_RETRY };
-/** A workspace removal that keeps failing (its host's disk, a path the OS refuses) is given up on. */
-const CLEANUP: ActivityOptions = { startToCloseTimeout: '5 minutes', retry: { ...DB_RETRY, maximumAttempts: CLEANUP_ATTEMPTS } };
+/**
+ * A workspace removal that keeps failing (its host's disk, a path the OS refuses) is given up on;
+ * one whose worker died is retried once its heartbeats stop, not after the whole 5 minutes.
+ */
+const CLEANUP: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { ...DB_RETRY, maximumAttempts: CLEANUP_ATTEMPTS },
+};
 /** Long steps: heartbeat so a dead worker is noticed within seconds, and wait for their clean-up on stop. */
 const LONG: ActivityOptions = {
   startToCloseTimeout: '2 hours',

@@ -99,6 +99,8 @@ export interface RunError {
 
 /** Attempts at removing a workspace; the last one records what it could not remove. */
 export const CLEANUP_ATTEMPTS = 5;
+/** A workspace removal beats this often, and is retried when 10 s pass without a beat (its worker died). */
+export const CLEANUP_HEARTBEAT_MS = 1_000;
 
 /** The error of a run stopped on request. */
 export const STOPPED_ERROR: RunError = { code: 'stopped', message: 'the run was stopped on request' };
