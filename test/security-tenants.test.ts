@@ -88,7 +88,7 @@ describe('sessions belong to their account', () => {
     const intruder = await createAccount(stack, 10_000);
     const session = await openSession(owner);
     const runId = newId('run');
-    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }), { executionId: 'execution-1' });
+    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }));
     expect(admission).toMatchObject({ admitted: false, reason: 'session-not-found' });
     expect(await runsOf(intruder.id)).toEqual([]);
   });

@@ -1,20 +1,41 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
+import type { SealedBox, WorkspaceSpec } from './schema';
 import type { TokenSpender } from '../runs/token-limits';
-import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
+import type { AdmissionRejection } from '../../workflows/types';
 
-/** What `runway_admit` (migration 0010) decided. */
+/** What `runway_admit` (src/db/sql/runway_admit.sql) decided. */
 export type AdmissionOutcome =
   | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number }
   | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
 
+/** The run as admission records it (a run's workflow input carries these fields too). */
+export interface AdmissionRequest {
+  runId: string;
+  accountId: string;
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  estimate: number;
+  price: { input: number; output: number };
+  workspace: WorkspaceSpec | null;
+  metadata: Record<string, unknown>;
+  sessionId: string | null;
+  /** The session request (`req_…`) this run serves. */
+  requestId?: string | null;
+  retryOf: string | null;
+  /** Hash of the request body, compared when an Idempotency-Key is reused. */
+  requestHash: string;
+  /** The platform's default cap on the account's active runs (the account's own wins). */
+  maxActiveRuns: number;
+  /** The platform's default cap on one end user's active runs (null: none unless the account sets one). */
+  maxActiveRunsPerUser?: number | null;
+  /** The end user the run serves; a session's request serves the session's. */
+  user?: string | null;
+  sealedSecrets: SealedBox | null;
+}
+
 export interface AdmissionCall {
-  /**
-   * The workflow execution deciding for itself (a run whose workflow was started before its
-   * admission, as before the outbox): its refusal is recorded for its retries, and no outbox
-   * entry is written. Absent for the API, whose admission writes the outbox entry.
-   */
-  executionId?: string;
   /** How long the admitting process has to start the workflow before a relay may. */
   startAfterMs?: number;
   /** The scoped token creating the run (absent: the account's key): its budgets are decided here. */
@@ -33,25 +54,41 @@ interface Row {
   seq: string | null;
 }
 
+/** The function's one argument (its keys are listed at the top of runway_admit.sql). */
+function admissionArgument(request: AdmissionRequest, call: AdmissionCall): Record<string, unknown> {
+  const { token } = call;
+  return {
+    runId: request.runId,
+    accountId: request.accountId,
+    model: request.model,
+    prompt: request.prompt,
+    maxTokens: request.maxTokens,
+    workspace: request.workspace,
+    metadata: request.metadata,
+    sessionId: request.sessionId,
+    requestId: request.requestId ?? null,
+    retryOf: request.retryOf,
+    requestHash: request.requestHash,
+    estimate: request.estimate,
+    price: request.price,
+    sealedSecrets: request.sealedSecrets,
+    startAfterMs: call.startAfterMs ?? 0,
+    defaultMaxActiveRuns: request.maxActiveRuns,
+    defaultMaxActiveRunsPerUser: request.maxActiveRunsPerUser ?? null,
+    user: request.user ?? null,
+    userMetadata: call.userMetadata ?? null,
+    token: token
+      ? { id: token.tokenId, expiresAt: token.expiresAt.toISOString(), budget: token.limits.budget ?? null, userBudget: token.limits.userBudget ?? null }
+      : null,
+  };
+}
+
 /**
  * One round trip, one transaction: the account's checks, the run, its reservation, its first
- * event and its outbox entry (the rules are in the function; see its migration for why).
+ * event and its outbox entry (the rules are in the function, src/db/sql/runway_admit.sql).
  */
-export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: AdmissionCall = {}): Promise<AdmissionOutcome> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM runway_admit(
-      ${input.runId}, ${input.accountId}, ${input.model}, ${input.prompt}, ${input.maxTokens},
-      ${input.workspace ? JSON.stringify(input.workspace) : null}::jsonb, ${JSON.stringify(input.metadata)}::jsonb,
-      ${input.sessionId}, ${input.requestId ?? null}, ${input.retryOf}, ${input.requestHash},
-      ${input.estimate}, ${input.price.input}, ${input.price.output}, ${input.maxActiveRuns},
-      ${call.executionId ?? null}, ${input.sealedSecrets ? JSON.stringify(input.sealedSecrets) : null}::jsonb,
-      ${`${call.startAfterMs ?? 0} milliseconds`}::interval,
-      ${input.user ?? null}, ${input.maxActiveRunsPerUser ?? null}::integer,
-      ${call.userMetadata ? JSON.stringify(call.userMetadata) : null}::jsonb,
-      ${call.token?.tokenId ?? null}, ${call.token?.expiresAt ?? null}::timestamptz,
-      ${call.token?.limits.budget ?? null}::bigint, ${call.token?.limits.userBudget?.credits ?? null}::bigint,
-      ${call.token?.limits.userBudget?.period ?? null}
-    )`.execute(db);
+export async function admitInDatabase(db: Db, request: AdmissionRequest, call: AdmissionCall = {}): Promise<AdmissionOutcome> {
+  const { rows } = await sql<Row>`SELECT * FROM runway_admit(${JSON.stringify(admissionArgument(request, call))}::jsonb)`.execute(db);
   const row = rows[0];
   if (!row) throw new Error('runway_admit returned no row');
   if (row.outcome === 'refused') {

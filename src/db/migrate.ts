@@ -12,6 +12,8 @@ import * as m0010 from './migrations/0010-token-budgets';
 import * as m0011 from './migrations/0011-storage-bounds';
 import * as m0013 from './migrations/0013-webhook-parking';
 import * as m0014 from './migrations/0014-overuse';
+import * as m0015 from './migrations/0015-compat-floor';
+import { applyRepeatable } from './repeatable';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
 const migrations: Record<string, Migration> = {
@@ -27,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0011-storage-bounds': m0011,
   '0013-webhook-parking': m0013,
   '0014-overuse': m0014,
+  '0015-compat-floor': m0015,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -36,8 +39,10 @@ export class MigrationError extends Error {
 }
 
 /**
- * Applies pending migrations. Kysely holds a PostgreSQL advisory lock meanwhile, so several
- * processes starting at once apply each migration exactly once.
+ * Applies pending migrations, then the repeatable SQL files whose text changed (src/db/sql: the
+ * functions defined in full there, e.g. `runway_admit`). Kysely holds a PostgreSQL advisory lock
+ * during the migrations and the repeatable step its own, so several processes starting at once
+ * apply each migration, and each new text, exactly once. Returns what was applied.
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider });
@@ -47,5 +52,9 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     const reason = error instanceof Error ? error.message : String(error ?? 'unknown error');
     throw new MigrationError(`Migration ${failed?.migrationName ?? ''} failed: ${reason}`.replace('  ', ' '));
   }
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const migrated = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const replaced = await applyRepeatable(db).catch((err: unknown) => {
+    throw new MigrationError(`Repeatable SQL failed: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  return [...migrated, ...replaced.map((name) => `${name}.sql`)];
 }

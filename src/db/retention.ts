@@ -46,7 +46,6 @@ export async function purgeFinishedBatch(db: Db, cutoff: Date, limit: number): P
       events += Number((await trx.deleteFrom('run_events').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
       deliveries = Number((await trx.deleteFrom('webhook_deliveries').where('run_id', 'in', runIds).executeTakeFirst()).numDeletedRows);
       await trx.deleteFrom('webhook_payloads').where('run_id', 'in', runIds).execute();
-      await trx.deleteFrom('admission_rejections').where('run_id', 'in', runIds).execute();
       await trx.deleteFrom('runs').where('id', 'in', runIds).execute();
       await trx.insertInto('purged_runs').values(doomed.map((r) => ({ id: r.id, account_id: r.account_id }))).onConflict((oc) => oc.doNothing()).execute();
       await releaseLogBytes(trx, doomed);

@@ -112,16 +112,6 @@ export interface RunEventsTable {
   created_at: Generated<Date>;
 }
 
-export interface AdmissionRejectionsTable {
-  run_id: string;
-  execution_id: string;
-  reason: string;
-  detail: string;
-  balance: number;
-  request_hash: string;
-  created_at: Generated<Date>;
-}
-
 /** The outbox: admitted runs whose workflow has not been started yet. */
 export interface RunStartsTable {
   run_id: string;
@@ -156,7 +146,6 @@ export interface Database {
   runs: RunsTable;
   run_events: RunEventsTable;
   sessions: SessionsTable;
-  admission_rejections: AdmissionRejectionsTable;
   workspace_leftovers: WorkspaceLeftoversTable;
   run_starts: RunStartsTable;
   purged_runs: PurgedRunsTable;

@@ -3,7 +3,13 @@ import { ACTIVE_STATUSES } from '../../workflows/run-vocabulary';
 import type { Db } from './database';
 import { sessionVisibleTo, type Visibility } from './visibility';
 import type { Database, Multitask, RunRow, SessionRow, SessionStatus, WorkspaceSpec } from './schema';
-import { PREPARING_AT_MOST } from './migrations/0010-token-budgets';
+
+/**
+ * Longest a session's workspace preparation can take (5 attempts × 30 min), with room: an older
+ * preparing row is a session whose workflow never started (its API died in between) and holds no
+ * worker. Admission (src/db/sql/runway_admit.sql) counts preparing sessions with the same bound.
+ */
+export const PREPARING_AT_MOST = '3 hours';
 
 export interface NewSession {
   id: string;

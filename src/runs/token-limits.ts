@@ -4,7 +4,7 @@ import { ForbiddenByToken } from './errors';
 
 /**
  * A scoped token's holder creating runs and sessions: bounded by the token's limits, and its
- * budget counted under its id until it expires (see `runway_admit`, migration 0010).
+ * budget counted under its id until it expires (see src/db/sql/runway_admit.sql).
  */
 export interface TokenSpender {
   tokenId: string;
