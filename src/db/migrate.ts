@@ -32,7 +32,8 @@ const migrations: Record<string, Migration> = {
   '0015-compat-floor': m0015,
 };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
+/** The versioned migrations, for a Migrator (tests migrate to an earlier version with it). */
+export const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
