@@ -1,10 +1,16 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error';
 import { priceTableSchema, type PriceTable } from './pricing';
 import { DEFAULT_ALLOWED_HOSTS, type WorkspaceSettings } from './workspaces/settings';
-import { parseCliAgents, type CliAgentTable } from './providers/cli-agent-config';
+import { parseCliAgents } from './providers/cli-agent-config';
+import type { ProviderSettings } from './providers/settings';
+import type { MetricsSettings } from './metrics/metrics-server';
+import type { TokenDefaults } from './tokens/scoped-tokens';
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/schedule';
 import { DEFAULT_SESSION_IDLE_MS } from '../workflows/types';
+
+export { ConfigError };
 
 /** Every setting comes from the environment and is validated once, at start-up. */
 const intFromEnv = (def: number, min = 0) =>
@@ -110,7 +116,7 @@ const envSchema = z.object({
   RUNWAY_MAX_LOG_BYTES_PER_ACCOUNT: intFromEnv(DEFAULT_LOG_LIMITS.perAccountBytes, 1024),
 });
 
-export interface Config {
+export interface Config extends ProviderSettings {
   env: string;
   port: number;
   /** Until `resolveDatabase` (bootstrap) has decided: DATABASE_URL, or the system default. */
@@ -126,14 +132,7 @@ export interface Config {
   /** Undefined until resolved by `resolveLocalSecrets` (a generated one in development). */
   adminToken?: string;
   secretsKey?: Buffer;
-  openai: { baseUrl: string; apiKey?: string };
-  anthropic: { baseUrl: string; apiKey?: string };
-  /** Silence from a model provider after which the call is abandoned as hung (and retried). */
-  providerIdleTimeoutMs: number;
-  /** Local agent commands served as `cli/<name>`. */
-  cliAgents: CliAgentTable;
   workspacesDir: string;
-  demoDelayMs: number;
   prices: PriceTable;
   maxActiveRuns: number;
   /** Default cap on one end user's active runs (an account may set its own); null: none. */
@@ -144,8 +143,7 @@ export interface Config {
   maxOpenSessions: number;
   /** Sessions per end user that are not closed yet (one user cannot take the account's every slot). */
   maxOpenSessionsPerUser: number;
-  /** What a `create` token may spend when its issuer set no `maxEstimate` / `budget`. */
-  tokenDefaults: { maxEstimate: number; budget: number };
+  tokenDefaults: TokenDefaults;
   /** A session with nothing queued or running for this long closes itself. */
   sessionIdleTimeoutMs: number;
   maxBodyBytes: number;
@@ -170,8 +168,7 @@ export interface Config {
   webhooks: WebhookSettings;
   retention: RetentionSettings;
   logLimits: LogLimits;
-  /** `/metrics` on the API and on the worker's own port (0: none); a bearer token guards both when set. */
-  metrics: { token?: string; workerPort: number };
+  metrics: MetricsSettings;
 }
 
 export interface RetentionSettings {
@@ -231,10 +228,6 @@ export interface WebhookSettings {
   pollMs: number;
   /** Manual retries (`…/retry`) per delivery. */
   maxRedeliveries: number;
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { TerminalView } from '../src/client/terminal-view';
+import { TerminalView } from '../src/terminal/terminal-view';
 import { createDb, createPool } from '../src/db/database';
 import { excerpt, safeJson, sanitize, stripTerminalControls, truncate } from '../src/text';
 

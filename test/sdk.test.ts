@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runway, RunwayError, textOf, verifyWebhook, type RunwayEvent } from '../packages/client/src/index';
+import { Runway, RunwayError, isTerminal, runStatuses, textOf, verifyWebhook, type RunwayEvent } from '../packages/client/src/index';
 import { buildOpenApiDocument } from '../src/api/openapi';
 import { createAccount, expectLedgerConsistent, ledgerOf, type TestAccount } from './helpers/api';
 import { spawnPlatformProcess, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
 import { freePort } from '../src/temporal/dev-server';
+import { RUN_STATUSES, TERMINAL_STATUSES } from '../workflows/run-vocabulary';
 
 /** The client SDK (packages/client) against the real stack (issue #17). */
 let stack: TestStack;
@@ -37,6 +38,11 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   for await (const item of items) out.push(item);
   return out;
 }
+
+test('the SDK\'s run statuses are the OpenAPI enum, and its terminal ones the server\'s', () => {
+  expect(runStatuses).toEqual(RUN_STATUSES);
+  expect(runStatuses.filter(isTerminal)).toEqual(TERMINAL_STATUSES);
+});
 
 test('the SDK was built from the API\'s current OpenAPI document', () => {
   const built = JSON.parse(readFileSync(path.join(__dirname, '..', 'packages', 'client', 'openapi.json'), 'utf8'));

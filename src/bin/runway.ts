@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { Runway } from '../../packages/client/src/index';
-import { TerminalView } from '../client/terminal-view';
+import { TerminalView } from '../terminal/terminal-view';
 import { stripTerminalControls } from '../text';
 
 const USAGE = `Usage:

@@ -4,6 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger';
 import { registry } from './metrics';
 
+/** `/metrics` on the API and on the worker's own port (0: none); a bearer token guards both when set. */
+export interface MetricsSettings {
+  token?: string;
+  workerPort: number;
+}
+
 /** `Authorization: Bearer <token>` equals the configured token, in constant time. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '');

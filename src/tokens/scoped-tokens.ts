@@ -26,6 +26,12 @@ export interface TokenLimits {
   allow?: { workspaces?: boolean; setup?: boolean; cliAgents?: boolean };
 }
 
+/** What a `create` token may spend when its issuer set no `maxEstimate` / `budget`. */
+export interface TokenDefaults {
+  maxEstimate: number;
+  budget: number;
+}
+
 /** Exactly one kind of scope per token. */
 export type TokenScope = { runs: string[] } | { sessions: string[] } | { user: string };
 

@@ -1,4 +1,4 @@
-import type { components } from './api-types.js';
+import { runStatusValues, type components, type paths } from './api-types.js';
 import { Http, type RunwayOptions } from './http.js';
 import { followStream, type RunwayEvent, type StreamOptions } from './stream.js';
 
@@ -21,8 +21,16 @@ export type CreateWebhook = Schemas['CreateWebhook'];
 export type UpdateWebhook = Schemas['UpdateWebhook'];
 export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type RunStatus = Run['status'];
+export type SessionStatus = Session['status'];
 export type Account = Schemas['Account'];
 export type LedgerEntry = Schemas['LedgerEntry'];
+
+/** The JSON body of an operation's 202 answer, as the OpenAPI document declares it. */
+type Accepted<Path extends keyof paths, Method extends 'post' | 'delete'> = paths[Path][Method] extends {
+  responses: { 202: { content: { 'application/json': infer Body } } };
+}
+  ? Body
+  : never;
 
 interface Page<T> {
   data: T[];
@@ -40,7 +48,15 @@ function newKey(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
+/** Every run status, in the order a run goes through them (the OpenAPI document's enum). */
+export const runStatuses: readonly RunStatus[] = runStatusValues;
+const terminalStatuses: readonly RunStatus[] = ['succeeded', 'failed', 'stopped'];
+
+/** A run in a terminal status never changes again; any other status is active. */
+export function isTerminal(status: RunStatus): boolean {
+  return terminalStatuses.includes(status);
+}
+
 const enc = encodeURIComponent;
 
 /** Every item of a list, page by page (follows `nextCursor`). */
@@ -71,7 +87,7 @@ class Runs {
   }
 
   /** Stopping twice is harmless (202 again while stopping), so a stop is retried. */
-  stop(id: string): Promise<{ id: string; status: 'stopping' | 'stopped' }> {
+  stop(id: string): Promise<Accepted<'/v1/runs/{id}/stop', 'post'>> {
     return this.http.call('POST', `/v1/runs/${enc(id)}/stop`, { retry: 'safe' });
   }
 
@@ -95,7 +111,7 @@ class Runs {
     // The stream's end is written with the terminal status; a read right after it sees that status.
     for (let i = 0; ; i++) {
       const run = await this.get(id);
-      if (TERMINAL.includes(run.status) || i >= 20) return run;
+      if (isTerminal(run.status) || i >= 20) return run;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -113,11 +129,11 @@ class Sessions {
     return this.http.call('GET', `/v1/sessions/${enc(id)}`, { retry: 'safe' });
   }
 
-  list(query: { status?: Session['status']; user?: string; limit?: number } = {}): AsyncGenerator<Session> {
+  list(query: { status?: SessionStatus; user?: string; limit?: number } = {}): AsyncGenerator<Session> {
     return pages<Session>(this.http, '/v1/sessions', query);
   }
 
-  close(id: string): Promise<{ id: string; status: 'closing' | 'closed' }> {
+  close(id: string): Promise<Accepted<'/v1/sessions/{id}', 'delete'>> {
     return this.http.call('DELETE', `/v1/sessions/${enc(id)}`, { retry: 'safe' });
   }
 
@@ -131,7 +147,7 @@ class Sessions {
     return this.http.call('GET', `/v1/sessions/${enc(id)}/requests/${enc(requestId)}`, { retry: 'safe' });
   }
 
-  stopRequest(id: string, requestId: string): Promise<{ requestId: string; runId: string; status: 'stopping' | 'stopped' }> {
+  stopRequest(id: string, requestId: string): Promise<Accepted<'/v1/sessions/{id}/requests/{requestId}/stop', 'post'>> {
     return this.http.call('POST', `/v1/sessions/${enc(id)}/requests/${enc(requestId)}/stop`, { retry: 'safe' });
   }
 

@@ -1,7 +1,7 @@
-export { Runway } from './client.js';
+export { Runway, isTerminal, runStatuses } from './client.js';
 export type {
   Account, LedgerEntry, CreateRun, CreateSession, CreateToken, CreateWebhook, CreatedToken, CreatedWebhook, Run, RunAccepted, RunStatus,
-  Session, SessionRequest, SessionRequestAccepted, UpdateWebhook, Webhook, WebhookDelivery,
+  Session, SessionRequest, SessionStatus, SessionRequestAccepted, UpdateWebhook, Webhook, WebhookDelivery,
 } from './client.js';
 export { RunwayError } from './errors.js';
 export type { RunwayOptions } from './http.js';

@@ -1,10 +1,12 @@
 import { Webhook } from 'standardwebhooks';
 import type { components } from './api-types.js';
 
+type Schemas = components['schemas'];
+
 export type WebhookEvent = {
-  type: 'run.succeeded' | 'run.failed' | 'run.stopped';
+  type: Schemas['WebhookDelivery']['eventType'];
   timestamp: string;
-  data: Record<string, unknown> & { id: string; status: components['schemas']['Run']['status']; user: string | null };
+  data: Record<string, unknown> & { id: string; status: Schemas['Run']['status']; user: string | null };
 };
 
 type HeaderBag = Headers | Record<string, string | string[] | undefined>;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Run, Runway, RunwayEvent } from '@runway/client';
+import { isTerminal, runStatuses, type Run, type RunStatus, type Runway, type RunwayEvent } from '@runway/client';
 
 export interface ProgressStep {
   step: string;
@@ -8,7 +8,7 @@ export interface ProgressStep {
 }
 
 export interface LiveRun {
-  status: string | null;
+  status: RunStatus | null;
   text: string;
   steps: ProgressStep[];
   usage: { inputTokens: number; outputTokens: number } | null;
@@ -28,12 +28,17 @@ function withStep(steps: ProgressStep[], data: { step?: string; message?: string
   return [...steps, next];
 }
 
+/** An event's status when it is one the API declares; otherwise the one known before. */
+function statusOf(data: Record<string, unknown>, known: RunStatus | null): RunStatus | null {
+  return runStatuses.find((status) => status === data.status) ?? known;
+}
+
 /** The run as its events tell it; the reset rule applied (a `reset` starts the output over). */
 export function applyEvent(live: LiveRun, event: RunwayEvent): LiveRun {
   const data = (event.data ?? {}) as Record<string, unknown>;
   switch (event.type) {
     case 'status':
-      return { ...live, status: typeof data.status === 'string' ? data.status : live.status };
+      return { ...live, status: statusOf(data, live.status) };
     case 'progress':
       return { ...live, steps: withStep(live.steps, data as { step?: string; message?: string; pct?: number }) };
     case 'delta':
@@ -45,19 +50,17 @@ export function applyEvent(live: LiveRun, event: RunwayEvent): LiveRun {
     case 'error':
       return { ...live, error: data as LiveRun['error'] };
     case 'end':
-      return { ...live, ended: true, status: typeof data.status === 'string' ? data.status : live.status };
+      return { ...live, ended: true, status: statusOf(data, live.status) };
     default:
       return live;
   }
 }
 
-const TERMINAL = new Set(['succeeded', 'failed', 'stopped']);
-
 /** The run after its stream's `end`: the terminal status is written with it, so a read or two sees it. */
 async function settledRun(rw: Runway, runId: string, signal: AbortSignal): Promise<Run> {
   for (let i = 0; ; i++) {
     const run = await rw.runs.get(runId);
-    if (TERMINAL.has(run.status) || i >= 20 || signal.aborted) return run;
+    if (isTerminal(run.status) || i >= 20 || signal.aborted) return run;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -50,8 +50,6 @@ export function costOf(run: Pick<Run, 'cost' | 'completedAt'>): string {
   return run.completedAt ? `${run.cost.charged} credits` : `≤ ${run.cost.estimate} credits`;
 }
 
-export const ACTIVE = new Set(['queued', 'preparing', 'running', 'stopping']);
-
 export function Page({ title, children, actions }: { title: string; children: ComponentChildren; actions?: ComponentChildren }) {
   return (
     <section aria-labelledby="page-title">

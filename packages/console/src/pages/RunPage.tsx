@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Run } from '@runway/client';
+import { isTerminal, type Run, type RunStatus } from '@runway/client';
 import { isNotFound } from '../api';
 import { useConsole } from '../context';
 import { useAction } from '../hooks';
 import { hrefOf, navigate } from '../route';
 import { useRunStream, type LiveRun } from '../run-stream';
-import { ACTIVE, costOf, Empty, ErrorNote, Loading, Page, StatusBadge, Time } from '../ui';
+import { costOf, Empty, ErrorNote, Loading, Page, StatusBadge, Time } from '../ui';
 
 function Steps({ steps }: { steps: LiveRun['steps'] }) {
   if (steps.length === 0) return null;
@@ -61,12 +61,12 @@ function Facts({ run, live }: { run: Run; live: LiveRun }) {
   );
 }
 
-function Controls({ run, status }: { run: Run; status: string }) {
+function Controls({ run, status }: { run: Run; status: RunStatus }) {
   const { rw, can, signOut } = useConsole();
   const action = useAction();
   const stop = () => action.run(() => rw.runs.stop(run.id));
   const retry = () => action.run(async () => navigate(hrefOf.run((await rw.runs.retry(run.id)).id)));
-  const active = ACTIVE.has(status);
+  const active = !isTerminal(status);
   return (
     <div class="actions">
       {can.stop && active ? (
@@ -105,7 +105,7 @@ export function RunPage({ id }: { id: string }) {
   if (!run) return <Page title={`Run ${id}`}>{loadError ? <ErrorNote error={loadError} onSignOut={signOut} /> : <Loading what="the run" />}</Page>;
   const status = live.status ?? run.status;
   const error = live.error ?? run.error;
-  const text = live.text === '' && !ACTIVE.has(run.status) ? run.output : live.text;
+  const text = live.text === '' && isTerminal(run.status) ? run.output : live.text;
   return (
     <Page title={`Run ${run.id}`} actions={<Controls run={run} status={status} />}>
       <p class="status-line" role="status" aria-live="polite">

@@ -1,12 +1,11 @@
 import { useState } from 'preact/hooks';
-import type { Run, RunStatus } from '@runway/client';
+import { runStatuses, type Run, type RunStatus } from '@runway/client';
 import { firstOf } from '../api';
 import { useConsole } from '../context';
 import { usePoll } from '../hooks';
 import { hrefOf } from '../route';
 import { costOf, Empty, ErrorNote, Loading, Page, StatusBadge, Time } from '../ui';
 
-const STATUSES: RunStatus[] = ['queued', 'preparing', 'running', 'stopping', 'succeeded', 'failed', 'stopped'];
 const PAGE_SIZE = 50;
 
 function RunsTable({ runs }: { runs: Run[] }) {
@@ -69,7 +68,7 @@ export function RunsList() {
           Status
           <select value={status} onChange={(e) => setStatus(e.currentTarget.value as RunStatus | '')}>
             <option value="">any</option>
-            {STATUSES.map((s) => (
+            {runStatuses.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>

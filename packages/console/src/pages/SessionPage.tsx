@@ -1,11 +1,11 @@
 import { useState } from 'preact/hooks';
-import type { Run } from '@runway/client';
+import { isTerminal, type Run } from '@runway/client';
 import { firstOf, isNotFound } from '../api';
 import { useConsole } from '../context';
 import { useAction, usePoll } from '../hooks';
 import { hrefOf } from '../route';
 import { useRunStream } from '../run-stream';
-import { ACTIVE, costOf, Empty, ErrorNote, Loading, Page, StatusBadge } from '../ui';
+import { costOf, Empty, ErrorNote, Loading, Page, StatusBadge } from '../ui';
 
 /** Most requests a session page shows (oldest of them first). */
 const MAX_REQUESTS = 100;
@@ -30,7 +30,7 @@ function Request({ run, index }: { run: Run; index: number }) {
       <pre class="prompt" aria-label={`Prompt of ${run.id}`}>
         {run.prompt}
       </pre>
-      {ACTIVE.has(run.status) ? (
+      {!isTerminal(run.status) ? (
         <LiveOutput run={run} />
       ) : (
         <pre class="output" aria-label={`Output of ${run.id}`}>
@@ -82,7 +82,7 @@ export function SessionPage({ id }: { id: string }) {
     );
   }
   const s = session.data;
-  const open = s !== undefined && s.status !== 'closing' && s.status !== 'closed';
+  const open = s?.status === 'open';
   const closeIt = () => close.run(async () => {
     await rw.sessions.close(id);
     session.reload();

@@ -47,9 +47,8 @@ export class TerminalView {
       case 'status': {
         const d = statusData.safeParse(event.data);
         if (!d.success) return;
-        if (d.data.status === 'queued' || d.data.status === 'preparing') this.progress(d.data.status === 'queued' ? 'queued' : 'preparing');
-        else if (d.data.status === 'stopping') this.note('stopping…');
-        else if (d.data.status === 'running') this.progress('running');
+        if (d.data.status === 'stopping') this.note('stopping…');
+        else if (['queued', 'preparing', 'running'].includes(d.data.status)) this.progress(d.data.status);
         return;
       }
       case 'progress': {
