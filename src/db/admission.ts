@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
 import type { TokenSpender } from '../runs/token-limits';
-import type { AdmissionRejection, RunWorkflowInput } from '../../workflows/types';
+import type { AdmissionRejection, AdmissionRequest } from '../runs/admission';
 
 /** What `runway_admit` (migration 0010) decided. */
 export type AdmissionOutcome =
@@ -37,7 +37,7 @@ interface Row {
  * One round trip, one transaction: the account's checks, the run, its reservation, its first
  * event and its outbox entry (the rules are in the function; see its migration for why).
  */
-export async function admitInDatabase(db: Db, input: RunWorkflowInput, call: AdmissionCall = {}): Promise<AdmissionOutcome> {
+export async function admitInDatabase(db: Db, input: AdmissionRequest, call: AdmissionCall = {}): Promise<AdmissionOutcome> {
   const { rows } = await sql<Row>`
     SELECT * FROM runway_admit(
       ${input.runId}, ${input.accountId}, ${input.model}, ${input.prompt}, ${input.maxTokens},
