@@ -3,7 +3,6 @@ import { outlastingDatabaseOutages } from './database-outage';
 import type { ActivityDeps } from './deps';
 import { executeModelActivity } from './execute-model';
 import { prepareWorkspaceActivity } from './prepare-workspace';
-import { reserveCreditsActivity } from './reserve-credits';
 import { retentionActivities } from './retention';
 import { sessionActivities } from './session-activities';
 import { settleRunActivity } from './settle-run';
@@ -14,7 +13,6 @@ export type { ActivityDeps } from './deps';
 /** Builds every activity from its dependencies (no module-level singletons). */
 export function createActivities(deps: ActivityDeps) {
   return {
-    reserveCredits: reserveCreditsActivity(deps),
     // The long steps have a few attempts each: a database outage must not use them up.
     prepareWorkspace: outlastingDatabaseOutages(deps, prepareWorkspaceActivity(deps)),
     executeModel: outlastingDatabaseOutages(deps, executeModelActivity(deps)),

@@ -1,10 +1,10 @@
 import { Migrator, sql } from 'kysely';
-import { admitInDatabase, type AdmissionCall, type AdmissionOutcome, type AdmissionRequest } from '../src/db/admission';
+import { admitInDatabase, type AdmissionCall, type AdmissionOutcome } from '../src/db/admission';
 import { createDb, createPool, ensureDatabaseExists, type Db } from '../src/db/database';
 import { migrateToLatest, provider } from '../src/db/migrate';
 import { applyRepeatable, renderSqlFile } from '../src/db/repeatable';
 import { newId } from '../src/ids';
-import type { AdmissionRejection } from '../workflows/types';
+import type { AdmissionRejection, AdmissionRequest } from '../src/runs/admission';
 
 /**
  * Every admission rule of `runway_admit` (src/db/sql/runway_admit.sql), one row each: the state

@@ -8,7 +8,7 @@ import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-se
 import { waitForNamespace } from '../src/temporal/connection';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { accountOf, bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
-import { admitWithoutStart, runWorkflowInput } from './helpers/run-input';
+import { admissionRequest, admitWithoutStart } from './helpers/run-input';
 import { spawnApi, stackEnv } from './helpers/processes';
 import { databaseDump } from './helpers/database-dump';
 import { startStack, type TestStack } from './helpers/stack';
@@ -163,10 +163,10 @@ describe('the outbox relay', () => {
     account = await createAccount(stack, 100_000);
   });
 
-  const demo = (over: Parameters<typeof runWorkflowInput>[2] = {}) => runWorkflowInput(newId('run'), account.id, { prompt: 'relayed run', maxActiveRuns: 1000, ...over });
+  const demo = (over: Parameters<typeof admissionRequest>[2] = {}) => admissionRequest(newId('run'), account.id, { prompt: 'relayed run', maxActiveRuns: 1000, ...over });
 
   test('a run whose API died right after the commit is started by a relay and runs once', async () => {
-    const input = await admitWithoutStart(stack, demo());
+    const { input } = await admitWithoutStart(stack, demo());
     const run = await waitForRun(stack, account, input.runId);
     expect(run).toMatchObject({ status: 'succeeded', output: 'relayed run' });
     expect(await outboxOf(stack, [input.runId])).toEqual([]);
@@ -195,11 +195,12 @@ describe('the outbox relay', () => {
   }, 60_000);
 
   test('a run started twice (a relay whose lease ran out) has one execution and is billed once', async () => {
-    const input = await admitWithoutStart(stack, demo());
+    const start = await admitWithoutStart(stack, demo());
+    const { input } = start;
     await waitForRun(stack, account, input.runId);
     const events = await eventsOf(stack, input.runId);
     const again = launcherFor({ config: stack.config, db: stack.db, temporal: stack.temporal, logger: stack.apiDeps.logger });
-    expect(await again.launchNow(input)).toBe(true);
+    expect(await again.launchNow(start)).toBe(true);
     await again.close();
     const executions: string[] = [];
     for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${input.runId}'` })) executions.push(wf.runId);
@@ -210,17 +211,18 @@ describe('the outbox relay', () => {
 
   test('a run stopped before any process started it ends stopped and refunded, and is never started', async () => {
     // Admitted, its admitting API gone: the entry is left to relays in a minute.
-    const input = await admitWithoutStart(stack, demo(), 60_000);
+    const request = demo();
+    const { input } = await admitWithoutStart(stack, request, 60_000);
     const stop = await stack.http.post(`/v1/runs/${input.runId}/stop`).set(bearer(account));
     expect(stop.body).toMatchObject({ status: 'stopped' });
-    expect(await getRun(stack, account, input.runId)).toMatchObject({ status: 'stopped', cost: { charged: 0, refunded: input.estimate } });
+    expect(await getRun(stack, account, input.runId)).toMatchObject({ status: 'stopped', cost: { charged: 0, refunded: request.estimate } });
     expect(await outboxOf(stack, [input.runId])).toEqual([]);
     await expectNoWorkflow(stack, input.runId);
     await expectLedgerConsistent(stack, account);
   });
 
   test('a run whose workflow raced its stop executes nothing', async () => {
-    const input = await admitWithoutStart(stack, demo({ workspace: null }), 60_000);
+    const { input } = await admitWithoutStart(stack, demo({ workspace: null }), 60_000);
     await stack.http.post(`/v1/runs/${input.runId}/stop`).set(bearer(account));
     // A start already in flight when the stop removed the entry.
     await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: input.runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
@@ -233,7 +235,7 @@ describe('the outbox relay', () => {
 
   test('concurrent relays never take the same entry', async () => {
     const inputs = await Promise.all(Array.from({ length: 30 }, () => admitWithoutStart(stack, demo(), 60_000)));
-    const ids = inputs.map((i) => i.runId);
+    const ids = inputs.map((i) => i.input.runId);
     // Due now, for these relays only (the stack's own look every 200 ms and may take some too).
     await stack.db.updateTable('run_starts').set({ available_at: new Date(0) }).where('run_id', 'in', ids).execute();
     const claims = await Promise.all([1, 2, 3, 4].map(() => claimDueRunStarts(stack.db, 10, 60_000)));
@@ -250,12 +252,13 @@ describe('the outbox relay', () => {
   }, 120_000);
 
   test('a run that cannot be started before its deadline ends failed and refunded', async () => {
-    const input = await admitWithoutStart(stack, demo(), 60_000);
+    const request = demo();
+    const { input } = await admitWithoutStart(stack, request, 60_000);
     // As if admitted two hours ago (the default deadline is one hour).
     await stack.db.updateTable('runs').set({ created_at: new Date(Date.now() - 2 * 3600_000) }).where('id', '=', input.runId).execute();
     await stack.db.updateTable('run_starts').set({ available_at: new Date(0) }).where('run_id', '=', input.runId).execute();
     const run = await waitForRun(stack, account, input.runId);
-    expect(run).toMatchObject({ status: 'failed', error: { code: 'not_started' }, cost: { charged: 0, refunded: input.estimate } });
+    expect(run).toMatchObject({ status: 'failed', error: { code: 'not_started' }, cost: { charged: 0, refunded: request.estimate } });
     await expectNoWorkflow(stack, input.runId);
     await deleteRunStarts(stack.db, [input.runId]);
     await expectLedgerConsistent(stack, account);

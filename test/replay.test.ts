@@ -7,26 +7,30 @@ import { createFixtureRepo } from './helpers/git-repos';
 import { startStack } from './helpers/stack';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { deleteRunStarts } from '../src/db/run-starts';
-import { derivedId, newId } from '../src/ids';
+import { newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { admitWithoutStart, runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
+import { admissionRequest, admitWithoutStart } from './helpers/run-input';
 
 /**
- * Workflow versioning guard: histories of real runs (success, provider failure, stop, truncated,
- * a workspace on its host's queue, a session and its request, and the terminal paths of the
- * security audit: an admission that can never be stored, a raced Idempotency-Key, a session
- * request whose session is gone, a session closed while preparing its workspace) are kept as
- * fixtures and replayed against the current workflow code, with the histories of earlier designs
- * (`v1-*` update admission, `v2-remote-steps-*`, `v3-eager-announce-*`, `v4-pre-audit-*`,
- * `v5-pre-outbox-*`: workflows that decided their own admission and asked `patched()` for every patch). A change
- * that would break runs already in flight fails here; use `patched()` for such changes (listed in
- * workflows/patches.ts). Re-record with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
- * (only when intended: rename the unprefixed fixtures to the next `vN-` first, so they keep replaying).
- * The webhook delivery fixtures were recorded by hand from a receiver answering 500, 500, 200:
- * `v6-pre-parking-webhook-retried` (schedule 200ms,300ms, before parking: every wait a timer),
- * `webhook-parked` and `webhook-continued` (schedule 200ms,2s with RUNWAY_WEBHOOK_PARK_AFTER_MS=1000:
- * the delivery parked before its third attempt, and the workflow the dispatcher started for it).
+ * Workflow versioning guard: histories of real workflows are kept as fixtures and replayed
+ * against the current workflow code.
+ * - Unprefixed: histories recorded by the current code (a run that succeeded, failed at its
+ *   provider, was stopped, was truncated, had a workspace; a session request, a closed session, a
+ *   session request whose session is gone, a session closed while preparing). A change that would
+ *   break workflows in flight fails here. Run workflows are changed outright (an upgrade drains
+ *   them); sessions and webhook deliveries live long: change them with `patched()`
+ *   (workflows/patches.ts).
+ * - `v0.1-*`: session and webhook delivery histories recorded by 0.1 workers, which asked
+ *   `patched()` for the patches that 0.2 deprecates (`deprecatePatch`): an open session or
+ *   delivery carried over from 0.1 must still replay. Removed with the last of those patches.
+ * Re-record the unprefixed ones with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
+ * (only when intended, e.g. after changing a workflow's input: a history that older workers
+ * wrote and open workflows may still have is renamed to `v<version>-*` first, so it keeps
+ * replaying). The webhook delivery fixtures were recorded by hand from a receiver answering 500,
+ * 500, 200 with the schedule 200ms,2s and RUNWAY_WEBHOOK_PARK_AFTER_MS=1000: `webhook-parked`
+ * (the delivery parked before its third attempt) and `webhook-continued` (the workflow the
+ * dispatcher started for it); see the README's Development section.
  */
 const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 
@@ -66,31 +70,14 @@ async function recordHistories(): Promise<void> {
         await stack.http.delete(`/v1/sessions/${sessionId}`).set(bearer(account));
         return sessionId;
       },
-      // The terminal paths added by the security audit (their patches are in workflows/patches.ts).
-      'admission-failed': async () => {
-        const runId = newId('run');
-        await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
-          workflowId: runId,
-          taskQueue: stack.config.temporal.taskQueue,
-          args: [runWorkflowInput(runId, account.id, { prompt: 'nul \u0000 byte' })],
-        });
-        return runId;
-      },
-      'key-race': async () => {
-        const key = `replay-race-${Date.now()}`;
-        const runId = derivedId('run', account.id, key);
-        await startWhileWorkerDown(stack, runWorkflowInput(runId, account.id, { requestHash: 'another-body' }), async () => {
-          await startRun(stack, account, { prompt: 'the admitted body', maxTokens: 5 }, { 'idempotency-key': key });
-        });
-        return runId;
-      },
+      // The terminal paths added by the security audit.
       'session-gone': async () => {
         const session = await stack.http.post('/v1/sessions').set(bearer(account)).send({ model: 'demo/echo', maxTokens: 5 });
         // Admitted and started as the API does it, but the API "dies" before telling the session.
         const runId = newId('run');
-        const input = await admitWithoutStart(
+        const { input } = await admitWithoutStart(
           stack,
-          runWorkflowInput(runId, account.id, { prompt: 'orphan', sessionId: session.body.id as string, requestId: requestIdOf(runId) }),
+          admissionRequest(runId, account.id, { prompt: 'orphan', sessionId: session.body.id as string, requestId: requestIdOf(runId) }),
           60_000,
         );
         await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
@@ -116,7 +103,7 @@ async function recordHistories(): Promise<void> {
     mkdirSync(FIXTURES, { recursive: true });
     for (const [name, start] of Object.entries(cases)) {
       const id = await start();
-      if (id.startsWith('run_') && name !== 'admission-failed') await waitForRun(stack, account, id, undefined, 60_000);
+      if (id.startsWith('run_')) await waitForRun(stack, account, id, undefined, 60_000);
       const handle = stack.temporal.workflow.getHandle(id);
       await handle.result();
       // The CLI writes the canonical protobuf JSON that Worker.runReplayHistories reads back.
@@ -138,7 +125,7 @@ async function recordHistories(): Promise<void> {
 test('recorded run histories replay deterministically against the current workflow code', async () => {
   if (process.env.RUNWAY_RECORD_HISTORIES === '1') await recordHistories();
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
-  expect(files.length).toBeGreaterThanOrEqual(20);
+  expect(files.length).toBeGreaterThanOrEqual(13);
   const script = path.join(__dirname, '..', 'scripts', 'replay-histories.ts');
   let stdout: string;
   try {

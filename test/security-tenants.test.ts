@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { admitRun } from '../src/runs/admission';
+import { admitInDatabase } from '../src/db/admission';
 import { derivedId, newId } from '../src/ids';
 import { requestIdOf } from '../src/sessions/session-service';
 import { RUN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { bearer, createAccount, expectLedgerConsistent, getRun, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeOpenAi } from './helpers/fake-openai';
-import { admitWithoutStart, runWorkflowInput, startWhileWorkerDown } from './helpers/run-input';
+import { admissionRequest, admitWithoutStart } from './helpers/run-input';
 import { deleteRunStarts } from '../src/db/run-starts';
 import { createFixtureRepo, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
@@ -88,8 +88,8 @@ describe('sessions belong to their account', () => {
     const intruder = await createAccount(stack, 10_000);
     const session = await openSession(owner);
     const runId = newId('run');
-    const admission = await admitRun(stack.db, runWorkflowInput(runId, intruder.id, { sessionId: session }));
-    expect(admission).toMatchObject({ admitted: false, reason: 'session-not-found' });
+    const admission = await admitInDatabase(stack.db, admissionRequest(runId, intruder.id, { sessionId: session }));
+    expect(admission).toMatchObject({ outcome: 'refused', reason: 'session-not-found' });
     expect(await runsOf(intruder.id)).toEqual([]);
   });
 
@@ -112,54 +112,26 @@ describe('sessions belong to their account', () => {
 });
 
 describe('what executes is what was admitted', () => {
-  test('a raced Idempotency-Key never executes one body while billing the other', async () => {
+  test('a raced Idempotency-Key admits one body, the one that executes and is billed', async () => {
     const account = await createAccount(stack, 100_000);
     const key = `race-${Date.now()}`;
-    const runId = derivedId('run', account.id, key);
-    // The first request's workflow exists, with an expensive body, but has not run its first step
-    // yet (no worker) when a second request with the same key and a cheap body is admitted.
-    const first = runWorkflowInput(runId, account.id, {
-      model: 'openai/chat',
-      prompt: 'expensive body',
-      maxTokens: 20,
-      estimate: 60,
-      price: { input: 1000, output: 1000 },
-      requestHash: 'first-body',
-    });
-    await startWhileWorkerDown(stack, first, async () => {
-      const second = await startRun(stack, account, { prompt: 'cheap body', model: 'demo/echo', maxTokens: 5 }, { 'idempotency-key': key });
-      expect(second.status).toBe(202);
-      expect(second.body.id).toBe(runId);
-    });
-    const run = await waitForRun(stack, account, runId);
-    // The admitted row is the cheap body; the expensive one must never have reached a model.
-    expect(run.model).toBe('demo/echo');
-    expect(fake.requests.some((r) => r.body.messages.some((m) => m.content === 'expensive body' || m.content === 'cheap body'))).toBe(false);
-    expect(run).toMatchObject({ status: 'failed', error: { code: 'idempotency_conflict' } });
-    expect(run.cost).toMatchObject({ charged: 0, refunded: run.cost.estimate });
+    const bodies = [
+      { prompt: 'expensive body', model: 'openai/chat', maxTokens: 20 },
+      { prompt: 'cheap body', model: 'demo/echo', maxTokens: 5 },
+    ];
+    // Both are admitted under the same run id at once: one wins, the other is a conflict.
+    const results = await Promise.all(bodies.map((body) => startRun(stack, account, body, { 'idempotency-key': key })));
+    expect(results.map((r) => r.status).sort()).toEqual([202, 409]);
+    const winner = results.findIndex((r) => r.status === 202);
+    expect(results[1 - winner]?.body).toMatchObject({ type: `${PROBLEM}idempotency-key-reused` });
+    const run = await waitForRun(stack, account, derivedId('run', account.id, key));
+    expect(run).toMatchObject({ status: 'succeeded', model: bodies[winner]?.model });
+    expect(fake.requests.some((r) => r.body.messages.some((m) => m.content === bodies[1 - winner]?.prompt))).toBe(false);
     await expectLedgerConsistent(stack, account);
   });
 });
 
 describe('no step retries forever', () => {
-  test('a workflow whose admission can never be stored ends as failed instead of retrying', async () => {
-    const account = await createAccount(stack, 100);
-    const runId = newId('run');
-    // What a NUL byte that slipped past the edge would do: PostgreSQL refuses the row, every time.
-    const handle = await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, {
-      workflowId: runId,
-      taskQueue: stack.config.temporal.taskQueue,
-      args: [runWorkflowInput(runId, account.id, { prompt: 'nul \u0000 byte' })],
-    });
-    const result = await Promise.race([
-      handle.result(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('the workflow is still retrying its admission')), 20_000)),
-    ]);
-    expect(result).toMatchObject({ status: 'failed' });
-    expect(await runsOf(account.id)).toEqual([]);
-    expect((await stack.http.get('/v1/account').set(bearer(account))).body).toMatchObject({ balance: 100, reserved: 0 });
-  });
-
   test('a failed setup that leaves a tree deeper than PATH_MAX is still removed, and the run settles', async () => {
     const account = await createAccount(stack, 10_000);
     // Node's recursive rm gives up on it with ENAMETOOLONG; the removal falls back to coreutils,
@@ -215,9 +187,9 @@ describe('sessions are bounded', () => {
     const session = await openSession(account);
     // Admitted and started as the API does it, but the API "dies" before telling the session.
     const runId = newId('run');
-    const input = await admitWithoutStart(
+    const { input } = await admitWithoutStart(
       stack,
-      runWorkflowInput(runId, account.id, { model: 'openai/chat', prompt: 'orphan', maxTokens: 20, sessionId: session, requestId: requestIdOf(runId) }),
+      admissionRequest(runId, account.id, { model: 'openai/chat', prompt: 'orphan', maxTokens: 20, sessionId: session, requestId: requestIdOf(runId) }),
       60_000,
     );
     await stack.temporal.workflow.start(RUN_WORKFLOW_TYPE, { workflowId: runId, taskQueue: stack.config.temporal.taskQueue, args: [input] });

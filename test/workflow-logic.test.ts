@@ -6,8 +6,7 @@ import type { RunwayActivities } from '../activities';
 import { connectClient } from '../src/temporal/connection';
 import { closeSessionSignal, requestReadySignal, stopSignal } from '../workflows/definitions';
 import type { runWorkflow, sessionWorkflow } from '../workflows';
-import type { Admission, RunWorkflowInput, SessionWorkflowInput } from '../workflows/types';
-import { runWorkflowInput } from './helpers/run-input';
+import type { RunWorkflowInput, SessionWorkflowInput } from '../workflows/types';
 
 /**
  * The workflows' own logic, with every activity replaced by a recording stand-in: the saga's
@@ -47,9 +46,7 @@ async function untilCancelled(): Promise<never> {
   throw new Error('unreachable');
 }
 
-const admitted = (input: RunWorkflowInput): Admission => ({ admitted: true, requestHash: input.requestHash, createdAt: new Date().toISOString(), seq: 1 });
-
-/** The default stand-ins: a run that is admitted, prepared, executed and settled without trouble. */
+/** The default stand-ins: a run that is prepared, executed and settled without trouble. */
 function defaults(calls: Calls): Mocks {
   const record = (name: string, result: unknown = undefined) => async (input: unknown) => {
     const detail = (input as { status?: string })?.status;
@@ -57,10 +54,6 @@ function defaults(calls: Calls): Mocks {
     return result;
   };
   return {
-    reserveCredits: async (input: RunWorkflowInput) => {
-      calls.push('reserveCredits');
-      return admitted(input);
-    },
     prepareWorkspace: record('prepareWorkspace', { path: '/w', taskQueue: null }),
     executeModel: record('executeModel', { truncated: false }),
     settleRun: record('settleRun', { charged: 1, refunded: 1 }),
@@ -86,9 +79,10 @@ async function withWorker<T>(mocks: Mocks, body: (taskQueue: string) => Promise<
   return worker.runUntil(body(taskQueue));
 }
 
+/** An admitted run's input (the API reserved its credits before starting it). */
 function runInput(over: Partial<RunWorkflowInput> = {}): RunWorkflowInput {
   const runId = `run_logic${randomBytes(8).toString('hex')}`;
-  return runWorkflowInput(runId, 'acct_logic', { workspace: { repo: 'https://github.com/x/y' }, requestHash: 'h', ...over });
+  return { runId, accountId: 'acct_logic', user: null, sessionId: null, seq: 1, workspace: { repo: 'https://github.com/x/y' }, sealedSecrets: null, ...over };
 }
 
 const startRunWorkflow = (taskQueue: string, input: RunWorkflowInput) =>
@@ -103,7 +97,7 @@ describe('the run saga', () => {
     } };
     const result = await withWorker(mocks, (q) => startRunWorkflow(q, runInput()).then((h) => h.result()));
     expect(result).toMatchObject({ status: 'failed', error: { code: 'provider_bad_request' } });
-    expect(calls).toEqual(['reserveCredits', 'prepareWorkspace', 'executeModel', 'cleanupWorkspace', 'settleRun:failed']);
+    expect(calls).toEqual(['prepareWorkspace', 'executeModel', 'cleanupWorkspace', 'settleRun:failed']);
   });
 
   test('a stop whose step then fails otherwise (its worker died: a timeout) still ends the run stopped', async () => {
@@ -127,7 +121,7 @@ describe('the run saga', () => {
     const calls: Calls = [];
     const result = await withWorker(defaults(calls), (q) => startRunWorkflow(q, runInput()).then((h) => h.result()));
     expect(result).toMatchObject({ status: 'succeeded' });
-    expect(calls).toEqual(['reserveCredits', 'prepareWorkspace', 'executeModel', 'settleRun:succeeded', 'cleanupWorkspace']);
+    expect(calls).toEqual(['prepareWorkspace', 'executeModel', 'settleRun:succeeded', 'cleanupWorkspace']);
   });
 
   test.each(['prepareWorkspace', 'executeModel'] as const)('a stop during %s cancels it, cleans up, and settles as stopped', async (step) => {
@@ -162,28 +156,6 @@ describe('the run saga', () => {
     expect(calls.filter((c) => c === 'cleanupWorkspace')).toHaveLength(5);
     expect(calls.at(-1)).toBe('settleRun:failed');
   }, 30_000);
-
-  test('an admission that fails for good ends the run as failed through settle, without running anything', async () => {
-    const calls: Calls = [];
-    const mocks = { ...defaults(calls), reserveCredits: async () => {
-      calls.push('reserveCredits');
-      throw ApplicationFailure.nonRetryable('invalid byte sequence', 'database_22021');
-    } };
-    const result = await withWorker(mocks, (q) => startRunWorkflow(q, runInput()).then((h) => h.result()));
-    expect(result).toMatchObject({ status: 'failed', error: { code: 'database_22021' } });
-    expect(calls).toEqual(['reserveCredits', 'settleRun:failed']);
-  });
-
-  test('a run whose admitted row is another body executes nothing and is refunded', async () => {
-    const calls: Calls = [];
-    const mocks = { ...defaults(calls), reserveCredits: async (input: RunWorkflowInput) => {
-      calls.push('reserveCredits');
-      return { ...admitted(input), requestHash: 'another-body' };
-    } };
-    const result = await withWorker(mocks, (q) => startRunWorkflow(q, runInput()).then((h) => h.result()));
-    expect(result).toMatchObject({ status: 'failed', error: { code: 'idempotency_conflict' } });
-    expect(calls).toEqual(['reserveCredits', 'settleRun:failed']);
-  });
 });
 
 describe('sessions', () => {
@@ -192,6 +164,7 @@ describe('sessions', () => {
     accountId: 'acct_logic',
     multitask: 'enqueue',
     workspace: null,
+    idleTimeoutMs: 86_400_000,
     ...over,
   });
 
@@ -207,8 +180,8 @@ describe('sessions', () => {
     const results = await withWorker(mocks, async (q) => {
       const session = sessionInput({ multitask: 'interrupt' });
       const sessionHandle = await client.workflow.start<typeof sessionWorkflow>('sessionWorkflow', { workflowId: session.sessionId, taskQueue: q, args: [session] });
-      const first = runInput({ runId: `run_${session.sessionId}first`, sessionId: session.sessionId, workspace: null });
-      const second = runInput({ runId: `run_${session.sessionId}second`, sessionId: session.sessionId, workspace: null });
+      const first = runInput({ runId: `run_${session.sessionId}first`, sessionId: session.sessionId, seq: 1, workspace: null });
+      const second = runInput({ runId: `run_${session.sessionId}second`, sessionId: session.sessionId, seq: 2, workspace: null });
       const h1 = await startRunWorkflow(q, first);
       await sessionHandle.signal(requestReadySignal, { runId: first.runId, seq: 1 });
       while (!running.has(first.runId)) await new Promise((r) => setTimeout(r, 20));

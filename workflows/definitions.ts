@@ -1,8 +1,7 @@
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Admission, ProgressReport, RunState, SessionState, TurnGrant } from './types';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ProgressReport, RunState, SessionState, TurnGrant } from './types';
 
 /** Messages of the run workflow, shared by the workflow and its callers. */
-export const admitUpdate = defineUpdate<Admission>('admit');
 export const stopSignal = defineSignal<[{ reason?: string }?]>('stop');
 export const progressSignal = defineSignal<[ProgressReport]>('progress');
 export const statusQuery = defineQuery<RunState>('status');

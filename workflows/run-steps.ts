@@ -33,25 +33,15 @@ const LONG: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 };
-/** Admission gives up after an hour (the run then ends failed and refunded); settling, the refund itself, after a day. */
-const RESERVE: ActivityOptions = { ...SHORT, scheduleToCloseTimeout: '1 hour' };
+/** Settling, the refund itself, gives up after a day. */
 const SETTLE: ActivityOptions = { ...SHORT, scheduleToCloseTimeout: '1 day' };
 
 /**
- * The quick database steps as local activities: run by the worker that runs the workflow, inside
- * its workflow task, so a run costs the Temporal server two workflow tasks and one activity
- * instead of six and four. Safe because both are idempotent (a retry after a worker crash re-runs
- * them in the next workflow task).
+ * Settling is a quick, idempotent database transaction: a local activity, run by the worker that
+ * runs the workflow inside its workflow task (a retry after a worker crash re-runs it in the next
+ * workflow task), so it costs the Temporal server no activity task.
  */
-export const localDbSteps = {
-  reserveCredits: proxyLocalActivities<RunwayActivities>(RESERVE).reserveCredits,
-  settleRun: proxyLocalActivities<RunwayActivities>(SETTLE).settleRun,
-};
-/** The same steps as ordinary activities, as runs recorded before local steps scheduled them. */
-export const remoteDbSteps = {
-  reserveCredits: proxyActivities<RunwayActivities>(RESERVE).reserveCredits,
-  settleRun: proxyActivities<RunwayActivities>(SETTLE).settleRun,
-};
+export const { settleRun } = proxyLocalActivities<RunwayActivities>(SETTLE);
 export const { prepareWorkspace } = proxyActivities<RunwayActivities>(LONG);
 
 /**
@@ -76,9 +66,3 @@ export function runErrorOf(err: unknown): RunError {
   if (cause instanceof TimeoutFailure) return { code: 'timeout', message: 'a step took too long' };
   return { code: 'internal_error', message: err instanceof Error ? err.message : String(err) };
 }
-
-/** The error of a run whose admitted row holds another request body than its own input. */
-export const KEY_RACE: RunError = {
-  code: 'idempotency_conflict',
-  message: 'a concurrent request with the same Idempotency-Key and another body was admitted under this id; nothing was executed',
-};

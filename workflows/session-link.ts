@@ -1,6 +1,5 @@
 import { CancellationScope, CancelledFailure, condition, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { requestFinishedSignal, requestReadySignal } from './definitions';
-import { PATCHES, type PatchId } from './patches';
 import type { RunTracker } from './run-tracker';
 import type { RunError, TerminalStatus, TurnGrant } from './types';
 
@@ -20,14 +19,12 @@ const SESSION_GONE: RunError = { code: 'session_closed', message: 'the session e
 export class SessionLink {
   private turn: TurnGrant | undefined;
   private readonly session;
-  /** Runs recorded before the fallback announcement told the session at once. */
-  private announceLate = false;
 
   constructor(
     private readonly runId: string,
     private readonly sessionId: string,
-    private readonly seq: () => number,
-    private readonly hasPatch: (id: PatchId) => boolean,
+    /** The request's admission order, by which the session queues it. */
+    private readonly seq: number,
   ) {
     this.session = getExternalWorkflowHandle(sessionId);
   }
@@ -36,19 +33,9 @@ export class SessionLink {
     this.turn = turn;
   }
 
-  /** Right after admission: only runs recorded before the fallback design announce themselves here. */
-  async admitted(): Promise<void> {
-    this.announceLate = this.hasPatch(PATCHES.lateAnnounce);
-    if (!this.announceLate) await this.announce();
-  }
-
   /** Waits for the session to grant this request its turn (cancelled by a stop). */
   async awaitTurn(run: RunTracker): Promise<TurnGrant> {
-    if (this.announceLate && !(await condition(() => this.turn !== undefined, ANNOUNCE_FALLBACK))) {
-      if (this.hasPatch(PATCHES.sessionGone)) await this.announceUntilGranted(run);
-      else await this.announce();
-    }
-    await condition(() => this.turn !== undefined);
+    if (!(await condition(() => this.turn !== undefined, ANNOUNCE_FALLBACK))) await this.announceUntilGranted(run);
     return this.turn as TurnGrant;
   }
 
@@ -68,7 +55,7 @@ export class SessionLink {
   }
 
   private announce(): Promise<boolean> {
-    return this.tell(() => this.session.signal(requestReadySignal, { runId: this.runId, seq: this.seq() }));
+    return this.tell(() => this.session.signal(requestReadySignal, { runId: this.runId, seq: this.seq }));
   }
 
   /** Whether the session got the message: a session that has ended cannot. */

@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
+import { deprecatePatch, getExternalWorkflowHandle, log, workflowInfo } from '@temporalio/workflow';
 import { stopSignal, turnSignal } from './definitions';
 import { PATCHES } from './patches';
 import type { Multitask, SessionCarry, SessionState } from './types';
@@ -51,7 +51,7 @@ export class SessionQueue {
     if (s.finished.includes(runId)) return;
     s.finished = [...s.finished, runId].slice(-FINISHED_REMEMBERED);
     this.handled++;
-    if (!patched(PATCHES.orderedCompletions)) return publish();
+    deprecatePatch(PATCHES.orderedCompletions);
     const mine = this.published.then(publish);
     // A publication that failed for good is logged once, here; the next ones still go out.
     this.published = mine.catch((err: unknown) => log.error('request.completed not published', { runId, error: String(err) }));

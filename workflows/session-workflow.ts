@@ -6,9 +6,9 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
+  deprecatePatch,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
@@ -16,7 +16,7 @@ import type { RunwayActivities } from '../activities';
 import { closeSessionSignal, requestFinishedSignal, requestReadySignal, sessionStateQuery } from './definitions';
 import { PATCHES } from './patches';
 import { SessionQueue } from './session-queue';
-import { CLEANUP_ATTEMPTS, DEFAULT_SESSION_IDLE_MS, type SessionCarry, type SessionWorkflowInput } from './types';
+import { CLEANUP_ATTEMPTS, type SessionCarry, type SessionWorkflowInput } from './types';
 
 const RETRY = { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' } as const;
 /** The session's database steps: idempotent, retried for a bounded time (about half an hour). */
@@ -60,7 +60,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
   });
 
   if (input.workspace && !s.prepared) {
-    if (patched(PATCHES.cancellablePrepare)) preparation = new CancellationScope();
+    deprecatePatch(PATCHES.cancellablePrepare);
+    preparation = new CancellationScope();
     await prepare(input, s, preparation);
     preparation = undefined;
   }
@@ -75,9 +76,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
     const changed = () => requests.changes !== seen;
     // Nothing queued or running: after its idle timeout the session closes itself, as a close
     // would (a session kept open for ever holds one of its account's and its user's slots).
-    // Sessions recorded before this waited without a timer: patched.
-    if (requests.idle() && patched(PATCHES.sessionIdleTimeout)) {
-      if (!(await condition(changed, input.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_MS))) {
+    if (requests.idle()) {
+      deprecatePatch(PATCHES.sessionIdleTimeout);
+      if (!(await condition(changed, input.idleTimeoutMs))) {
         log.info('session idle for its timeout; closing', { sessionId: input.sessionId });
         // First in the database, as DELETE does: a request sent meanwhile is refused (409), not
         // admitted and then stopped.
@@ -92,12 +93,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<void
 }
 
 /** Prepares the session's workspace once, for all its requests; without it the session closes. */
-async function prepare(input: SessionWorkflowInput, s: SessionCarry, scope: CancellationScope | undefined): Promise<void> {
+async function prepare(input: SessionWorkflowInput, s: SessionCarry, scope: CancellationScope): Promise<void> {
   const workspace = input.workspace;
   if (!workspace) return;
-  const run = () => prepareSessionWorkspace({ sessionId: input.sessionId, workspace });
   try {
-    const prepared = await (scope ? scope.run(run) : run());
+    const prepared = await scope.run(() => prepareSessionWorkspace({ sessionId: input.sessionId, workspace }));
     s.workspacePath = prepared.path;
     s.workspaceTaskQueue = prepared.taskQueue ?? null;
     s.prepared = true;
@@ -127,7 +127,8 @@ async function close(input: SessionWorkflowInput, requests: SessionQueue): Promi
       .catch((err: unknown) => log.error('session workspace not removed', { sessionId: input.sessionId, error: String(err) }));
   }
   // `end` closes the session's stream: every `request.completed` must be written before it.
-  if (patched(PATCHES.completionsBeforeClose)) await requests.allPublished();
+  deprecatePatch(PATCHES.completionsBeforeClose);
+  await requests.allPublished();
   await closeSessionRecord({ sessionId: input.sessionId });
   await condition(allHandlersFinished);
 }

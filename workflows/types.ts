@@ -36,61 +36,21 @@ export interface SealedBox {
   data: string;
 }
 
+/**
+ * What a run's workflow reads: everything else the run was admitted with (model, prompt, price,
+ * caps, metadata, estimate) stays in its row, where its activities read it.
+ */
 export interface RunWorkflowInput {
   runId: string;
+  /** The tenant and end user the run serves (its history names them; they are its search attributes). */
   accountId: string;
-  model: string;
-  prompt: string;
-  maxTokens: number;
-  estimate: number;
-  price: { input: number; output: number };
-  workspace: WorkspaceSpec | null;
-  metadata: Record<string, unknown>;
+  user: string | null;
   sessionId: string | null;
-  /** The session request (`req_…`) this run serves; absent in histories recorded before sessions. */
-  requestId?: string | null;
-  retryOf: string | null;
-  /** Hash of the request body, compared when an Idempotency-Key is reused. */
-  requestHash: string;
-  maxActiveRuns: number;
+  /** The run's admission order: a session queues its requests in it. */
+  seq: number;
+  workspace: WorkspaceSpec | null;
   sealedSecrets: SealedBox | null;
-  /** The end user the run serves (absent in histories recorded before end users). */
-  user?: string | null;
-  /** The platform's default cap on one end user's active runs (null: none); absent before end users. */
-  maxActiveRunsPerUser?: number | null;
-  /**
-   * The admission the API committed before starting this workflow. Absent in runs whose workflow
-   * was started first and decided admission itself (the design before the outbox).
-   */
-  admission?: AdmittedRun;
-  /** Every patch up to this level is taken without a marker (workflows/patches.ts); absent = 0. */
-  patchLevel?: number;
 }
-
-/** The patch level of run workflows started now. */
-export const RUN_PATCH_LEVEL = 1;
-
-export type AdmissionRejection =
-  | 'insufficient-credits'
-  | 'too-many-active-runs'
-  | 'too-many-active-runs-for-user'
-  | 'session-busy'
-  | 'session-closed'
-  | 'session-not-found'
-  | 'token-budget-exceeded'
-  | 'user-budget-exceeded';
-
-/** `seq` orders a session's requests (absent in histories recorded before sessions). */
-export interface AdmittedRun {
-  admitted: true;
-  requestHash: string;
-  createdAt: string;
-  seq?: number;
-}
-
-export type Admission =
-  | AdmittedRun
-  | { admitted: false; reason: AdmissionRejection; requestHash: string; balance: number; detail: string };
 
 export interface RunError {
   code: string;
@@ -139,9 +99,11 @@ export interface SettleInput {
   truncated: boolean;
 }
 
-export type RunResult =
-  | { status: TerminalStatus; error: RunError | null; truncated: boolean }
-  | { status: 'rejected'; reason: AdmissionRejection };
+export interface RunResult {
+  status: TerminalStatus;
+  error: RunError | null;
+  truncated: boolean;
+}
 
 export interface ProgressReport {
   step: RunStep;
@@ -156,16 +118,13 @@ export interface SessionWorkflowInput {
   accountId: string;
   multitask: Multitask;
   workspace: WorkspaceSpec | null;
-  /**
-   * A session with nothing queued or running for this long closes itself (RUNWAY_SESSION_IDLE_TIMEOUT_MS);
-   * absent in sessions started before it existed, which take the default.
-   */
-  idleTimeoutMs?: number;
+  /** A session with nothing queued or running for this long closes itself (RUNWAY_SESSION_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs: number;
   /** State carried across continue-as-new; absent on the first run. */
   carried?: SessionCarry;
 }
 
-/** The idle timeout of sessions whose input carries none (24 hours, RUNWAY_SESSION_IDLE_TIMEOUT_MS's default). */
+/** RUNWAY_SESSION_IDLE_TIMEOUT_MS's default: 24 hours. */
 export const DEFAULT_SESSION_IDLE_MS = 24 * 60 * 60 * 1000;
 
 export interface QueuedRequest {

@@ -1,4 +1,4 @@
-import { ActivityFailure, patched, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, deprecatePatch, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
 import type { RunwayActivities } from '../activities';
 import { PATCHES } from './patches';
 
@@ -13,11 +13,11 @@ export interface WebhookDeliveryInput {
   /**
    * A retry wait at least this long is not slept here: the delivery is parked in PostgreSQL and
    * this workflow ends (`parked`); the dispatcher starts the next attempt's workflow when it is
-   * due. Absent in workflows started before parking existed (they sleep every wait).
+   * due.
    */
-  parkAfterMs?: number;
+  parkAfterMs: number;
   /** The attempt this workflow starts with (1, or a parked delivery's next one). */
-  firstAttempt?: number;
+  firstAttempt: number;
 }
 
 export interface WebhookAttemptInput {
@@ -67,25 +67,22 @@ const { failWebhookDelivery, recordLostWebhookAttempt } = proxyActivities<Runway
  * workflow owns the schedule). A short wait is a durable timer here; a wait of at least
  * `parkAfterMs` parks the delivery in PostgreSQL and ends this workflow, and the dispatcher
  * starts another one from the next attempt when it is due, so a delivery waiting for days holds
- * no in-flight slot (patch `webhook-parking`). Either way the schedule survives worker and server
- * restarts. It ends after a 2xx, a 410, a newer generation, a parked wait, or the last attempt.
+ * no in-flight slot. Either way the schedule survives worker and server restarts. It ends after a 2xx, a 410, a newer generation, a parked wait, or the last attempt.
  */
 export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Promise<WebhookAttemptOutcome> {
   const { attemptWebhookDelivery } = proxyActivities<RunwayActivities>({
     startToCloseTimeout: input.attemptTimeoutMs,
     retry: { maximumAttempts: 1 },
   });
-  // Only workflows started with a threshold park, and only on a worker that has the patch (a
-  // history written by an earlier worker for such an input replays with its timers). Asked the
-  // first time it matters (a continuation, or an attempt followed by a long wait), so a delivery
-  // that succeeds at once records no marker (nor its search-attribute write).
-  let parks: boolean | undefined;
-  const parking = (): boolean => (parks ??= input.parkAfterMs !== undefined && patched(PATCHES.webhookParking));
-  const continued = (input.firstAttempt ?? 1) > 1 && parking();
+  // The parking patch is deprecated where it was asked (a continuation, an attempt followed by a
+  // long wait), so a delivery that succeeds at once records no marker.
+  const continued = input.firstAttempt > 1;
+  if (continued) deprecatePatch(PATCHES.webhookParking);
   const attempts = input.scheduleMs.length + 1;
-  for (let attempt = continued ? (input.firstAttempt as number) : 1; attempt <= attempts; attempt++) {
+  for (let attempt = input.firstAttempt; attempt <= attempts; attempt++) {
     const retryInMs = attempt < attempts ? (input.scheduleMs[attempt - 1] as number) : null;
-    const park = input.parkAfterMs !== undefined && retryInMs !== null && retryInMs >= input.parkAfterMs && parking();
+    const park = retryInMs !== null && retryInMs >= input.parkAfterMs;
+    if (park) deprecatePatch(PATCHES.webhookParking);
     const base = { deliveryId: input.deliveryId, generation: input.generation, retryInMs };
     let outcome: WebhookAttemptOutcome;
     try {

@@ -1,39 +1,12 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
-import type { SealedBox, WorkspaceSpec } from './schema';
 import type { TokenSpender } from '../runs/token-limits';
-import type { AdmissionRejection } from '../../workflows/types';
+import type { AdmissionRejection, AdmissionRequest } from '../runs/admission';
 
 /** What `runway_admit` (src/db/sql/runway_admit.sql) decided. */
 export type AdmissionOutcome =
   | { outcome: 'admitted' | 'existing'; requestHash: string; createdAt: Date; seq: number }
   | { outcome: 'refused'; reason: AdmissionRejection; detail: string; requestHash: string; balance: number };
-
-/** The run as admission records it (a run's workflow input carries these fields too). */
-export interface AdmissionRequest {
-  runId: string;
-  accountId: string;
-  model: string;
-  prompt: string;
-  maxTokens: number;
-  estimate: number;
-  price: { input: number; output: number };
-  workspace: WorkspaceSpec | null;
-  metadata: Record<string, unknown>;
-  sessionId: string | null;
-  /** The session request (`req_…`) this run serves. */
-  requestId?: string | null;
-  retryOf: string | null;
-  /** Hash of the request body, compared when an Idempotency-Key is reused. */
-  requestHash: string;
-  /** The platform's default cap on the account's active runs (the account's own wins). */
-  maxActiveRuns: number;
-  /** The platform's default cap on one end user's active runs (null: none unless the account sets one). */
-  maxActiveRunsPerUser?: number | null;
-  /** The end user the run serves; a session's request serves the session's. */
-  user?: string | null;
-  sealedSecrets: SealedBox | null;
-}
 
 export interface AdmissionCall {
   /** How long the admitting process has to start the workflow before a relay may. */

@@ -1,39 +1,33 @@
 import type { RunRow, WorkspaceSpec } from '../db/schema';
-import { RUN_PATCH_LEVEL, type AdmittedRun, type RunWorkflowInput, type SealedBox } from '../../workflows/types';
+import type { RunWorkflowInput, SealedBox } from '../../workflows/types';
+import type { AdmissionRequest } from './admission';
 
 /**
- * The workflow input of an admitted run, rebuilt from its row and its outbox entry (a relay
- * starting a run another process admitted). The same run's input built by the admitting API
- * may differ in metadata's key order only: either starts the same workflow.
+ * What starting an admitted run's workflow takes: its input, and the model and prompt its memo
+ * shows (the row holds them; the workflow does not read them).
  */
-/** The platform's default caps, as a run's input carries them. */
-export type RunLimits = Pick<RunWorkflowInput, 'maxActiveRuns' | 'maxActiveRunsPerUser'>;
-
-export function workflowInputOf(run: RunRow, sealedSecrets: SealedBox | null, limits: RunLimits): RunWorkflowInput {
-  return withAdmission(
-    {
-      runId: run.id,
-      accountId: run.account_id,
-      model: run.model,
-      prompt: run.prompt,
-      maxTokens: run.max_tokens,
-      estimate: run.estimate,
-      price: { input: run.price_input, output: run.price_output },
-      workspace: (run.workspace as WorkspaceSpec | null) ?? null,
-      metadata: run.metadata,
-      sessionId: run.session_id,
-      requestId: run.request_id,
-      retryOf: run.retry_of,
-      requestHash: run.request_hash,
-      ...limits,
-      sealedSecrets,
-      user: run.user_id,
-    },
-    { admitted: true, requestHash: run.request_hash, createdAt: run.created_at.toISOString(), seq: run.seq },
-  );
+export interface RunStart {
+  input: RunWorkflowInput;
+  model: string;
+  prompt: string;
 }
 
-/** The input a workflow is started with once its run is admitted. */
-export function withAdmission(input: RunWorkflowInput, admission: AdmittedRun): RunWorkflowInput {
-  return { ...input, admission, patchLevel: RUN_PATCH_LEVEL };
+/** The start of a run the admitting API has just admitted (`seq`: its admission order). */
+export function runStartOfAdmission(admitted: AdmissionRequest, seq: number): RunStart {
+  const { runId, accountId, user, sessionId, workspace, sealedSecrets, model, prompt } = admitted;
+  return { input: { runId, accountId, user, sessionId, seq, workspace, sealedSecrets }, model, prompt };
+}
+
+/** The start of a run rebuilt from its row and its outbox entry (a relay starting a run another process admitted). */
+export function runStartOf(run: RunRow, sealedSecrets: SealedBox | null): RunStart {
+  const input: RunWorkflowInput = {
+    runId: run.id,
+    accountId: run.account_id,
+    user: run.user_id,
+    sessionId: run.session_id,
+    seq: run.seq,
+    workspace: (run.workspace as WorkspaceSpec | null) ?? null,
+    sealedSecrets,
+  };
+  return { input, model: run.model, prompt: run.prompt };
 }

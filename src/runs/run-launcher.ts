@@ -8,8 +8,8 @@ import type { Logger } from '../logger';
 import { truncate } from '../text';
 import { requestReadySignal, RUN_WORKFLOW_TYPE } from '../../workflows/definitions';
 import type { runWorkflow } from '../../workflows/run-workflow';
-import { RUNWAY_ACCOUNT, RUNWAY_STATUS, RUNWAY_USER, type RunWorkflowInput } from '../../workflows/types';
-import { workflowInputOf, type RunLimits } from './run-input';
+import { RUNWAY_ACCOUNT, RUNWAY_STATUS, RUNWAY_USER } from '../../workflows/types';
+import { runStartOf, type RunStart } from './run-input';
 
 export interface RunLauncherDeps {
   db: Db;
@@ -17,8 +17,6 @@ export interface RunLauncherDeps {
   taskQueue: string;
   logger: Logger;
   settings: StartSettings;
-  /** The platform's default caps, carried in rebuilt inputs as in fresh ones. */
-  limits: RunLimits;
 }
 
 /** Entries a relay takes at once, and how long it holds them. */
@@ -50,7 +48,7 @@ export class RunLauncher {
   private inFlight = 0;
   private readonly launching = new Set<Promise<string | null>>();
   /** `trace`: the admitting request's context, so that a start made later is still part of its trace. */
-  private readonly waiting: { input: RunWorkflowInput; since: number; trace: Context }[] = [];
+  private readonly waiting: { start: RunStart; since: number; trace: Context }[] = [];
   private readonly slotFreed: (() => void)[] = [];
   private pausedUntil = 0;
   private started: string[] = [];
@@ -67,9 +65,9 @@ export class RunLauncher {
   }
 
   /** After the admission's commit: starts the run soon; what this process does not start in time, a relay does. */
-  launchSoon(input: RunWorkflowInput): void {
+  launchSoon(start: RunStart): void {
     if (this.closed || this.waiting.length >= MAX_WAITING) return;
-    this.waiting.push({ input, since: Date.now(), trace: context.active() });
+    this.waiting.push({ start, since: Date.now(), trace: context.active() });
     this.pump();
   }
 
@@ -78,11 +76,11 @@ export class RunLauncher {
    * order, so a client's sequential follow-ups are awaited one by one). False when it could not
    * be started: the relay starts it when Temporal answers again.
    */
-  async launchNow(input: RunWorkflowInput): Promise<boolean> {
+  async launchNow(start: RunStart): Promise<boolean> {
     if (this.closed || Date.now() < this.pausedUntil) return false;
     await this.slot();
     try {
-      return (await this.launch(input)) === null;
+      return (await this.launch(start)) === null;
     } finally {
       this.release();
     }
@@ -130,8 +128,7 @@ export class RunLauncher {
     }
     await this.slot();
     try {
-      const input = workflowInputOf(run, sealedSecrets, this.deps.limits);
-      const failure = await this.launch(input);
+      const failure = await this.launch(runStartOf(run, sealedSecrets));
       if (failure !== null) {
         await postponeRunStart(this.deps.db, run.id, Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** Math.min(attempts, 6)), failure);
       }
@@ -143,11 +140,11 @@ export class RunLauncher {
   /** Drains what this process admitted, `inFlight` at a time; entries the relay may have taken by now are left to it. */
   private pump(): void {
     while (this.inFlight < this.deps.settings.inFlight && this.waiting.length > 0) {
-      const next = this.waiting.shift() as { input: RunWorkflowInput; since: number; trace: Context };
+      const next = this.waiting.shift() as { start: RunStart; since: number; trace: Context };
       if (Date.now() - next.since >= this.deps.settings.graceMs || Date.now() < this.pausedUntil) continue;
       this.inFlight += 1;
       // Pumped from whichever call freed a slot: the start belongs to its own request's trace.
-      const launched = context.with(next.trace, () => this.launch(next.input)).finally(() => {
+      const launched = context.with(next.trace, () => this.launch(next.start)).finally(() => {
         this.launching.delete(launched);
         this.release();
       });
@@ -170,13 +167,14 @@ export class RunLauncher {
   }
 
   /** Starts the workflow (and tells its session): null once it exists, else why not. Never throws. */
-  private async launch(input: RunWorkflowInput): Promise<string | null> {
+  private async launch(start: RunStart): Promise<string | null> {
+    const { input } = start;
     try {
-      const created = await this.startWorkflow(input);
+      const created = await this.startWorkflow(start);
       if (created && input.sessionId) {
         await this.deps.temporal.workflow
           .getHandle(input.sessionId)
-          .signal(requestReadySignal, { runId: input.runId, seq: input.admission?.seq ?? 0 })
+          .signal(requestReadySignal, { runId: input.runId, seq: input.seq })
           .catch((err: unknown) =>
             this.deps.logger.warn({ err, runId: input.runId }, 'requestReady not delivered; the run tells its session itself within 10 s'),
           );
@@ -194,7 +192,7 @@ export class RunLauncher {
   }
 
   /** True when this call created the workflow; false when it existed already (a start made twice). */
-  private async startWorkflow(input: RunWorkflowInput): Promise<boolean> {
+  private async startWorkflow({ input, model, prompt }: RunStart): Promise<boolean> {
     try {
       await this.deps.temporal.withDeadline(Date.now() + START_TIMEOUT_MS, () =>
         this.deps.temporal.workflow.start<typeof runWorkflow>(RUN_WORKFLOW_TYPE, {
@@ -210,8 +208,8 @@ export class RunLauncher {
             { key: RUNWAY_STATUS, value: 'queued' },
             ...(input.user ? [{ key: RUNWAY_USER, value: input.user }] : []),
           ],
-          memo: { model: input.model, prompt: truncate(input.prompt, 80) },
-          staticSummary: `${input.model} run for ${input.accountId}`,
+          memo: { model, prompt: truncate(prompt, 80) },
+          staticSummary: `${model} run for ${input.accountId}`,
         }),
       );
       return true;
@@ -247,6 +245,5 @@ export function launcherFor(base: { config: Config; db: Db; temporal: Client; lo
     logger: base.logger,
     taskQueue: base.config.temporal.taskQueue,
     settings: base.config.starts,
-    limits: { maxActiveRuns: base.config.maxActiveRuns, maxActiveRunsPerUser: base.config.maxActiveRunsPerUser },
   });
 }

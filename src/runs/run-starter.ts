@@ -16,9 +16,9 @@ import { wasPurged } from '../db/retention';
 import { metrics } from '../metrics/metrics';
 import type { CreateRunRequest } from './requests';
 import { assertEstimateAllowed, assertTokenAllows, type TokenSpender } from './token-limits';
-import { withAdmission } from './run-input';
+import type { AdmissionRequest } from './admission';
+import { runStartOfAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
-import type { RunWorkflowInput } from '../../workflows/types';
 
 export interface RunStarterDeps {
   db: Db;
@@ -111,7 +111,7 @@ export class RunStarter {
       if (await wasPurged(this.deps.db, runId)) throw new IdempotencyKeyExpired();
     }
 
-    const input: RunWorkflowInput = {
+    const input: AdmissionRequest = {
       runId,
       accountId: account.id,
       model: request.model,
@@ -149,11 +149,11 @@ export class RunStarter {
     metrics.runsAdmitted.inc();
     metrics.credits.inc({ kind: 'reserved' }, estimate);
 
-    const admitted = withAdmission(input, { admitted: true, requestHash, createdAt: started.createdAt, seq: decided.seq });
+    const start = runStartOfAdmission(input, decided.seq);
     // A session hears of its requests in admission order: those are started before the reply,
     // unless an earlier one still waits in the outbox (then the relay starts both, in order).
-    if (!input.sessionId) this.deps.launcher.launchSoon(admitted);
-    else if (!(await sessionHasPendingStart(this.deps.db, input.sessionId, decided.seq))) await this.deps.launcher.launchNow(admitted);
+    if (!input.sessionId) this.deps.launcher.launchSoon(start);
+    else if (!(await sessionHasPendingStart(this.deps.db, input.sessionId, decided.seq))) await this.deps.launcher.launchNow(start);
     return { ...started, replayed: false };
   }
 

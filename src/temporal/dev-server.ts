@@ -76,7 +76,7 @@ export async function freePort(): Promise<number> {
 
 /**
  * Starts `temporal server start-dev` with a SQLite file (runs survive a restart), the project's
- * namespace and search attributes, and update-with-start enabled.
+ * namespace and search attributes.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const cli = await ensureTemporalCli(options.log);
@@ -93,8 +93,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--sqlite-pragma', 'synchronous=normal',
     '--namespace', options.namespace,
     '--log-level', 'warn',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-    '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
     '--dynamic-config-value', 'frontend.workerVersioningWorkflowAPIs=true',
   ];
   for (const attr of SEARCH_ATTRIBUTES) args.push('--search-attribute', attr);
