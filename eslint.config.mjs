@@ -59,8 +59,6 @@ export default tseslint.config(
   // - pg-listener.ts opens its own LISTEN connection with `pg` (one LISTEN connection per
   //   process, issue #27 section 2, should move it under src/db).
   layer(['src/streams/pg-listener.ts'], { paths: NO_SQL.filter((p) => p.name !== 'pg'), patterns: [NOT_API, ...NOT_RULES] }),
-  // - database-outage.ts probes the database with kysely's sql`SELECT 1` (a src/db function should).
-  layer(['activities/database-outage.ts'], { paths: NO_SQL.filter((p) => p.name !== 'kysely'), patterns: [NOT_API] }),
   // - src/db/webhooks.ts builds the webhook event body with src/webhooks/events.ts inside its SQL.
   layer(['src/db/webhooks.ts'], { patterns: [NOT_API, ...NOT_RULES.filter((p) => !p.regex.includes('webhooks'))] }),
   // src/api alone knows problem+json; the rules layers throw their own errors (src/api/domain-problems.ts maps them).

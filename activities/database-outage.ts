@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pingDatabase } from '../src/db/database';
 import { isDatabaseUnavailable } from '../src/db/errors';
 import type { ActivityDeps } from './deps';
 
@@ -30,7 +30,7 @@ async function untilDatabaseAnswers(deps: ActivityDeps): Promise<void> {
   while (Date.now() < deadline && !ctx.cancellationSignal.aborted) {
     ctx.heartbeat();
     try {
-      await sql`SELECT 1`.execute(deps.db);
+      await pingDatabase(deps.db);
       return;
     } catch (err) {
       if (!isDatabaseUnavailable(err)) return; // answering again, if oddly: the retry will tell
