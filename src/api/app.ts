@@ -11,7 +11,7 @@ import { countActiveRuns } from '../db/runs';
 import { runStartBacklog } from '../db/run-starts';
 import type { ApiDeps } from './deps';
 import { buildOpenApiDocument } from './openapi';
-import { problemMiddleware } from './problem';
+import { problemMiddleware } from './problem-middleware';
 import { accountRoutes } from './routes/account';
 import { adminRoutes } from './routes/admin';
 import { eventRoutes } from './routes/events';
