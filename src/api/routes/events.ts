@@ -1,15 +1,15 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { getVisibleRun } from '../../db/runs';
 import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
 import { metrics } from '../../metrics/metrics';
-import { accountOf, allowTokens, callerOf, streamHolderOf, visibilityOf } from '../auth';
+import { accountOf, callerOf, streamHolderOf } from '../auth';
 import type { ApiDeps } from '../deps';
-import { Problem, problems } from '../problem';
+import { endpoint } from '../endpoint';
+import { Problem } from '../problem';
+import { visibleRun } from './runs';
 import { validate } from '../validate';
 
 const eventIdSchema = z
@@ -116,18 +116,43 @@ function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUs
   };
 }
 
-/** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
-export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
-  const router = new Router();
-  router.get('/v1/runs/:id/events', allowTokens(deps, 'read', { query: true }), async (ctx) => {
-    const run = await getVisibleRun(deps.db, visibilityOf(ctx), String(ctx.params.id));
-    if (!run) throw problems.notFound('run');
-    await serveEventStream(deps, hub, ctx, {
-      id: run.id,
-      lastEventId: Number(run.last_event_id),
-      finished: isTerminal(run.status),
-      user: run.user_id,
-    });
-  });
-  return router;
-}
+/**
+ * What every event stream declares: who may follow it (a token also as `?access_token=`, for
+ * EventSource), how it resumes (documented here, checked by serveEventStream), what it answers.
+ */
+export const eventStream = {
+  method: 'get',
+  auth: { token: 'read', query: true },
+  headers: z.object({ 'last-event-id': z.string().optional() }),
+  query: z.object({
+    after: z.coerce.number().int().min(0).optional(),
+    access_token: z.string().optional().describe('A scoped token, for EventSource (which cannot send headers); never logged'),
+  }),
+  responses: {
+    200: { description: 'An event stream: persisted events after the cursor, then live ones', content: { 'text/event-stream': { schema: z.string() } } },
+    204: { description: 'A finished stream with nothing left to send' },
+  },
+  problems: {
+    400: 'Invalid cursor',
+    404: 'No such stream (or outside the token\'s scope)',
+    429: 'Too many open streams for this account',
+  },
+} as const;
+
+/** A run's persisted events after the client's last id, then live ones. */
+export const runEventEndpoints = [
+  endpoint({
+    ...eventStream,
+    path: '/v1/runs/{id}/events',
+    summary: 'Server-sent events: replay, then live',
+    async handle({ ctx, deps, params }) {
+      const run = await visibleRun(deps, ctx, params.id);
+      await serveEventStream(deps, deps.events, ctx, {
+        id: run.id,
+        lastEventId: Number(run.last_event_id),
+        finished: isTerminal(run.status),
+        user: run.user_id,
+      });
+    },
+  }),
+];
