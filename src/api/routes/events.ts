@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { RunRow } from '../../db/schema';
 import { isTerminal } from '../../../workflows/run-vocabulary';
 import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
@@ -116,6 +117,16 @@ function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUs
   };
 }
 
+/** A run's events: a run's stream, or a session request's (the same run's). */
+export function serveRunEvents(deps: ApiDeps, ctx: Context, run: RunRow): Promise<void> {
+  return serveEventStream(deps, deps.events, ctx, {
+    id: run.id,
+    lastEventId: Number(run.last_event_id),
+    finished: isTerminal(run.status),
+    user: run.user_id,
+  });
+}
+
 /**
  * What every event stream declares: who may follow it (a token also as `?access_token=`, for
  * EventSource), how it resumes (documented here, checked by serveEventStream), what it answers.
@@ -146,13 +157,7 @@ export const runEventEndpoints = [
     path: '/v1/runs/{id}/events',
     summary: 'Server-sent events: replay, then live',
     async handle({ ctx, deps, params }) {
-      const run = await visibleRun(deps, ctx, params.id);
-      await serveEventStream(deps, deps.events, ctx, {
-        id: run.id,
-        lastEventId: Number(run.last_event_id),
-        finished: isTerminal(run.status),
-        user: run.user_id,
-      });
+      await serveRunEvents(deps, ctx, await visibleRun(deps, ctx, params.id));
     },
   }),
 ];

@@ -4,11 +4,10 @@ import { withLiveOutput } from '../../db/run-output';
 import { getSessionRequestRun, getVisibleSession, listVisibleSessions } from '../../db/sessions';
 import type { RunRow, SessionRow, WorkspaceSpec } from '../../db/schema';
 import { requestIdOf } from '../../sessions/session-service';
-import { isTerminal } from '../../../workflows/run-vocabulary';
 import { stopRun } from '../../runs/stop-run';
 import { accountOf, endUserFor, tokenSpenderOf, visibilityOf } from '../auth';
 import { decodeCursor, page } from '../cursor';
-import { eventStream, serveEventStream } from './events';
+import { eventStream, serveEventStream, serveRunEvents } from './events';
 import type { ApiDeps } from '../deps';
 import { endpoint } from '../endpoint';
 import { idempotencyKeyHeader, idempotencyKeyOf } from '../idempotency-key';
@@ -177,13 +176,7 @@ export const sessionEndpoints = [
     path: '/v1/sessions/{id}/requests/{requestId}/events',
     summary: 'A request\'s events',
     async handle({ ctx, deps, params }) {
-      const run = await visibleRequest(deps, ctx, params);
-      await serveEventStream(deps, deps.events, ctx, {
-        id: run.id,
-        lastEventId: Number(run.last_event_id),
-        finished: isTerminal(run.status),
-        user: run.user_id,
-      });
+      await serveRunEvents(deps, ctx, await visibleRequest(deps, ctx, params));
     },
   }),
   /** The session's own log: `request.completed` for each request, then `session.closed` and `end`. */
