@@ -55,7 +55,7 @@ export interface EndpointSpec<P extends string, Q extends z.ZodObject, B extends
   internal?: true;
   query?: Q;
   body?: B;
-  /** An absent body is validated as `{}` (every field of the schema is optional). */
+  /** An absent body is validated as `{}`, and documented as optional; otherwise the body is required. */
   bodyOptional?: true;
   /** Documented only: the handler reads and checks them (Idempotency-Key, Last-Event-ID). */
   headers?: z.ZodObject;
@@ -95,7 +95,7 @@ function callOf(endpoint: Endpoint, ctx: Context, services: ApiServices): Call<s
 }
 
 /** `/v1/runs/{id}` as @koa/router writes it: `/v1/runs/:id`. */
-export const routerPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+const routerPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
 /** One router for these endpoints, in their order, each behind its authentication. */
 export function routerOf(endpoints: readonly Endpoint[], services: ApiServices): Router {
