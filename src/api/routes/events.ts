@@ -2,7 +2,6 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { RunRow } from '../../db/schema';
 import { isTerminal } from '../../../workflows/run-vocabulary';
-import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
 import { metrics } from '../../metrics/metrics';
@@ -42,7 +41,8 @@ export interface EventStreamTarget {
  * Serves one event stream: the persisted events after the client's last id, then live ones.
  * Runs, session requests and sessions all stream through here.
  */
-export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Context, target: EventStreamTarget): Promise<void> {
+export async function serveEventStream(deps: ApiDeps, ctx: Context, target: EventStreamTarget): Promise<void> {
+  const hub = deps.events;
   const header = ctx.get('last-event-id').trim();
   const resume = validate(resumeSchema, { after: ctx.query.after, 'Last-Event-ID': header === '' ? undefined : header });
   const afterId = resume['Last-Event-ID'] ?? resume.after ?? 0;
@@ -53,7 +53,7 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   }
 
   const { sse } = deps.config;
-  const release = takeStreamSlots(deps, hub, ctx, target.user);
+  const release = takeStreamSlots(deps, ctx, target.user);
   try {
     const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
     const stream = new RunEventStream({
@@ -97,7 +97,8 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
  * A slot of the account's streams and, for a scoped token, one of its holder's (an end user's
  * browser tabs cannot take every stream of the account): the release of both, or a 429.
  */
-function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUser: string | null): () => void {
+function takeStreamSlots(deps: ApiDeps, ctx: Context, servesUser: string | null): () => void {
+  const hub = deps.events;
   const { sse } = deps.config;
   const accountId = accountOf(ctx).id;
   const holder = streamHolderOf(ctx, servesUser);
@@ -119,7 +120,7 @@ function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUs
 
 /** A run's events: a run's stream, or a session request's (the same run's). */
 export function serveRunEvents(deps: ApiDeps, ctx: Context, run: RunRow): Promise<void> {
-  return serveEventStream(deps, deps.events, ctx, {
+  return serveEventStream(deps, ctx, {
     id: run.id,
     lastEventId: Number(run.last_event_id),
     finished: isTerminal(run.status),

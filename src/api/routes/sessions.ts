@@ -186,7 +186,7 @@ export const sessionEndpoints = [
     summary: 'The session\'s own events (request.completed, session.closed)',
     async handle({ ctx, deps, params }) {
       const session = await visibleSession(deps, ctx, params.id);
-      await serveEventStream(deps, deps.events, ctx, {
+      await serveEventStream(deps, ctx, {
         id: session.id,
         lastEventId: Number(session.last_event_id),
         finished: session.status === 'closed',
