@@ -6,7 +6,8 @@ import request from 'supertest';
 import { createApp } from '../src/api/app';
 import { answerClientErrorsWithProblems, limitRequestArrival } from '../src/api/client-errors';
 import { apiDepsFor, type ApiDeps } from '../src/api/deps';
-import { healthRoutes } from '../src/api/routes/health';
+import { routerOf, type ApiServices } from '../src/api/endpoint';
+import { healthEndpoints } from '../src/api/routes/health';
 import { createDb, createPool } from '../src/db/database';
 import { bearer, createAccount, startRun, type TestAccount } from './helpers/api';
 import { SseConnection } from './helpers/sse';
@@ -260,7 +261,7 @@ describe('what is said about the platform\'s own network', () => {
     const temporal = { workflowService: { getSystemInfo: () => Promise.reject(new Error('14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 10.9.8.7:7233')) } };
     try {
       const deps = { ...stack.apiDeps, db: createDb(pool), temporal } as unknown as ApiDeps;
-      const app = new Koa().use(healthRoutes(deps).routes());
+      const app = new Koa().use(routerOf(healthEndpoints, { deps } as ApiServices).routes());
       const res = await request(app.callback()).get('/readyz');
       expect(res.status).toBe(503);
       expect(res.body).toMatchObject({ status: 'unavailable', checks: { postgres: 'unavailable', temporal: 'unavailable' } });

@@ -1,27 +1,20 @@
-import Router from '@koa/router';
 import Koa from 'koa';
 import { RunStarter } from '../runs/run-starter';
 import { jsonBody } from './body';
 import { consoleFiles, CONSOLE_DIR } from './console';
 import { corsFor } from './cors';
 import { inputGuard } from './input-guard';
-import { httpMetrics, metricsRoutes } from './metrics';
+import { httpMetrics } from './metrics';
 import { readGaugesFrom } from '../metrics/metrics';
 import { countActiveRuns } from '../db/runs';
 import { runStartBacklog } from '../db/run-starts';
 import type { ApiDeps } from './deps';
+import { routerOf } from './endpoint';
+import { ENDPOINTS } from './endpoints';
 import { buildOpenApiDocument } from './openapi';
-import { problemMiddleware } from './problem';
-import { accountRoutes } from './routes/account';
-import { adminRoutes } from './routes/admin';
-import { eventRoutes } from './routes/events';
-import { healthRoutes } from './routes/health';
-import { runRoutes } from './routes/runs';
-import { sessionRoutes } from './routes/sessions';
+import { problemMiddleware } from './problem-middleware';
 import { SessionService } from '../sessions/session-service';
 import { WebhookService } from '../webhooks/service';
-import { webhookRoutes } from './routes/webhooks';
-import { tokenRoutes } from './routes/tokens';
 
 /** Admission as the API does it, for these dependencies. */
 export function createRunStarter(deps: ApiDeps): RunStarter {
@@ -80,17 +73,8 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   app.use(inputGuard());
   app.use(consoleFiles(options.consoleDir ?? CONSOLE_DIR));
 
-  // One hub per API process (built by apiDepsFor): one LISTEN connection for every event stream it serves.
-  const hub = deps.events;
-  const openapi = buildOpenApiDocument();
-  const root = new Router();
-  root.get('/openapi.json', (ctx) => {
-    ctx.body = openapi;
-  });
-
-  for (const router of [root, metricsRoutes(deps.config.metrics.token, deps.config.env === 'production'), healthRoutes(deps), adminRoutes(deps), accountRoutes(deps), runRoutes(deps, starter), eventRoutes(deps, hub), sessionRoutes(deps, sessions, hub), webhookRoutes(deps, webhooks), tokenRoutes(deps)]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
-  }
+  const router = routerOf(ENDPOINTS, { deps, starter, sessions, webhooks, openapi: buildOpenApiDocument(ENDPOINTS) });
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
   return app;
 }

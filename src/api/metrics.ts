@@ -1,7 +1,7 @@
-import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { metrics, registry } from '../metrics/metrics';
 import { bearerMatches } from '../metrics/metrics-server';
+import { endpoint } from './endpoint';
 import { problems } from './problem';
 
 /** Route templates (as @koa/router names them) whose duration is a latency Runway promises on. */
@@ -35,15 +35,15 @@ export function httpMetrics(): Middleware {
  * In production the API's port is public: without a token the figures (every account's activity)
  * are not served at all.
  */
-export function metricsRoutes(token: string | undefined, production: boolean): Router {
-  const router = new Router();
-  router.get('/metrics', async (ctx) => {
-    if (!token && production) throw problems.notFound();
+export const metricsEndpoint = endpoint({
+  method: 'get', path: '/metrics', summary: 'Prometheus metrics', auth: 'none', internal: true,
+  async handle({ ctx, deps }) {
+    const { token } = deps.config.metrics;
+    if (!token && deps.config.env === 'production') throw problems.notFound();
     if (token && !bearerMatches(ctx.get('authorization'), token)) {
       throw problems.unauthorized('the metrics need the bearer token set in RUNWAY_METRICS_TOKEN');
     }
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
-  });
-  return router;
-}
+  },
+});

@@ -1,15 +1,15 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { getVisibleRun } from '../../db/runs';
+import type { RunRow } from '../../db/schema';
 import { isTerminal } from '../../../workflows/run-vocabulary';
-import type { RunEventHub } from '../../streams/run-event-hub';
 import { RunEventStream } from '../../streams/run-event-stream';
 import { SseWriter } from '../../streams/sse-writer';
 import { metrics } from '../../metrics/metrics';
-import { accountOf, allowTokens, callerOf, streamHolderOf, visibilityOf } from '../auth';
+import { accountOf, callerOf, streamHolderOf } from '../auth';
 import type { ApiDeps } from '../deps';
-import { Problem, problems } from '../problem';
+import { endpoint } from '../endpoint';
+import { Problem } from '../problem';
+import { visibleRun } from './runs';
 import { validate } from '../validate';
 
 const eventIdSchema = z
@@ -41,7 +41,8 @@ export interface EventStreamTarget {
  * Serves one event stream: the persisted events after the client's last id, then live ones.
  * Runs, session requests and sessions all stream through here.
  */
-export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Context, target: EventStreamTarget): Promise<void> {
+export async function serveEventStream(deps: ApiDeps, ctx: Context, target: EventStreamTarget): Promise<void> {
+  const hub = deps.events;
   const header = ctx.get('last-event-id').trim();
   const resume = validate(resumeSchema, { after: ctx.query.after, 'Last-Event-ID': header === '' ? undefined : header });
   const afterId = resume['Last-Event-ID'] ?? resume.after ?? 0;
@@ -52,7 +53,7 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
   }
 
   const { sse } = deps.config;
-  const release = takeStreamSlots(deps, hub, ctx, target.user);
+  const release = takeStreamSlots(deps, ctx, target.user);
   try {
     const sink = new SseWriter(ctx.res, { keepAliveMs: sse.keepAliveMs, retryMs: RETRY_MS, writeTimeoutMs: sse.writeTimeoutMs });
     const stream = new RunEventStream({
@@ -96,7 +97,8 @@ export async function serveEventStream(deps: ApiDeps, hub: RunEventHub, ctx: Con
  * A slot of the account's streams and, for a scoped token, one of its holder's (an end user's
  * browser tabs cannot take every stream of the account): the release of both, or a 429.
  */
-function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUser: string | null): () => void {
+function takeStreamSlots(deps: ApiDeps, ctx: Context, servesUser: string | null): () => void {
+  const hub = deps.events;
   const { sse } = deps.config;
   const accountId = accountOf(ctx).id;
   const holder = streamHolderOf(ctx, servesUser);
@@ -116,18 +118,47 @@ function takeStreamSlots(deps: ApiDeps, hub: RunEventHub, ctx: Context, servesUs
   };
 }
 
-/** `GET /v1/runs/:id/events`: the run's persisted events after the client's last id, then live ones. */
-export function eventRoutes(deps: ApiDeps, hub: RunEventHub): Router {
-  const router = new Router();
-  router.get('/v1/runs/:id/events', allowTokens(deps, 'read', { query: true }), async (ctx) => {
-    const run = await getVisibleRun(deps.db, visibilityOf(ctx), String(ctx.params.id));
-    if (!run) throw problems.notFound('run');
-    await serveEventStream(deps, hub, ctx, {
-      id: run.id,
-      lastEventId: Number(run.last_event_id),
-      finished: isTerminal(run.status),
-      user: run.user_id,
-    });
+/** A run's events: a run's stream, or a session request's (the same run's). */
+export function serveRunEvents(deps: ApiDeps, ctx: Context, run: RunRow): Promise<void> {
+  return serveEventStream(deps, ctx, {
+    id: run.id,
+    lastEventId: Number(run.last_event_id),
+    finished: isTerminal(run.status),
+    user: run.user_id,
   });
-  return router;
 }
+
+/**
+ * What every event stream declares: who may follow it (a token also as `?access_token=`, for
+ * EventSource), how it resumes (documented here, checked by serveEventStream), what it answers.
+ */
+export const eventStream = {
+  method: 'get',
+  auth: { token: 'read', query: true },
+  headers: z.object({ 'last-event-id': z.string().optional() }),
+  query: z.object({
+    after: z.coerce.number().int().min(0).optional(),
+    access_token: z.string().optional().describe('A scoped token, for EventSource (which cannot send headers); never logged'),
+  }),
+  responses: {
+    200: { description: 'An event stream: persisted events after the cursor, then live ones', content: { 'text/event-stream': { schema: z.string() } } },
+    204: { description: 'A finished stream with nothing left to send' },
+  },
+  problems: {
+    400: 'Invalid cursor',
+    404: 'No such stream (or outside the token\'s scope)',
+    429: 'Too many open streams for this account',
+  },
+} as const;
+
+/** A run's persisted events after the client's last id, then live ones. */
+export const runEventEndpoints = [
+  endpoint({
+    ...eventStream,
+    path: '/v1/runs/{id}/events',
+    summary: 'Server-sent events: replay, then live',
+    async handle({ ctx, deps, params }) {
+      await serveRunEvents(deps, ctx, await visibleRun(deps, ctx, params.id));
+    },
+  }),
+];

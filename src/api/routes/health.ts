@@ -1,6 +1,6 @@
-import Router from '@koa/router';
 import { runStartBacklog } from '../../db/run-starts';
 import type { ApiDeps } from '../deps';
+import { endpoint } from '../endpoint';
 
 /**
  * One dependency's state, for anyone (the endpoint is unauthenticated): "ok" or "unavailable".
@@ -30,24 +30,34 @@ async function check(deps: ApiDeps, name: string, probe: () => Promise<unknown>,
  * answers again. The body shows both, and the outbox's backlog (runs not started yet, and the
  * age of the oldest), so an operator sees a Temporal outage building up.
  */
-export function healthRoutes(deps: ApiDeps): Router {
-  const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/readyz', async (ctx) => {
-    let outbox: Awaited<ReturnType<typeof runStartBacklog>> | null = null;
-    const checks = Object.fromEntries(
-      await Promise.all([
-        check(deps, 'postgres', async () => {
-          outbox = await runStartBacklog(deps.db);
-        }),
-        check(deps, 'temporal', () => deps.temporal.workflowService.getSystemInfo({})),
-      ]),
-    );
-    const ready = checks.postgres === 'ok';
-    ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', checks, outbox };
-  });
-  return router;
-}
+export const healthEndpoints = [
+  endpoint({
+    method: 'get', path: '/healthz', summary: 'The process is up', auth: 'none', internal: true,
+    handle({ ctx }) {
+      ctx.body = { status: 'ok' };
+    },
+  }),
+  endpoint({
+    method: 'get', path: '/readyz', summary: 'Whether this API can accept runs', auth: 'none', internal: true,
+    async handle({ ctx, deps }) {
+      let outbox: Awaited<ReturnType<typeof runStartBacklog>> | null = null;
+      const checks = Object.fromEntries(
+        await Promise.all([
+          check(deps, 'postgres', async () => {
+            outbox = await runStartBacklog(deps.db);
+          }),
+          check(deps, 'temporal', () => deps.temporal.workflowService.getSystemInfo({})),
+        ]),
+      );
+      const ready = checks.postgres === 'ok';
+      ctx.status = ready ? 200 : 503;
+      ctx.body = { status: ready ? 'ready' : 'unavailable', checks, outbox };
+    },
+  }),
+  endpoint({
+    method: 'get', path: '/openapi.json', summary: 'This API\'s OpenAPI document', auth: 'none', internal: true,
+    handle({ ctx, openapi }) {
+      ctx.body = openapi;
+    },
+  }),
+];
