@@ -12,6 +12,7 @@ import * as m0010 from './migrations/0010-token-budgets';
 import * as m0011 from './migrations/0011-storage-bounds';
 import * as m0013 from './migrations/0013-webhook-parking';
 import * as m0014 from './migrations/0014-overuse';
+import * as m0016 from './migrations/0016-outbox';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
 const migrations: Record<string, Migration> = {
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0011-storage-bounds': m0011,
   '0013-webhook-parking': m0013,
   '0014-overuse': m0014,
+  '0016-outbox': m0016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -62,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const db = createDb(pool);
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   const apiDeps = apiDepsFor({ config, db, temporal, logger, secretsKey, adminToken });
-  const { events, launcher } = apiDeps;
+  const { listener, events, launcher } = apiDeps;
   launcher.startRelay();
   const app = createApp(apiDeps);
   const server: Server = await new Promise((resolve) => {
@@ -113,6 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       await new Promise((resolve) => server.close(resolve));
       await events.close();
       await launcher.close();
+      await listener.close();
       await temporal.connection.close();
       await pool.end();
     },
