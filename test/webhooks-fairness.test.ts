@@ -389,13 +389,13 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
   test('a claim whose relay died before confirming is started again, as the same attempt, once its lease ends', async () => {
     const account = await backlog(1);
     const id = `${account}_msg_1`;
-    const died = await claimDueDeliveries(stack.db, limits, 50);
+    const died = await claimDueDeliveries(stack.db, limits, 1_500);
     expect(died !== 'busy' && died.map((c) => c.item.id)).toEqual([id]);
     expect(await inFlight(account)).toBe(1);
     const started: DispatchItem[] = [];
     const alive = relay(async (item) => void started.push(item));
     expect(await alive.relayOnce()).toBe(0); // still leased
-    await sleep(100);
+    await sleep(1_600);
     expect(await alive.relayOnce()).toBe(1);
     expect(started).toEqual([{ id, generation: 1, accountId: account, attempt: 1 }]);
     expect(await deliveryOf(id)).toMatchObject({ dispatched_generation: 1, start_lease_until: null, start_failures: 0, start_failing_since: null });
