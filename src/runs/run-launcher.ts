@@ -70,17 +70,12 @@ export class RunLauncher {
     return this.outbox.startNow(input);
   }
 
-  /** Relays the outbox every `pollMs` until closed. */
+  /**
+   * Relays the outbox every `pollMs` until closed. A claim holds at most one request of a session
+   * (the earliest not started), so a session's requests are started in admission order, one pass after another.
+   */
   startRelay(): void {
     this.outbox.startRelay();
-  }
-
-  /**
-   * One relay pass: every due entry. A claim holds at most one request of a session (the earliest
-   * not started), so a session's requests are started in admission order, one pass after another.
-   */
-  async relayOnce(): Promise<void> {
-    await this.outbox.relayOnce();
   }
 
   close(): Promise<void> {

@@ -80,11 +80,6 @@ export class WebhookDispatcher {
     await this.outbox.close();
   }
 
-  /** Runs a pass now, or right after the one under way. */
-  kick(): void {
-    this.outbox.kick();
-  }
-
   private async startDelivery(item: DispatchItem): Promise<void> {
     const { settings, client, taskQueue } = this.options;
     const input: WebhookDeliveryInput = {
@@ -103,8 +98,8 @@ export class WebhookDispatcher {
 /** The `webhook_deliveries` table as an outbox: a claimed delivery is in flight, under a start lease. */
 export function deliveryStore(db: Db, limits: DispatchLimits): OutboxStore<DispatchItem> {
   return {
-    claim: async (_limit, leaseMs) => {
-      const claimed = await claimDueDeliveries(db, limits, leaseMs);
+    claim: async (limit, leaseMs) => {
+      const claimed = await claimDueDeliveries(db, { ...limits, batch: limit }, leaseMs);
       if (claimed === 'busy') return claimed;
       // The deadline counts from the first failed start: a delivery waiting for its account's room is not late.
       return claimed.map(({ item, starts, failingSince }) => ({ item, attempts: starts, since: failingSince ?? new Date() }));
