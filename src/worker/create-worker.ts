@@ -147,7 +147,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     run: async () => {
       const running = await startServices(services, deps.logger);
       try {
-        await pollers.done;
+        await pollers.done();
       } finally {
         await running.stop();
       }
@@ -158,26 +158,26 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   return { worker, connection };
 }
 
-/** Temporal pollers as one service: started together, stopped together; `done` fails when one of them does. */
-function pollersOf(workers: Worker[]): Service & { done: Promise<void>; shutdown(): void } {
+/** Temporal pollers as one service: started together, stopped together; `done` fails as soon as one of them does. */
+function pollersOf(workers: Worker[]): Service & { done(): Promise<void>; shutdown(): void } {
   let runs: Promise<void>[] = [];
+  /** A shutdown asked for before the pollers started (the services before them still starting) keeps them from starting. */
+  let shutDown = false;
   const shutdown = () => {
+    shutDown = true;
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
   };
-  let began: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (began = resolve)).then(() => Promise.all(runs)).then(() => undefined);
   return {
     name: 'Temporal pollers',
     start: () => {
-      runs = workers.map((w) => w.run());
-      began();
+      if (!shutDown) runs = workers.map((w) => w.run());
     },
     stop: async () => {
       shutdown();
-      // Its failure, if any, is `done`'s (the process's run), not reported again here.
+      // A poller's failure is `done`'s (the process's run), not reported again here.
       await Promise.allSettled(runs);
     },
-    done,
+    done: async () => void (await Promise.all(runs)),
     shutdown,
   };
 }

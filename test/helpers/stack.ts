@@ -89,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     if (!worker) return;
     const w = worker;
     worker = undefined;
-    if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+    w.worker.shutdown(); // also before its pollers have started
     await w.running;
     await w.close();
   };
