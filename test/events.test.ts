@@ -5,6 +5,7 @@ import { appendEventsNow, runStream, type NewRunEvent } from '../src/db/run-even
 import { liveOutputs } from '../src/db/run-output';
 import { createLogger } from '../src/logger';
 import { RunEventHub } from '../src/streams/run-event-hub';
+import { PgListener } from '../src/streams/pg-listener';
 import { RunEventStream } from '../src/streams/run-event-stream';
 import { DEFAULT_BATCH } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';
@@ -197,7 +198,7 @@ describe('GET /v1/runs/:id/events', () => {
     await conn.waitFor((m) => deltas(m) >= 2);
     const killed = await stack.pool.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE application_name = 'runway-events-listener' AND datname = current_database()`,
+        WHERE application_name = 'runway-api-listener' AND datname = current_database()`,
     );
     expect(killed.rowCount).toBeGreaterThanOrEqual(1);
     await conn.finished();
@@ -228,11 +229,15 @@ describe('GET /v1/runs/:id/events', () => {
 
 describe('fan-out and the output writer', () => {
   let hub: RunEventHub;
+  let listener: PgListener;
   beforeAll(() => {
-    hub = new RunEventHub({ db: stack.db, databaseUrl: stack.config.databaseUrl, logger, idleCloseMs: 100 });
+    // Named as the API's, so the test that drops the API's connection drops this one too.
+    listener = new PgListener({ connectionString: stack.config.databaseUrl, logger, applicationName: 'runway-api-listener' });
+    hub = new RunEventHub({ db: stack.db, listener, logger, idleCloseMs: 100 });
   });
   afterAll(async () => {
     await hub.close();
+    await listener.close();
   });
 
   test('a run is read once per notification for all of its subscribers, not once per client', async () => {
@@ -300,7 +305,7 @@ describe('fan-out and the output writer', () => {
     await appendEventsNow(stack.db, runStream(runId), [{ type: 'delta', data: { text: 'before ' } }]);
     while (got.length < 1) await sleep(5);
     const connectsBefore = hub.stats.connects;
-    const listeners = `FROM pg_stat_activity WHERE application_name = 'runway-events-listener' AND datname = current_database()`;
+    const listeners = `FROM pg_stat_activity WHERE application_name = 'runway-api-listener' AND datname = current_database()`;
     await stack.pool.query(`SELECT pg_terminate_backend(pid) ${listeners}`);
     while (Number((await stack.pool.query(`SELECT count(*) AS n ${listeners}`)).rows[0].n) > 0) await sleep(2);
     // Committed while nobody listens: its NOTIFY is lost, and nothing comes after it.

@@ -69,6 +69,7 @@ async function secondApi(): Promise<{ baseUrl: string; close(): Promise<void> }>
       await new Promise((resolve) => server.close(resolve));
       await deps.events.close();
       await deps.launcher.close();
+      await deps.listener.close();
     },
   };
 }

@@ -7,8 +7,11 @@ import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
 import { loadConfig } from '../src/config';
 import { purgeFinishedBatch } from '../src/db/retention';
-import { dispatchPendingDeliveries, recordDeliveryAttempt, type DispatchItem } from '../src/db/webhooks';
+import { claimDueDeliveries, claimDueDeliveriesIn, recordDeliveryAttempt, type DispatchItem } from '../src/db/webhooks';
 import { sendWebhook } from '../src/webhooks/send';
+import { deliveryStore } from '../src/webhooks/dispatcher';
+import { Outbox } from '../src/outbox/outbox';
+import { createLogger } from '../src/logger';
 import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId } from '../workflows/webhook-delivery';
 
 /**
@@ -251,12 +254,14 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
     return account.id;
   }
   const limits = { batch: 50, maxInFlightPerAccount: CAP, staleAfterMs: 7_200_000 };
-  /** What a pass would start, rolled back. */
+  const LEASE_MS = 30_000;
+  /** What a claim would take, rolled back. */
   async function wouldStart(): Promise<DispatchItem[]> {
     let items: DispatchItem[] = [];
     await expect(
-      dispatchPendingDeliveries(stack.db, limits, async (i) => {
-        items = i;
+      stack.db.transaction().execute(async (trx) => {
+        const claimed = await claimDueDeliveriesIn(trx, limits, LEASE_MS);
+        items = claimed === 'busy' ? [] : claimed.map((c) => c.item);
         throw new Error('roll back');
       }),
     ).rejects.toThrow('roll back');
@@ -307,7 +312,7 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
     expect(items.slice(0, 2).map((i) => i.id)).toEqual([`${account}_healthy_msg_1`, `${account}_healthy_msg_2`]);
     expect(items.slice(2).every((i) => i.id.startsWith(`${dead}_msg_`) && Number(i.id.split('_').at(-1)) <= 12 && i.attempt === 3)).toBe(true);
     // Started for real: the parked ones are in flight again, the ones not due are still parked.
-    await dispatchPendingDeliveries(stack.db, limits, async () => undefined);
+    await claimDueDeliveries(stack.db, limits, LEASE_MS);
     expect(await inFlight(account)).toBe(CAP);
     const { rows } = await sql<{ parked: number; due: number }>`
       SELECT count(*) FILTER (WHERE parked_attempt IS NOT NULL)::int AS parked,
@@ -327,14 +332,74 @@ describe('the dispatcher (its worker stopped: the passes below are the only ones
     await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
   });
 
-  test('two dispatchers at once never start more than the cap of one account', async () => {
+  /** A relay of the webhook outbox whose starts take `start`. */
+  const relay = (start: (item: DispatchItem) => Promise<void>, deadlineMs = 3_600_000) =>
+    new Outbox<DispatchItem>({
+      store: deliveryStore(stack.db, limits),
+      start,
+      describe: (item) => ({ deliveryId: item.id }),
+      settings: { inFlight: 50, pollMs: 60_000, deadlineMs },
+      logger: createLogger('test', 'silent'),
+      batch: limits.batch,
+    });
+  const deliveryOf = (id: string) => stack.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+  test('two relays at once never start more than the cap of one account', async () => {
     const account = await backlog(3 * CAP);
-    const pass = () =>
-      dispatchPendingDeliveries(stack.db, limits, async () => {
-        await sleep(300); // as a slow Temporal would: both passes overlap
-      });
-    await Promise.all([pass(), pass()]);
+    // As a slow Temporal would: both relays' starts overlap.
+    const relays = [relay(() => sleep(300)), relay(() => sleep(300))];
+    await Promise.all(relays.map((r) => r.relayOnce()));
+    await Promise.all(relays.map((r) => r.relayOnce()));
     expect(await inFlight(account)).toBe(CAP);
+    await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+  });
+
+  test('a relay holds no row lock while it starts; a failed start is backed off, and a delivery never started is recorded failed at its deadline', async () => {
+    const account = await backlog(1);
+    const id = `${account}_msg_1`;
+    const lockable: boolean[] = [];
+    const down = relay(async () => {
+      // Another transaction can take the row at once: the claim has committed.
+      const probe = await stack.pool.query(`SELECT id FROM webhook_deliveries WHERE id = $1 FOR UPDATE NOWAIT`, [id]).then(
+        () => true,
+        () => false,
+      );
+      lockable.push(probe);
+      throw new Error('Temporal is down');
+    }, 1_000);
+    expect(await down.relayOnce()).toBe(1);
+    expect(lockable).toEqual([true]);
+    // Handed back: ready again after its back-off, not in flight meanwhile.
+    let row = await deliveryOf(id);
+    expect(row).toMatchObject({ status: 'pending', dispatched_generation: 0, start_lease_until: null, start_failures: 1 });
+    expect(row.next_attempt_at?.getTime()).toBeGreaterThan(Date.now() + 1_000);
+    expect(row.start_failing_since).not.toBeNull();
+    expect(await inFlight(account)).toBe(0);
+    expect(await down.relayOnce()).toBe(0);
+    // Its back-off and the deadline have passed: the terminal callback records it failed, with no start.
+    await sql`UPDATE webhook_deliveries SET next_attempt_at = now(), start_failing_since = now() - interval '2 seconds' WHERE id = ${id}`.execute(stack.db);
+    expect(await down.relayOnce()).toBe(1);
+    expect(lockable).toHaveLength(1);
+    row = await deliveryOf(id);
+    expect(row).toMatchObject({ status: 'failed', last_error: 'the delivery could not be started in time', start_lease_until: null, next_attempt_at: null });
+    expect(await inFlight(account)).toBe(0);
+    await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
+  });
+
+  test('a claim whose relay died before confirming is started again, as the same attempt, once its lease ends', async () => {
+    const account = await backlog(1);
+    const id = `${account}_msg_1`;
+    const died = await claimDueDeliveries(stack.db, limits, 1_500);
+    expect(died !== 'busy' && died.map((c) => c.item.id)).toEqual([id]);
+    expect(await inFlight(account)).toBe(1);
+    const started: DispatchItem[] = [];
+    const alive = relay(async (item) => void started.push(item));
+    expect(await alive.relayOnce()).toBe(0); // still leased
+    await sleep(1_600);
+    expect(await alive.relayOnce()).toBe(1);
+    expect(started).toEqual([{ id, generation: 1, accountId: account, attempt: 1 }]);
+    expect(await deliveryOf(id)).toMatchObject({ dispatched_generation: 1, start_lease_until: null, start_failures: 0, start_failing_since: null });
+    expect(await inFlight(account)).toBe(1);
     await sql`DELETE FROM webhook_deliveries WHERE account_id = ${account}`.execute(stack.db);
   });
 });

@@ -7,6 +7,7 @@ import { PriceBook } from '../pricing';
 import { createProviderRegistry } from '../providers/create-registry';
 import type { ProviderRegistry } from '../providers/registry';
 import { launcherFor, type RunLauncher } from '../runs/run-launcher';
+import { PgListener } from '../streams/pg-listener';
 import { RunEventHub } from '../streams/run-event-hub';
 import { ScopedTokens } from '../tokens/scoped-tokens';
 
@@ -19,7 +20,9 @@ export interface ApiDeps {
   providers: ProviderRegistry;
   secretsKey: Buffer;
   adminToken: string;
-  /** The process's live event fan-out (one LISTEN connection); its owner closes it on shutdown. Built here only, by apiDepsFor. */
+  /** The process's one LISTEN connection, shared by its consumers; its owner closes it on shutdown, after them. Built here only. */
+  listener: PgListener;
+  /** The process's live event fan-out (on `listener`); its owner closes it on shutdown. Built here only, by apiDepsFor. */
   events: RunEventHub;
   /** Starts admitted runs' workflows, and relays the outbox; its owner starts the relay and closes it. Built here only. */
   launcher: RunLauncher;
@@ -29,13 +32,15 @@ export interface ApiDeps {
   requestSpans?: Middleware;
 }
 
-/** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its event hub, its run launcher). */
-export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'events' | 'launcher' | 'tokens'>): ApiDeps {
+/** The API's dependencies: the process's own parts plus what its configuration derives (prices, providers, its listener, event hub and run launcher). */
+export function apiDepsFor(base: Omit<ApiDeps, 'prices' | 'providers' | 'listener' | 'events' | 'launcher' | 'tokens'>): ApiDeps {
+  const listener = new PgListener({ connectionString: base.config.databaseUrl, logger: base.logger, applicationName: 'runway-api-listener' });
   return {
     ...base,
     prices: new PriceBook(base.config.prices),
     providers: createProviderRegistry(base.config),
-    events: new RunEventHub({ db: base.db, databaseUrl: base.config.databaseUrl, logger: base.logger }),
+    listener,
+    events: new RunEventHub({ db: base.db, listener, logger: base.logger }),
     launcher: launcherFor(base),
     tokens: new ScopedTokens(base.secretsKey),
   };

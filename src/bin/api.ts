@@ -6,6 +6,9 @@ import type { Connection } from '@temporalio/client';
 import { lazyClient, waitForNamespace } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { startTracing } from '../telemetry';
+import { createServer, type Server } from 'node:http';
+import type { Logger } from '../logger';
+import { resource, startServices, type Service } from '../services';
 
 async function main() {
   const { config, secrets, logger, pool, db } = await bootstrap('api');
@@ -28,27 +31,44 @@ async function main() {
     adminToken: secrets.adminToken,
     requestSpans: tracing?.requestSpans,
   });
-  const { events, launcher } = deps;
+  const { listener, events, launcher } = deps;
   const app = createApp(deps);
-  launcher.startRelay();
-  const server = app.listen(config.port, () => {
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    logger.info({ port }, `API listening on http://127.0.0.1:${port}`);
-  });
+  const server = createServer(app.callback()); // listening once its service starts
   limitRequestArrival(server, config.bodyTimeoutMs); // requests must arrive in time; event streams then stay open
   answerClientErrorsWithProblems(server);
-  onShutdown(logger, async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections(); // SSE clients reconnect with Last-Event-ID elsewhere
-    });
-    await events.close();
-    await launcher.close();
-    await temporal.connection.close();
-    await pool.end();
-    await tracing?.shutdown(); // last: the spans of everything above are exported
-  });
+  // Started in this order, stopped in the reverse one: stop accepting, drain, close the database last.
+  const services: Service[] = [
+    resource('tracing', async () => tracing?.shutdown()), // last: the spans of everything else are exported
+    resource('database pool', () => pool.end()),
+    resource('Temporal client', () => temporal.connection.close()),
+    { name: 'notifications listener', start: () => undefined, stop: () => listener.close() },
+    { name: 'run outbox relay', start: () => launcher.startRelay(), stop: () => launcher.close() },
+    { name: 'event hub', start: () => undefined, stop: () => events.close() },
+    httpService(server, config.port, logger),
+  ];
+  const running = await startServices(services, logger);
+  onShutdown(logger, () => running.stop());
+}
+
+/** The HTTP server: listens on `port`; stopping closes it and every open connection (SSE clients reconnect with Last-Event-ID elsewhere). */
+function httpService(server: Server, port: number, logger: Logger): Service {
+  return {
+    name: 'HTTP server',
+    start: () =>
+      new Promise<void>((resolve, reject) =>
+        server.once('error', reject).listen(port, () => {
+          const address = server.address();
+          const bound = typeof address === 'object' && address ? address.port : port;
+          logger.info({ port: bound }, `API listening on http://127.0.0.1:${bound}`);
+          resolve();
+        }),
+      ),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 void main();

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootstrap, onShutdown } from '../bootstrap';
+import { resource, startServices, type Service } from '../services';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { setNamespaceRetention, waitForNamespace } from '../temporal/connection';
@@ -29,40 +30,44 @@ async function main() {
     logger.info(`Temporal Web UI: http://${server.ip}:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
   }
 
+  // Stopped in the reverse order: the API stops accepting first, the worker drains, then Temporal and PostgreSQL.
+  const services: Service[] = [
+    resource('embedded PostgreSQL', async () => embeddedDatabase?.stop()),
+    resource('Temporal dev server', async () => temporal?.stop()),
+    childService('worker', 'worker.ts', logger),
+    childService('api', 'api.ts', logger),
+  ];
+  const running = await startServices(services, logger);
+  logger.info(`API on http://127.0.0.1:${config.port}; admin token in ${path.join(config.dataDir, 'admin-token')}${config.adminToken ? ' (or RUNWAY_ADMIN_TOKEN)' : ''}`);
+  onShutdown(logger, () => running.stop());
+}
+
+/** A child process running `file`, restarted (with back-off) whenever it dies until the service stops. */
+function childService(name: string, file: string, logger: Logger): Service {
+  let child: ChildProcess | undefined;
   let stopping = false;
-  const children = new Map<string, ChildProcess>();
-  const launch = (name: string, file: string, restarts = 0) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, file)], {
-      stdio: 'inherit',
-      env: process.env,
-    });
-    children.set(name, child);
-    child.once('exit', (code, signal) => {
+  const launch = (restarts: number) => {
+    const current = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, file)], { stdio: 'inherit', env: process.env });
+    child = current;
+    current.once('exit', (code, signal) => {
       if (stopping) return;
       const delay = Math.min(30_000, 500 * 2 ** restarts);
       logger.warn({ code, signal }, `${name} exited; restarting in ${delay} ms`);
-      void sleep(delay).then(() => !stopping && launch(name, file, restarts + 1));
+      void sleep(delay).then(() => !stopping && launch(restarts + 1));
     });
   };
-  launch('worker', 'worker.ts');
-  launch('api', 'api.ts');
-  logger.info(`API on http://127.0.0.1:${config.port}; admin token in ${path.join(config.dataDir, 'admin-token')}${config.adminToken ? ' (or RUNWAY_ADMIN_TOKEN)' : ''}`);
-
-  onShutdown(logger, async () => {
-    stopping = true;
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-    await temporal?.stop();
-    await embeddedDatabase?.stop();
-  });
+  return {
+    name,
+    start: () => launch(0),
+    stop: () => {
+      stopping = true;
+      return new Promise<void>((resolve) => {
+        if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    },
+  };
 }
 
 /** The namespace this dev server created keeps closed workflows as long as Runway keeps their runs. */

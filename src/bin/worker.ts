@@ -8,6 +8,7 @@ import { bundlerLogger, installRuntimeLogger } from '../temporal/runtime-logger'
 import type { Logger } from '../logger';
 import { startMetricsServer } from '../metrics/metrics-server';
 import { startTracing } from '../telemetry';
+import { resource, startServices, type Service } from '../services';
 
 async function main() {
   const { config, secrets, logger, pool, db } = await bootstrap('worker');
@@ -22,26 +23,45 @@ async function main() {
     logger: bundlerLogger(logger, config.logBundler),
   });
   const { worker, connection } = await createRunwayWorker({ config, db, client, logger, secretsKey: secrets.secretsKey, tracing: tracing?.worker, workflowBundle: { code } });
-  const metricsServer = config.metrics.workerPort > 0 ? await serveMetrics(config.metrics.workerPort, config.metrics.token, logger) : undefined;
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
-  const running = worker.run();
-  let closing: Promise<void> | undefined;
-  // Once, however the worker stops (a signal here, or the SDK's own shutdown signals): running
-  // activities finish within the grace time, then the connections close.
-  const close = () =>
-    (closing ??= (async () => {
-      worker.shutdown();
-      await running.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
-      await metricsServer?.close();
-      await connection.close();
-      await client.connection.close();
-      await pool.end();
-      await tracing?.shutdown(); // the process exits next: export what is buffered
-    })());
-  onShutdown(logger, close);
-  const failed = await running.then(() => false, () => true); // the error is logged by close()
-  await close();
+  let running: Promise<void> = Promise.resolve();
+  // Started in this order, stopped in the reverse one: the worker drains its tasks, then the connections close.
+  const services: Service[] = [
+    resource('tracing', async () => tracing?.shutdown()), // the process exits next: export what is buffered
+    resource('database pool', () => pool.end()),
+    resource('Temporal client', () => client.connection.close()),
+    resource('Temporal worker connection', () => connection.close()),
+    metricsService(config.metrics.workerPort, config.metrics.token, logger),
+    {
+      name: 'worker',
+      start: () => {
+        running = worker.run();
+        logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
+      },
+      // Running activities finish within the grace time.
+      stop: async () => {
+        worker.shutdown();
+        await running.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
+      },
+    },
+  ];
+  const started = await startServices(services, logger);
+  // However the worker stops (a signal here, or the SDK's own shutdown signals), the services stop once.
+  onShutdown(logger, () => started.stop());
+  const failed = await running.then(() => false, () => true); // the error is logged by the worker's stop
+  await started.stop();
   process.exit(failed ? 1 : 0);
+}
+
+/** The worker's `/metrics` on its own port (0: none). */
+function metricsService(port: number, token: string | undefined, logger: Logger): Service {
+  let server: Awaited<ReturnType<typeof serveMetrics>>;
+  return {
+    name: 'metrics server',
+    start: async () => {
+      if (port > 0) server = await serveMetrics(port, token, logger);
+    },
+    stop: async () => server?.close(),
+  };
 }
 
 /** A port already taken (another worker on this host) costs the metrics, not the worker. */

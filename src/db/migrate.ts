@@ -13,6 +13,7 @@ import * as m0011 from './migrations/0011-storage-bounds';
 import * as m0013 from './migrations/0013-webhook-parking';
 import * as m0014 from './migrations/0014-overuse';
 import * as m0015 from './migrations/0015-compat-floor';
+import * as m0016 from './migrations/0016-outbox';
 import { applyRepeatable } from './repeatable';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '0013-webhook-parking': m0013,
   '0014-overuse': m0014,
   '0015-compat-floor': m0015,
+  '0016-outbox': m0016,
 };
 
 /** The versioned migrations, for a Migrator (tests migrate to an earlier version with it). */

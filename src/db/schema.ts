@@ -202,6 +202,15 @@ export interface WebhookDeliveriesTable {
   parked_attempt: Generated<number | null>;
   /** The attempt the current generation's running workflow started from (1, or a continuation's). */
   started_attempt: Generated<number>;
+  /**
+   * Set while a relay has claimed the delivery (marked it in flight) and is starting its workflow;
+   * cleared once started. Past it, the relay is presumed dead and another starts it (src/outbox).
+   */
+  start_lease_until: Date | null;
+  /** Starts of the current attempt tried and not confirmed (the outbox's back-off counts them). */
+  start_failures: Generated<number>;
+  /** Since when its workflow could not be started; past RUNWAY_START_DEADLINE_MS the delivery fails. */
+  start_failing_since: Date | null;
   created_at: Generated<Date>;
   delivered_at: Date | null;
 }

@@ -207,7 +207,7 @@ export interface DispatchItem {
 }
 
 export interface DispatchLimits {
-  /** Deliveries handed to `start` per pass. */
+  /** Deliveries claimed at once. */
   batch: number;
   /** An account's deliveries started, pending and not parked, beyond which its others wait here. */
   maxInFlightPerAccount: number;
@@ -238,95 +238,180 @@ const inFlight = (alias: string) =>
  */
 const fromAccount = (account: RawBuilder<unknown> | string) => sql<boolean>`(account_id, next_attempt_at) >= (${account}, '-infinity'::timestamptz)`;
 
-/** Serializes dispatch passes across processes, so no two passes both see room under one cap. */
+/** Serializes claims across processes, so no two claims both see room under one cap. */
 const DISPATCH_LOCK = sql`hashtext('runway_webhook_dispatch')`;
 
+/** A delivery claimed by a relay, marked in flight with a lease: its workflow is being started. */
+export interface ClaimedDelivery {
+  item: DispatchItem;
+  /** Starts tried for this attempt so far, this one included. */
+  starts: number;
+  /** Since when its starts have been failing (null: this is its first start). */
+  failingSince: Date | null;
+}
+
 /**
- * Hands deliveries that are due and have no workflow (a new generation, or a parked one whose
- * next attempt has come) to `start`, and marks them started when it resolves; if `start` throws,
- * nothing is marked and the next pass retries. Fair between accounts: an account gets a delivery
- * started only while fewer than `maxInFlightPerAccount` of its deliveries are in flight (started,
- * pending and not parked: a delivery waiting for a retry holds no slot), and a pass takes each
- * account's first before anyone's second, so one account's backlog never queues another's first
- * delivery behind it. Fair between an account's endpoints: its slots go first to the endpoints
- * with the fewest deliveries in flight (each endpoint's own ones in order of due time), so due
- * deliveries to a healthy endpoint are not queued behind a failing endpoint's. Work per pass
- * follows the accounts with a backlog, their endpoints (at most RUNWAY_MAX_WEBHOOKS each) and the
- * cap, never the size of a backlog: the accounts are found by a skip scan of the ready index, and
- * each endpoint's due deliveries by its own index range.
+ * Claims deliveries that are due and have no workflow (a new generation, or a parked one whose
+ * next attempt has come), and marks them in flight with a start lease, in one short transaction:
+ * the caller starts their workflows after the commit, holding no lock, then confirms them
+ * (`confirmDeliveryStarts`) or hands one back (`postponeDeliveryStart`). A claim whose relay died
+ * before confirming comes back here when its lease ends, and is started again under the same
+ * workflow id. Fair between accounts: an account gets a delivery started only while fewer than
+ * `maxInFlightPerAccount` of its deliveries are in flight (started or being started, pending and
+ * not parked: a delivery waiting for a retry holds no slot), and a claim takes each account's
+ * first before anyone's second, so one account's backlog never queues another's first delivery
+ * behind it. Fair between an account's endpoints: its slots go first to the endpoints with the
+ * fewest deliveries in flight (each endpoint's own ones in order of due time), so due deliveries
+ * to a healthy endpoint are not queued behind a failing endpoint's. Work per claim follows the
+ * accounts with a backlog, their endpoints (at most RUNWAY_MAX_WEBHOOKS each) and the cap, never
+ * the size of a backlog: the accounts are found by a skip scan of the ready index, and each
+ * endpoint's due deliveries by its own index range. 'busy': another relay's claim is under way.
  */
-export async function dispatchPendingDeliveries(db: Db, limits: DispatchLimits, start: (items: DispatchItem[]) => Promise<void>): Promise<number | 'busy'> {
-  return db.transaction().execute(async (trx) => {
-    // Another process's pass is under way (it may be waiting up to 10 s on Temporal): waiting for
-    // it here would hold a pooled connection per worker; the caller tries again shortly.
-    const lock = await sql<{ got: boolean }>`SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS got`.execute(trx);
-    if (!lock.rows[0]?.got) return 'busy';
-    const now = new Date();
-    const staleBefore = new Date(now.getTime() - limits.staleAfterMs);
-    const cap = limits.maxInFlightPerAccount;
-    const picked = await sql<{ id: string }>`
-      WITH RECURSIVE waiting(account_id) AS (
-        (SELECT account_id FROM webhook_deliveries WHERE ${READY} ORDER BY account_id LIMIT 1)
-        UNION ALL
-        SELECT (SELECT d.account_id FROM webhook_deliveries d
-                WHERE (d.dispatched_generation < d.generation OR d.parked_attempt IS NOT NULL) AND d.account_id > w.account_id
-                ORDER BY d.account_id LIMIT 1)
-        FROM waiting w WHERE w.account_id IS NOT NULL
-      )
-      SELECT next.id FROM waiting w
+export async function claimDueDeliveries(db: Db, limits: DispatchLimits, leaseMs: number): Promise<ClaimedDelivery[] | 'busy'> {
+  return db.transaction().execute((trx) => claimDueDeliveriesIn(trx, limits, leaseMs));
+}
+
+/** `claimDueDeliveries` inside the caller's transaction (a test rolls it back to see what a claim would take). */
+export async function claimDueDeliveriesIn(trx: Transaction<Database>, limits: DispatchLimits, leaseMs: number): Promise<ClaimedDelivery[] | 'busy'> {
+  // Another process's claim is under way: waiting for it here would hold a pooled connection per
+  // worker; the caller tries again shortly. Serialized, so no two claims both see room under one cap.
+  const lock = await sql<{ got: boolean }>`SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS got`.execute(trx);
+  if (!lock.rows[0]?.got) return 'busy';
+  const now = new Date();
+  const leaseUntil = new Date(now.getTime() + leaseMs);
+  const unconfirmed = await reclaimUnconfirmed(trx, now, leaseUntil, limits.batch);
+  const order = await pickDue(trx, now, limits);
+  if (order.length === 0) return unconfirmed;
+  // Locked and read again: a retry by hand may have raised the generation meanwhile.
+  const locked = await trx
+    .selectFrom('webhook_deliveries')
+    .select(['id', 'generation', 'account_id', 'dispatched_generation', 'parked_attempt'])
+    .where('id', 'in', order)
+    .where(sql<boolean>`(dispatched_generation < generation OR (parked_attempt IS NOT NULL AND next_attempt_at <= ${now}))`)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  const byId = new Map(
+    locked.map((r) => [
+      r.id,
+      { id: r.id, generation: r.generation, accountId: r.account_id, attempt: r.dispatched_generation < r.generation ? 1 : (r.parked_attempt as number) },
+    ]),
+  );
+  const claimed: ClaimedDelivery[] = [];
+  for (const item of order.flatMap((id) => byId.get(id) ?? [])) {
+    // In flight from now on, so the next claim counts it against the cap; its attempts are due
+    // from now (the time it waited here is not overdue).
+    const row = await trx
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        dispatched_generation: item.generation,
+        parked_attempt: null,
+        started_attempt: item.attempt,
+        next_attempt_at: now,
+        start_lease_until: leaseUntil,
+        start_failures: eb('start_failures', '+', 1),
+      }))
+      .where('id', '=', item.id)
+      .returning(['start_failures', 'start_failing_since'])
+      .executeTakeFirstOrThrow();
+    claimed.push({ item, starts: row.start_failures, failingSince: row.start_failing_since });
+  }
+  return [...unconfirmed, ...claimed];
+}
+
+/** Up to `batch` ready deliveries, due now, in the order fairness gives them (see `claimDueDeliveries`). */
+async function pickDue(trx: Transaction<Database>, now: Date, limits: DispatchLimits): Promise<string[]> {
+  const staleBefore = new Date(now.getTime() - limits.staleAfterMs);
+  const cap = limits.maxInFlightPerAccount;
+  const picked = await sql<{ id: string }>`
+    WITH RECURSIVE waiting(account_id) AS (
+      (SELECT account_id FROM webhook_deliveries WHERE ${READY} ORDER BY account_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT d.account_id FROM webhook_deliveries d
+              WHERE (d.dispatched_generation < d.generation OR d.parked_attempt IS NOT NULL) AND d.account_id > w.account_id
+              ORDER BY d.account_id LIMIT 1)
+      FROM waiting w WHERE w.account_id IS NOT NULL
+    )
+    SELECT next.id FROM waiting w
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS n FROM webhook_deliveries f
+      WHERE f.account_id = w.account_id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
+    ) busy
+    CROSS JOIN LATERAL (
+      SELECT c.id, c.due, c.seq, row_number() OVER (ORDER BY c.load, c.due, c.seq) AS turn
+      FROM webhook_endpoints e
       CROSS JOIN LATERAL (
         SELECT count(*)::int AS n FROM webhook_deliveries f
-        WHERE f.account_id = w.account_id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
-      ) busy
+        WHERE f.webhook_id = e.id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
+      ) eb
       CROSS JOIN LATERAL (
-        SELECT c.id, c.due, c.seq, row_number() OVER (ORDER BY c.load, c.due, c.seq) AS turn
-        FROM webhook_endpoints e
-        CROSS JOIN LATERAL (
-          SELECT count(*)::int AS n FROM webhook_deliveries f
-          WHERE f.webhook_id = e.id AND ${inFlight('f')} AND f.next_attempt_at > ${staleBefore}
-        ) eb
-        CROSS JOIN LATERAL (
-          SELECT d.id, d.next_attempt_at AS due, d.seq, eb.n + row_number() OVER (ORDER BY d.next_attempt_at, d.seq) AS load
-          FROM (
-            SELECT id, next_attempt_at, seq FROM webhook_deliveries
-            WHERE webhook_id = e.id AND ${READY} AND next_attempt_at <= ${now}
-            ORDER BY next_attempt_at, seq LIMIT ${cap}
-          ) d
-        ) c
-        WHERE e.account_id = w.account_id
-      ) next
-      WHERE w.account_id IS NOT NULL AND next.turn <= ${cap} - busy.n
-      ORDER BY next.turn, next.due, next.seq
-      LIMIT ${limits.batch}`.execute(trx);
-    if (picked.rows.length === 0) return 0;
-    const order = picked.rows.map((r) => r.id);
-    // Locked and read again: a retry by hand may have raised the generation meanwhile.
-    const locked = await trx
-      .selectFrom('webhook_deliveries')
-      .select(['id', 'generation', 'account_id', 'dispatched_generation', 'parked_attempt'])
-      .where('id', 'in', order)
-      .where(sql<boolean>`(dispatched_generation < generation OR (parked_attempt IS NOT NULL AND next_attempt_at <= ${now}))`)
-      .forUpdate()
-      .skipLocked()
-      .execute();
-    const byId = new Map(
-      locked.map((r) => [
-        r.id,
-        { id: r.id, generation: r.generation, accountId: r.account_id, attempt: r.dispatched_generation < r.generation ? 1 : (r.parked_attempt as number) },
-      ]),
-    );
-    const rows = order.flatMap((id) => byId.get(id) ?? []);
-    if (rows.length === 0) return 0;
-    await start(rows);
-    for (const r of rows) {
-      // Its attempts are due from now on (the time it waited here is not overdue).
-      const marked = { dispatched_generation: r.generation, parked_attempt: null, started_attempt: r.attempt, next_attempt_at: new Date() };
-      let update = trx.updateTable('webhook_deliveries').set(marked).where('id', '=', r.id).where('generation', '=', r.generation);
-      update = r.attempt === 1 ? update.where('dispatched_generation', '<', r.generation) : update.where('parked_attempt', '=', r.attempt);
-      await update.execute();
-    }
-    return picked.rows.length;
-  });
+        SELECT d.id, d.next_attempt_at AS due, d.seq, eb.n + row_number() OVER (ORDER BY d.next_attempt_at, d.seq) AS load
+        FROM (
+          SELECT id, next_attempt_at, seq FROM webhook_deliveries
+          WHERE webhook_id = e.id AND ${READY} AND next_attempt_at <= ${now}
+          ORDER BY next_attempt_at, seq LIMIT ${cap}
+        ) d
+      ) c
+      WHERE e.account_id = w.account_id
+    ) next
+    WHERE w.account_id IS NOT NULL AND next.turn <= ${cap} - busy.n
+    ORDER BY next.turn, next.due, next.seq
+    LIMIT ${limits.batch}`.execute(trx);
+  return picked.rows.map((r) => r.id);
+}
+
+/**
+ * Claims again the deliveries whose relay marked them in flight and never confirmed their start
+ * (it died, or lost the database) once their lease has ended; they already hold their slot. A
+ * lease left on a delivery that has moved on (settled, parked, a new generation) is cleared.
+ */
+async function reclaimUnconfirmed(trx: Transaction<Database>, now: Date, leaseUntil: Date, batch: number): Promise<ClaimedDelivery[]> {
+  const expired = sql<boolean>`start_lease_until <= ${now}`;
+  const { rows } = await sql<{ id: string; generation: number; account_id: string; started_attempt: number; start_failures: number; start_failing_since: Date | null }>`
+    UPDATE webhook_deliveries SET start_lease_until = ${leaseUntil}, start_failures = start_failures + 1
+     WHERE id IN (
+       SELECT id FROM webhook_deliveries WHERE ${expired} AND ${inFlight('webhook_deliveries')}
+        ORDER BY start_lease_until LIMIT ${batch} FOR UPDATE SKIP LOCKED)
+    RETURNING id, generation, account_id, started_attempt, start_failures, start_failing_since`.execute(trx);
+  await sql`UPDATE webhook_deliveries SET start_lease_until = NULL
+     WHERE ${expired} AND NOT (${inFlight('webhook_deliveries')})`.execute(trx);
+  return rows.map((r) => ({
+    item: { id: r.id, generation: r.generation, accountId: r.account_id, attempt: r.started_attempt },
+    starts: r.start_failures,
+    failingSince: r.start_failing_since,
+  }));
+}
+
+/** Their workflows exist: the claims' leases end, and their start history with them. */
+export async function confirmDeliveryStarts(db: Db, items: DispatchItem[]): Promise<void> {
+  if (items.length === 0) return;
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ start_lease_until: null, start_failures: 0, start_failing_since: null })
+    .where((eb) => eb.or(items.map((i) => eb.and([eb('id', '=', i.id), eb('generation', '=', i.generation), eb('started_attempt', '=', i.attempt)]))))
+    .execute();
+}
+
+/**
+ * A claimed delivery whose workflow could not be started: ready again (as a new generation, or
+ * parked at its attempt) after `delayMs`, and no longer in flight meanwhile. Ignored when the
+ * delivery has moved on since the claim (a retry by hand, or its workflow started after all and
+ * recorded an attempt).
+ */
+export async function postponeDeliveryStart(db: Db, item: DispatchItem, delayMs: number): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({
+      ...(item.attempt === 1 ? { dispatched_generation: item.generation - 1 } : { parked_attempt: item.attempt }),
+      next_attempt_at: sql`now() + ${`${delayMs} milliseconds`}::interval`,
+      start_lease_until: null,
+      start_failing_since: sql`coalesce(start_failing_since, now())`,
+    })
+    .where('id', '=', item.id)
+    .where('generation', '=', item.generation)
+    .where('started_attempt', '=', item.attempt)
+    .where(inFlight('webhook_deliveries'))
+    .execute();
 }
 
 /** Wakes the dispatchers when a delivery of an account with due deliveries waiting for room has settled or parked. */
@@ -416,7 +501,7 @@ export async function markDeliveryFailed(db: Db, deliveryId: string, generation:
   await db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('webhook_deliveries')
-      .set({ status: 'failed', next_attempt_at: null, parked_attempt: null, ...(error !== undefined ? { last_error: error } : {}) })
+      .set({ status: 'failed', next_attempt_at: null, parked_attempt: null, start_lease_until: null, ...(error !== undefined ? { last_error: error } : {}) })
       .where('id', '=', deliveryId)
       .where('generation', '=', generation)
       .where('status', '=', 'pending')

@@ -11,7 +11,7 @@ import { tokenGenerations, TOKENS_REVOKED_CHANNEL } from '../db/accounts';
 import { runEventHead } from '../db/run-event-head';
 import { listEventsOfMany } from '../db/run-events';
 import type { Logger } from '../logger';
-import { PgListener } from './pg-listener';
+import type { NotificationConsumer, PgListener } from './pg-listener';
 import { StreamSlots } from './stream-slots';
 import { TokenWatch } from './token-watch';
 import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';
@@ -27,16 +27,19 @@ export type Unsubscribe = () => void;
 
 export interface RunEventHubOptions {
   db: Db;
-  databaseUrl: string;
+  /** The process's notifications connection (its owner closes it after the hub). */
+  listener: PgListener;
   logger: Logger;
   /** Rows read per query when catching up. */
   pageSize?: number;
-  /** The LISTEN connection is closed after this long without any subscriber. */
+  /** The hub stops listening (and the connection closes if nothing else listens) after this long without any subscriber. */
   idleCloseMs?: number;
 }
 
+const CHANNELS = [RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL, TOKENS_REVOKED_CHANNEL];
+
 /**
- * The live fan-out of one API process: a single LISTEN connection for every client, and per run
+ * The live fan-out of one API process: the process's LISTEN connection for every client, and per run
  * one reader that, on a notification, reads the rows after the last id it delivered (once for all
  * of that run's subscribers) and hands them to each. After the connection is (re)established,
  * every run with subscribers catches up from the table, so a notification lost while the
@@ -44,7 +47,9 @@ export interface RunEventHubOptions {
  */
 export class RunEventHub {
   private readonly channels = new Map<string, RunChannel>();
-  private readonly listener: PgListener;
+  /** Set while the hub listens on its channels. */
+  private unlisten: (() => void) | undefined;
+  private readonly consumer: NotificationConsumer;
   private idleTimer: NodeJS.Timeout | undefined;
   /** Counters for tests and diagnostics. */
   readonly stats = { notifications: 0, reads: 0, connects: 0, inlineDelivered: 0 };
@@ -55,18 +60,14 @@ export class RunEventHub {
 
   constructor(private readonly options: RunEventHubOptions) {
     this.tokens = new TokenWatch((ids) => tokenGenerations(options.db, ids), options.logger);
-    this.listener = new PgListener({
-      connectionString: options.databaseUrl,
-      channels: [RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL, TOKENS_REVOKED_CHANNEL],
-      logger: options.logger,
-      applicationName: 'runway-events-listener',
-      onNotification: (channel, payload) => this.onNotification(channel, payload),
-      onConnected: () => {
+    this.consumer = {
+      notify: (channel, payload) => this.onNotification(channel, payload),
+      resync: () => {
         this.stats.connects++;
         for (const channel of this.channels.values()) this.request(channel);
         void this.tokens.checkAll();
       },
-    });
+    };
   }
 
   get subscribedRuns(): number {
@@ -81,7 +82,7 @@ export class RunEventHub {
   async subscribe(streamId: string, subscriber: RunEventSubscriber): Promise<Unsubscribe> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    this.listener.start();
+    this.unlisten ??= this.options.listener.listen(CHANNELS, this.consumer);
     let channel = this.channels.get(streamId);
     if (!channel) {
       channel = new RunChannel(streamId, this.options.db, this.options.logger);
@@ -109,14 +110,19 @@ export class RunEventHub {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const channel of this.channels.values()) channel.closed = true;
     this.channels.clear();
-    await this.listener.stop();
+    this.stopListening();
+  }
+
+  private stopListening(): void {
+    this.unlisten?.();
+    this.unlisten = undefined;
   }
 
   private scheduleIdleClose(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.channels.size === 0) void this.listener.stop();
+      if (this.channels.size === 0) this.stopListening();
     }, this.options.idleCloseMs ?? 30_000);
     this.idleTimer.unref();
   }

@@ -15,6 +15,8 @@ import { launcherFor } from '../runs/run-launcher';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import { registerRetentionSchedule } from './retention-schedule';
 import type { WorkerTracing } from '../telemetry';
+import { PgListener } from '../streams/pg-listener';
+import { startServices, type Service } from '../services';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');
 
@@ -45,8 +47,9 @@ export function hostTaskQueue(taskQueue: string, hostId = process.env.RUNWAY_WOR
   return `${taskQueue}@${hostId}`;
 }
 
-/** The pollers of one worker process (platform, host, webhooks), run and stopped together. */
+/** The services of one worker process, ending with its pollers (platform, host, webhooks): run and stopped together. */
 export interface RunwayWorker {
+  /** Starts every service, resolves once the pollers have stopped and the services with them. */
   run(): Promise<void>;
   shutdown(): void;
   getState(): ReturnType<Worker['getState']>;
@@ -63,7 +66,9 @@ export interface RunwayWorker {
 export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ worker: RunwayWorker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
   const hostQueue = hostTaskQueue(deps.config.temporal.taskQueue);
-  const stops = new RunStopListener({ databaseUrl: deps.config.databaseUrl, logger: deps.logger });
+  // The process's one LISTEN connection: stops and webhook deliveries share it.
+  const listener = new PgListener({ connectionString: deps.config.databaseUrl, logger: deps.logger, applicationName: 'runway-worker-listener' });
+  const stops = new RunStopListener(listener);
   // Starts runs an API admitted but did not start (it died, or Temporal was down meanwhile).
   const relay = launcherFor({ config: deps.config, db: deps.db, temporal: deps.client, logger: deps.logger });
   const warn = (message: string) => deps.logger.warn(message);
@@ -122,29 +127,73 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   const webhooks = new WebhookDispatcher({
     db: deps.db,
     client: deps.client,
-    databaseUrl: deps.config.databaseUrl,
+    listener,
     taskQueue: deps.config.webhooks.taskQueue,
     settings: deps.config.webhooks,
+    deadlineMs: deps.config.starts.deadlineMs,
     logger: deps.logger,
   });
+  const pollers = pollersOf([shared, host, deliveries]);
+  // Started in this order, stopped in the reverse one: the pollers stop taking tasks and drain first.
+  const services: Service[] = [
+    { name: 'notifications listener', start: () => undefined, stop: () => listener.close() },
+    { name: 'run stop listener', start: () => stops.start(), stop: () => stops.stop() },
+    { name: 'run outbox relay', start: () => relay.startRelay(), stop: () => relay.close() },
+    { name: 'webhook outbox relay', start: () => webhooks.start(), stop: () => webhooks.stop() },
+    retentionScheduleService(deps),
+    pollers,
+  ];
   const worker: RunwayWorker = {
     run: async () => {
-      stops.start();
-      relay.startRelay();
-      webhooks.start();
-      const registration = new AbortController();
-      const registered = registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger, registration.signal);
+      const running = await startServices(services, deps.logger);
       try {
-        await Promise.all([shared.run(), host.run(), deliveries.run()]);
+        await pollers.done();
       } finally {
-        registration.abort();
-        await Promise.all([registered, relay.close(), stops.stop(), webhooks.stop()]);
+        await running.stop();
       }
     },
-    shutdown: () => {
-      for (const w of [shared, host, deliveries]) if (w.getState() === 'RUNNING') w.shutdown();
-    },
+    shutdown: () => pollers.shutdown(),
     getState: () => shared.getState(),
   };
   return { worker, connection };
+}
+
+/** Temporal pollers as one service: started together, stopped together; `done` fails as soon as one of them does. */
+function pollersOf(workers: Worker[]): Service & { done(): Promise<void>; shutdown(): void } {
+  let runs: Promise<void>[] = [];
+  /** A shutdown asked for before the pollers started (the services before them still starting) keeps them from starting. */
+  let shutDown = false;
+  const shutdown = () => {
+    shutDown = true;
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  return {
+    name: 'Temporal pollers',
+    start: () => {
+      if (!shutDown) runs = workers.map((w) => w.run());
+    },
+    stop: async () => {
+      shutdown();
+      // A poller's failure is `done`'s (the process's run), not reported again here.
+      await Promise.allSettled(runs);
+    },
+    done: async () => void (await Promise.all(runs)),
+    shutdown,
+  };
+}
+
+/** The retention schedule, registered in the background (Temporal may still be starting); stopping abandons it. */
+function retentionScheduleService(deps: RunwayWorkerDeps): Service {
+  const registration = new AbortController();
+  let registered: Promise<void> | undefined;
+  return {
+    name: 'retention schedule',
+    start: () => {
+      registered = registerRetentionSchedule(deps.client, deps.config.temporal.taskQueue, deps.config.retention, deps.logger, registration.signal);
+    },
+    stop: async () => {
+      registration.abort();
+      await registered;
+    },
+  };
 }

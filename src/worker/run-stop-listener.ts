@@ -1,6 +1,5 @@
 import { RUN_STOP_CHANNEL } from '../db/runs';
-import type { Logger } from '../logger';
-import { PgListener } from '../streams/pg-listener';
+import type { PgListener } from '../streams/pg-listener';
 
 /** Lets an activity hear of its run's stop; returns the function that stops listening. */
 export interface RunStopWatcher {
@@ -14,28 +13,25 @@ export interface RunStopWatcher {
  * and a heartbeat round trip. A notification missed while reconnecting costs only that speed.
  */
 export class RunStopListener implements RunStopWatcher {
-  private readonly listener: PgListener;
   private readonly watchers = new Map<string, Set<() => void>>();
+  private unlisten: (() => void) | undefined;
 
-  constructor(options: { databaseUrl: string; logger: Logger }) {
-    this.listener = new PgListener({
-      connectionString: options.databaseUrl,
-      channels: [RUN_STOP_CHANNEL],
-      logger: options.logger,
-      applicationName: 'runway-stop-listener',
-      onNotification: (_channel, runId) => {
+  constructor(private readonly listener: PgListener) {}
+
+  start(): void {
+    this.unlisten ??= this.listener.listen([RUN_STOP_CHANNEL], {
+      notify: (_channel, runId) => {
         for (const onStop of this.watchers.get(runId) ?? []) onStop();
       },
-      onConnected: () => undefined,
+      // A stop missed meanwhile still reaches the activity through its heartbeat.
+      resync: () => undefined,
     });
   }
 
-  start(): void {
-    this.listener.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.listener.stop();
+  stop(): Promise<void> {
+    this.unlisten?.();
+    this.unlisten = undefined;
+    return Promise.resolve();
   }
 
   watch(runId: string, onStop: () => void): () => void {

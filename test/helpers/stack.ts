@@ -62,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const db = createDb(pool);
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   const apiDeps = apiDepsFor({ config, db, temporal, logger, secretsKey, adminToken });
-  const { events, launcher } = apiDeps;
+  const { listener, events, launcher } = apiDeps;
   launcher.startRelay();
   const app = createApp(apiDeps);
   const server: Server = await new Promise((resolve) => {
@@ -89,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     if (!worker) return;
     const w = worker;
     worker = undefined;
-    if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+    w.worker.shutdown(); // also before its pollers have started
     await w.running;
     await w.close();
   };
@@ -113,6 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       await new Promise((resolve) => server.close(resolve));
       await events.close();
       await launcher.close();
+      await listener.close();
       await temporal.connection.close();
       await pool.end();
     },
