@@ -56,9 +56,6 @@ export default tseslint.config(
   layer(['src/bin/**/*.ts'], {}),
   // EXEMPTIONS (issue #27): files that break a layer today and belong to other branches. Each
   // entry drops only the one restriction its file breaks; remove it once the file is fixed.
-  // - pg-listener.ts opens its own LISTEN connection with `pg` (one LISTEN connection per
-  //   process, issue #27 section 2, should move it under src/db).
-  layer(['src/streams/pg-listener.ts'], { paths: NO_SQL.filter((p) => p.name !== 'pg'), patterns: [NOT_API, ...NOT_RULES] }),
   // - src/db/webhooks.ts builds the webhook event body with src/webhooks/events.ts inside its SQL.
   layer(['src/db/webhooks.ts'], { patterns: [NOT_API, ...NOT_RULES.filter((p) => !p.regex.includes('webhooks'))] }),
   // src/api alone knows problem+json; the rules layers throw their own errors (src/api/domain-problems.ts maps them).

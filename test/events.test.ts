@@ -5,7 +5,7 @@ import { appendEventsNow, runStream, type NewRunEvent } from '../src/db/run-even
 import { liveOutputs } from '../src/db/run-output';
 import { createLogger } from '../src/logger';
 import { RunEventHub } from '../src/streams/run-event-hub';
-import { PgListener } from '../src/streams/pg-listener';
+import { PgListener } from '../src/db/pg-listener';
 import { RunEventStream } from '../src/streams/run-event-stream';
 import { DEFAULT_BATCH } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createLogger } from '../src/logger';
-import { PgListener, type NotificationConsumer } from '../src/streams/pg-listener';
+import { PgListener, type NotificationConsumer } from '../src/db/pg-listener';
 
 /** One LISTEN connection per process, shared by its consumers (issue #27, part 2). */
 const APP = `runway-listener-test-${process.pid}`;

@@ -7,7 +7,7 @@ import { PriceBook } from '../pricing';
 import { createProviderRegistry } from '../providers/create-registry';
 import type { ProviderRegistry } from '../providers/registry';
 import { launcherFor, type RunLauncher } from '../runs/run-launcher';
-import { PgListener } from '../streams/pg-listener';
+import { PgListener } from '../db/pg-listener';
 import { RunEventHub } from '../streams/run-event-hub';
 import { ScopedTokens } from '../tokens/scoped-tokens';
 

@@ -11,7 +11,7 @@ import { tokenGenerations, TOKENS_REVOKED_CHANNEL } from '../db/accounts';
 import { runEventHead } from '../db/run-event-head';
 import { listEventsOfMany } from '../db/run-events';
 import type { Logger } from '../logger';
-import type { NotificationConsumer, PgListener } from './pg-listener';
+import type { NotificationConsumer, PgListener } from '../db/pg-listener';
 import { StreamSlots } from './stream-slots';
 import { TokenWatch } from './token-watch';
 import { fromRunEventRow, type PersistedStreamEvent, type StreamEvent } from './stream-event';

@@ -12,7 +12,7 @@ import {
 import type { Logger } from '../logger';
 import { Outbox, type OutboxStore } from '../outbox/outbox';
 import { startWorkflowOnce } from '../outbox/start-once';
-import type { PgListener } from '../streams/pg-listener';
+import type { PgListener } from '../db/pg-listener';
 import type { WebhookSettings } from '../config';
 import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookAttemptWorkflowId, type WebhookDeliveryInput } from '../../workflows/webhook-delivery';
 

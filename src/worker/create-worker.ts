@@ -15,7 +15,7 @@ import { launcherFor } from '../runs/run-launcher';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import { registerRetentionSchedule } from './retention-schedule';
 import type { WorkerTracing } from '../telemetry';
-import { PgListener } from '../streams/pg-listener';
+import { PgListener } from '../db/pg-listener';
 import { startServices, type Service } from '../services';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows');

@@ -1,5 +1,5 @@
 import { RUN_STOP_CHANNEL } from '../db/runs';
-import type { PgListener } from '../streams/pg-listener';
+import type { PgListener } from '../db/pg-listener';
 
 /** Lets an activity hear of its run's stop; returns the function that stops listening. */
 export interface RunStopWatcher {
