@@ -54,10 +54,6 @@ export default tseslint.config(
   layer(['src/streams/**/*.ts', 'src/providers/**/*.ts', 'src/workspaces/**/*.ts'], { paths: NO_SQL, patterns: [NOT_API, ...NOT_RULES] }),
   layer(['workflows/**/*.ts'], { patterns: [WORKFLOW_ONLY] }),
   layer(['src/bin/**/*.ts'], {}),
-  // EXEMPTIONS (issue #27): files that break a layer today and belong to other branches. Each
-  // entry drops only the one restriction its file breaks; remove it once the file is fixed.
-  // - src/db/webhooks.ts builds the webhook event body with src/webhooks/events.ts inside its SQL.
-  layer(['src/db/webhooks.ts'], { patterns: [NOT_API, ...NOT_RULES.filter((p) => !p.regex.includes('webhooks'))] }),
   // src/api alone knows problem+json; the rules layers throw their own errors (src/api/domain-problems.ts maps them).
   {
     files: ['src/**/*.ts', 'activities/**/*.ts', 'workflows/**/*.ts'],

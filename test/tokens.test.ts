@@ -5,7 +5,7 @@ import { bearer, createAccount, startRun, waitForRun, type TestAccount } from '.
 import { FakeOpenAi } from './helpers/fake-openai';
 import { outputOf, SseConnection } from './helpers/sse';
 import { startStack, type TestStack } from './helpers/stack';
-import { RUN_EVENT_COLUMNS, runEventBody } from '../src/webhooks/events';
+import { RUN_EVENT_COLUMNS, runEventBody } from '../src/db/webhook-payload';
 
 /** Scoped tokens: every scope and permission, expiry, revocation, and CORS for browsers (issue #16). */
 const PROBLEM = 'https://runway.dev/problems/';

@@ -1,7 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import type { WebhookDeliveryRow, WebhookEndpointRow } from '../db/schema';
-import { WEBHOOK_EVENT_TYPES } from '../webhooks/events';
+import { WEBHOOK_EVENT_TYPES } from '../db/webhook-payload';
 
 extendZodWithOpenApi(z);
 

@@ -9,7 +9,7 @@ import type {
   WebhookEventType,
 } from './schema';
 import { newId } from '../ids';
-import { eventTypeOf, RUN_EVENT_COLUMNS, runEventBody } from '../webhooks/events';
+import { eventTypeOf, RUN_EVENT_COLUMNS, runEventBody } from './webhook-payload';
 import { isTerminal } from '../../workflows/run-vocabulary';
 
 /** NOTIFY channel: deliveries are waiting for their workflow (payload empty; the table is the truth). */

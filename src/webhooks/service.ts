@@ -5,7 +5,7 @@ import { newId } from '../ids';
 import { NotFound } from '../runs/errors';
 import type { WebhookSettings } from '../config';
 import { TooManyRedeliveries, TooManyWebhooks } from './errors';
-import { WEBHOOK_EVENT_TYPES } from './events';
+import { WEBHOOK_EVENT_TYPES } from '../db/webhook-payload';
 import { newWebhookSecret, sealWebhookSecret } from './secret';
 import { checkWebhookUrl, type UrlPolicy } from './url-check';
 

@@ -1,4 +1,5 @@
-import type { RunRow, WebhookEventType } from '../db/schema';
+/** A webhook event's stored body: written with the deliveries in the settling transaction, so its shape lives beside them. */
+import type { RunRow, WebhookEventType } from './schema';
 import type { TerminalStatus } from '../../workflows/types';
 
 /** The events an endpoint may subscribe to: one per terminal status of a run. */
