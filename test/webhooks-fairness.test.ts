@@ -12,7 +12,6 @@ import { sendWebhook } from '../src/webhooks/send';
 import { deliveryStore } from '../src/webhooks/dispatcher';
 import { Outbox } from '../src/outbox/outbox';
 import { createLogger } from '../src/logger';
-import { WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookWorkflowId } from '../workflows/webhook-delivery';
 
 /**
  * Webhook deliveries cannot starve other tenants (issue #26): they have their own task queue and
@@ -200,40 +199,6 @@ test('a run with several endpoints stores its event body once; retention purges 
   expect(purged.deliveries).toBeGreaterThanOrEqual(5);
   const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM webhook_payloads WHERE run_id = ${run.id}`.execute(stack.db);
   expect(left.rows[0]?.n).toBe(0);
-});
-
-test('a delivery started on the platform queue before the split (as the previous release did) still completes there', async () => {
-  const account = await createAccount(stack, 10_000);
-  const hook = await register(account, `${receiver.url}/before-split`);
-  const res = await startRun(stack, account, { prompt: 'old queue', model: 'demo/echo', maxTokens: 4 });
-  await waitForRun(stack, account, res.body.id as string);
-  const [first] = await receiver.waitFor('/before-split', 1);
-  const deliveryId = first?.headers['webhook-id'] as string;
-  for (let i = 0; i < 100; i++) {
-    const row = await stack.db.selectFrom('webhook_deliveries').select('status').where('id', '=', deliveryId).executeTakeFirstOrThrow();
-    if (row.status === 'delivered') break;
-    await sleep(100);
-  }
-  // A second sending, started the old way while no worker runs: on the platform queue, marked started.
-  await stack.stopWorker();
-  try {
-    const retry = await stack.http.post(`/v1/webhooks/${hook.id}/deliveries/${deliveryId}/retry`).set(bearer(account));
-    expect(retry.status).toBe(202);
-    await stack.temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, {
-      taskQueue: stack.config.temporal.taskQueue,
-      workflowId: webhookWorkflowId(deliveryId, 2),
-      args: [{ deliveryId, generation: 2, scheduleMs: [200], attemptTimeoutMs: 9_000 }],
-    });
-    await stack.db.updateTable('webhook_deliveries').set({ dispatched_generation: 2 }).where('id', '=', deliveryId).execute();
-  } finally {
-    await stack.startWorker();
-  }
-  const handle = stack.temporal.workflow.getHandle(webhookWorkflowId(deliveryId, 2));
-  expect(await handle.result()).toBe('delivered');
-  expect((await handle.describe()).taskQueue).toBe(stack.config.temporal.taskQueue);
-  const got = await receiver.waitFor('/before-split', 2);
-  expect(got.map((g) => g.headers['webhook-id'])).toEqual([deliveryId, deliveryId]);
-  expect(got[1]?.body).toBe(got[0]?.body);
 });
 
 describe('the dispatcher (its worker stopped: the passes below are the only ones)', () => {
