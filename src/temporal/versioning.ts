@@ -54,7 +54,7 @@ export function versionedWorkerOptions(version: WorkerDeploymentVersion): Pick<W
   return { workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' } };
 }
 
-const PROMOTE_ATTEMPTS = 12;
+const PROMOTE_ATTEMPTS = 15;
 const MAX_RETRY_DELAY_MS = 5_000;
 
 /**
@@ -81,7 +81,7 @@ export async function promoteVersion(client: Client, version: WorkerDeploymentVe
         return;
       }
       logger.debug({ err, ...version, attempt }, 'current version not set yet; retrying');
-      await sleep(Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** attempt), undefined, { signal }).catch(() => undefined);
+      await sleep(Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** attempt), undefined, { signal }).catch(() => undefined);
     }
   }
 }
