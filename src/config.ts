@@ -7,6 +7,7 @@ import { parseCliAgents } from './providers/cli-agent-config';
 import type { ProviderSettings } from './providers/settings';
 import type { MetricsSettings } from './metrics/metrics-server';
 import type { TokenDefaults } from './tokens/scoped-tokens';
+import type { VersioningSettings } from './temporal/versioning';
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/schedule';
 import { DEFAULT_SESSION_IDLE_MS } from '../workflows/types';
 
@@ -37,6 +38,9 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().regex(/^[A-Za-z0-9._-]+$/).default('runway'),
   TEMPORAL_UI_PORT: intFromEnv(8233, 1),
   RUNWAY_TASK_QUEUE: z.string().min(1).default('runway'),
+  // Temporal's limit for a build id; see src/temporal/versioning.ts for the default.
+  RUNWAY_BUILD_ID: z.string().min(1).max(255).optional(),
+  RUNWAY_BUILD_PROMOTE: boolFromEnv(true),
   RUNWAY_DATA_DIR: z.string().min(1).default('.data'),
   RUNWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RUNWAY_SECRETS_KEY: z
@@ -127,7 +131,7 @@ export interface Config extends ProviderSettings {
    * embedded).
    */
   databaseSource: 'url' | 'auto' | 'system' | 'embedded';
-  temporal: { address: string; namespace: string; uiPort: number; taskQueue: string };
+  temporal: { address: string; namespace: string; uiPort: number; taskQueue: string; versioning: VersioningSettings };
   dataDir: string;
   /** Undefined until resolved by `resolveLocalSecrets` (a generated one in development). */
   adminToken?: string;
@@ -292,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: e.TEMPORAL_NAMESPACE,
       uiPort: e.TEMPORAL_UI_PORT,
       taskQueue: e.RUNWAY_TASK_QUEUE,
+      versioning: { buildId: e.RUNWAY_BUILD_ID, promote: e.RUNWAY_BUILD_PROMOTE },
     },
     dataDir,
     adminToken: e.RUNWAY_ADMIN_TOKEN,

@@ -12,6 +12,7 @@ import { waitForNamespace } from '../src/temporal/connection';
 import { WORKFLOWS_PATH } from '../src/worker/create-worker';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { errorsOnlySdkLogger } from '../src/temporal/runtime-logger';
+import { buildIdOf } from '../src/temporal/versioning';
 
 /**
  * One real stack for the whole test run: a fresh PostgreSQL database, a Temporal dev server on
@@ -42,6 +43,8 @@ export default async function globalSetup(): Promise<void> {
     RUNWAY_DATA_DIR: path.join(workDir, 'data'),
     RUNWAY_TEST_WORKDIR: workDir,
     RUNWAY_TEST_BUNDLE: bundlePath,
+    // Every worker of the run, in this process or spawned, is one build of its task queue's deployment.
+    RUNWAY_BUILD_ID: process.env.RUNWAY_BUILD_ID ?? buildIdOf({ promote: true }),
     RUNWAY_LOG_LEVEL: process.env.RUNWAY_LOG_LEVEL ?? 'warn',
   });
   (globalThis as Record<string, unknown>).__runwayTestStack = { server, databaseUrl, workDir, embedded };

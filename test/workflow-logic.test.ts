@@ -4,6 +4,8 @@ import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { RunwayActivities } from '../activities';
 import { connectClient } from '../src/temporal/connection';
+import { createLogger } from '../src/logger';
+import { deploymentVersionOf, promoteVersion, versionedWorkerOptions } from '../src/temporal/versioning';
 import { closeSessionSignal, requestReadySignal, stopSignal } from '../workflows/definitions';
 import type { runWorkflow, sessionWorkflow } from '../workflows';
 import type { RunWorkflowInput, SessionWorkflowInput } from '../workflows/types';
@@ -69,14 +71,19 @@ function defaults(calls: Calls): Mocks {
 /** Runs `body` with a worker of the real workflows and the given stand-ins on a queue of its own. */
 async function withWorker<T>(mocks: Mocks, body: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `logic-${randomBytes(6).toString('hex')}`;
+  // Versioned, as the platform's workers are: Temporal takes a workflow's versioning behaviour
+  // only from a versioned worker. The workflows wait until the version is made current.
+  const version = deploymentVersionOf(taskQueue, { buildId: process.env.RUNWAY_BUILD_ID, promote: true });
   const worker = await Worker.create({
     connection,
     namespace: 'runway',
     taskQueue,
     workflowBundle: { codePath: process.env.RUNWAY_TEST_BUNDLE as string },
     activities: mocks,
+    ...versionedWorkerOptions(version),
   });
-  return worker.runUntil(body(taskQueue));
+  const promoted = promoteVersion(client, version, createLogger('test', 'warn'), new AbortController().signal);
+  return worker.runUntil(Promise.all([body(taskQueue), promoted]).then(([result]) => result));
 }
 
 /** An admitted run's input (the API reserved its credits before starting it). */

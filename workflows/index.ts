@@ -1,3 +1,4 @@
+import './versioning';
 export { runWorkflow } from './run-workflow';
 export { sessionWorkflow } from './session-workflow';
 export { webhookDeliveryWorkflow } from './webhook-delivery';

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { setNamespaceRetention, waitForNamespace } from '../temporal/connection';
 import { devServerOptionsFrom, portOpen, superviseDevServer, type SupervisedDevServer } from '../temporal/dev-server';
+import { buildIdOf } from '../temporal/versioning';
 
 /**
  * `npm start`: the whole platform on one machine. Finds or starts PostgreSQL (see
@@ -19,6 +20,9 @@ async function main() {
   await pool.end();
   // The children use the database decided here (the system one, or the embedded one started here).
   process.env.DATABASE_URL = config.databaseUrl;
+  // One build id for every worker this starts, restarted ones included (see src/temporal/versioning.ts).
+  process.env.RUNWAY_BUILD_ID = buildIdOf(config.temporal.versioning);
+  logger.info(`worker build ${process.env.RUNWAY_BUILD_ID}`);
   const server = devServerOptionsFrom(config);
 
   let temporal: SupervisedDevServer | undefined;

@@ -94,6 +94,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--namespace', options.namespace,
     '--log-level', 'warn',
     '--dynamic-config-value', 'frontend.workerVersioningWorkflowAPIs=true',
+    // A Worker Deployment per task queue (src/temporal/versioning.ts), and the test suite gives each
+    // stack a queue of its own: the default limit of 100 per namespace is reached within one run.
+    '--dynamic-config-value', 'matching.maxDeployments=100000',
   ];
   for (const attr of SEARCH_ATTRIBUTES) args.push('--search-attribute', attr);
   if (options.uiPort === null) args.push('--headless');

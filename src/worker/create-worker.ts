@@ -14,6 +14,7 @@ import { RunStopListener } from './run-stop-listener';
 import { launcherFor } from '../runs/run-launcher';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import { registerRetentionSchedule } from './retention-schedule';
+import { deploymentVersionOf, promotionService, versionedWorkerOptions } from '../temporal/versioning';
 import type { WorkerTracing } from '../telemetry';
 import { PgListener } from '../db/pg-listener';
 import { startServices, type Service } from '../services';
@@ -113,11 +114,15 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
   const workflowBundle =
     deps.workflowBundle ??
     (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: deps.tracing?.workflowModules }));
-  const shared = await Worker.create({ ...common, taskQueue: deps.config.temporal.taskQueue, workflowBundle });
+  const version = deploymentVersionOf(deps.config.temporal.taskQueue, deps.config.temporal.versioning);
+  const shared = await Worker.create({ ...common, ...versionedWorkerOptions(version), taskQueue: deps.config.temporal.taskQueue, workflowBundle });
+  // Unversioned: a workspace's steps must reach its machine whichever build the machine runs now
+  // (a pinned run's activity goes to its own build only on queues that build polls).
   const host = await Worker.create({ ...common, taskQueue: hostQueue });
   const { attemptWebhookDelivery, recordLostWebhookAttempt, failWebhookDelivery } = activities;
   const deliveries = await Worker.create({
     ...common,
+    ...versionedWorkerOptions(version),
     taskQueue: deps.config.webhooks.taskQueue,
     // Only the delivery workflow is started on this queue; its activities default to it.
     activities: { attemptWebhookDelivery, recordLostWebhookAttempt, failWebhookDelivery },
@@ -142,6 +147,8 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     { name: 'webhook outbox relay', start: () => webhooks.start(), stop: () => webhooks.stop() },
     retentionScheduleService(deps),
     pollers,
+    // After the pollers: the server must have seen this build poll before it can be made current.
+    promotionService(deps.client, version, deps.config.temporal.versioning, deps.logger),
   ];
   const worker: RunwayWorker = {
     run: async () => {
