@@ -131,11 +131,6 @@ export class CliAgentProvider implements ModelProvider {
       });
       for await (const event of events) {
         if (event.type === 'stdout') {
-          // The operator's byte cap fails the run whatever the token cap would cut: a read that
-          // passes both must not turn the kill into a success.
-          if (outputBytes + Buffer.byteLength(event.text) > agent.maxOutputBytes) {
-            throw new ProviderError(`agent "${name}" wrote more than ${agent.maxOutputBytes} bytes`, 'cli_output_limit', false);
-          }
           // One read can be far more than the cap allows: what is over it is neither shown nor billed.
           const room = call.maxOutputTokens * BYTES_PER_SIZE_TOKEN - outputBytes;
           const text = utf8Prefix(scrub(event.text), room);
@@ -152,6 +147,10 @@ export class CliAgentProvider implements ModelProvider {
           tail.push(line);
           if (tail.length > STDERR_TAIL_LINES) tail.shift();
           yield { type: 'log', stream: 'stderr', line };
+        } else if (event.outputLimit) {
+          // Past its byte cap the runner passed nothing on and killed the agent: it fails even if
+          // it exited 0 before the kill landed (the exit is the one event that knows).
+          throw exitError(name, agent, event, tail);
         } else if (event.code === 0 && !event.timedOut) {
           yield { type: 'usage', usage: { ...usage } };
           yield { type: 'finish', reason: 'stop' };
