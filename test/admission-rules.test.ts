@@ -5,6 +5,7 @@ import { migrateToLatest, provider } from '../src/db/migrate';
 import { applyRepeatable, renderSqlFile } from '../src/db/repeatable';
 import { newId } from '../src/ids';
 import type { AdmissionRejection, AdmissionRequest } from '../src/runs/admission';
+import { admissionRequest } from './helpers/run-input';
 
 /**
  * Every admission rule of `runway_admit` (src/db/sql/runway_admit.sql), one row each: the state
@@ -60,26 +61,7 @@ class World {
   }
 
   request(over: Partial<AdmissionRequest> = {}): AdmissionRequest {
-    return {
-      runId: newId('run'),
-      accountId: this.accountId,
-      model: 'demo/echo',
-      prompt: 'hello',
-      maxTokens: 5,
-      estimate: 10,
-      price: { input: 1, output: 1 },
-      workspace: null,
-      metadata: {},
-      sessionId: null,
-      requestId: null,
-      retryOf: null,
-      requestHash: 'hash',
-      maxActiveRuns: 10,
-      maxActiveRunsPerUser: null,
-      user: null,
-      sealedSecrets: null,
-      ...over,
-    };
+    return admissionRequest(newId('run'), this.accountId, over);
   }
 
   /** An earlier run, admitted (so active: queued), then moved to `status` when given. */
