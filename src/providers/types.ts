@@ -1,9 +1,27 @@
 import type { Usage } from '../pricing';
 
-export interface ModelMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool the model may call: its name, what it does, and its arguments as a JSON Schema object. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
 }
+
+/** A tool call as the model made it; `arguments` is the model's JSON text, parsed by the tool. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * One message of a conversation. An assistant turn may ask for tool calls; each answer is a
+ * `tool` message naming the call it answers.
+ */
+export type ModelMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; name: string; content: string };
 
 export interface ModelCall {
   /** Full model name, e.g. `openai/gpt-4o-mini`. */
@@ -16,6 +34,8 @@ export interface ModelCall {
   apiKey?: string;
   /** The run's workspace, used as working directory by CLI agents. */
   cwd?: string;
+  /** Tools the model may call (agent runs); absent or empty: a plain answer. */
+  tools?: ToolSpec[];
 }
 
 export type ModelChunk =
@@ -23,7 +43,9 @@ export type ModelChunk =
   | { type: 'log'; stream: 'stdout' | 'stderr'; line: string }
   /** Authoritative usage reported by the provider; replaces the running count. */
   | { type: 'usage'; usage: Usage }
-  | { type: 'finish'; reason: 'stop' | 'length' };
+  /** A complete tool call (its arguments fully streamed); parallel calls come one chunk each. */
+  | { type: 'tool_call'; call: ToolCall }
+  | { type: 'finish'; reason: 'stop' | 'length' | 'tool_calls' };
 
 export interface ModelProvider {
   /** The part before the slash in model names it serves. */
