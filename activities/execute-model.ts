@@ -15,6 +15,8 @@ import { unseal } from '../src/secrets/sealed-box';
 import { DEFAULT_BATCH, OutputBatcher } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';
 import { STOPPED_ERROR, type ExecuteResult, type SealedBox } from '../workflows/types';
+import { agentTurnOf, finishAgentTurn, recordedTurn, type AgentTurn } from './agent-turn';
+import type { RunSecrets } from './run-secrets';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 
@@ -31,10 +33,8 @@ export interface ExecuteInput {
   runId: string;
   sealedSecrets: SealedBox | null;
   workspacePath: string | null;
-}
-
-interface RunSecrets {
-  apiKey?: string;
+  /** An agent run's model turn: the index of its step (absent: a plain run's one call). */
+  step?: number;
 }
 
 const HEARTBEAT_EVERY_MS = 200;
@@ -66,14 +66,18 @@ export function executeModelActivity(deps: ActivityDeps) {
       return { truncated: false, stopped: true };
     };
     if (deps.stops && (run.status === 'stopping' || run.status === 'stopped')) return stoppedEarly(true);
+    // An agent turn that finished already (its worker died before reporting it) is not called again.
+    const recorded = input.step !== undefined ? await recordedTurn(deps.db, input.runId, input.step) : null;
+    if (recorded) return recorded;
     await enterRunStep(deps.db, input.runId, 'running', 'execute');
     // The workflow assumes a first attempt; only a retry costs it a signal (and a workflow task).
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
-    const call = await prepareCall(deps, input, run);
+    const call = await prepareCall(deps, input, run, attempt);
+    if (call.agent?.capReached) return { truncated: false, toolCalls: 0, capReached: true };
     if (attempt > 1) metrics.providerRetries.inc({ provider: call.provider.prefix });
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
-    await writer.begin(attempt, { inputTokens: 0, outputTokens: 0 });
+    await writer.begin(attempt, call.agent?.base ?? { inputTokens: 0, outputTokens: 0 });
     const stops = listenForStops(ctx, deps, input.runId);
     let truncated = false;
     /** Set when the call ended early on a stop: the activity's result. */
@@ -97,6 +101,10 @@ export function executeModelActivity(deps: ActivityDeps) {
     await writer.close();
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
     if (stops.heard()) return stoppedEarly(true);
+    if (call.agent && input.step !== undefined) {
+      const toolCalls = await finishAgentTurn(deps.db, input.runId, input.step, call.agent, { inputTokens: writer.inputTokens, outputTokens: writer.outputTokens }, attempt);
+      return { truncated, toolCalls };
+    }
     return { truncated };
   };
 }
@@ -110,9 +118,11 @@ interface ModelCall {
   /** Output tokens the reservation pays for (and at most `maxTokens`). */
   allowed: number;
   secrets: RunSecrets;
+  /** An agent run's turn: its tools, its transcript so far, what it collects. */
+  agent?: AgentTurn;
 }
 
-async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow): Promise<ModelCall> {
+async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow, attempt: number): Promise<ModelCall> {
   if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
     // The workflow sends this step to the host that prepared the workspace; anywhere else the
     // agent would work in an empty or foreign folder.
@@ -123,6 +133,10 @@ async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow)
   if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
   const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
   const messages = await buildModelMessages(deps.db, run, provider);
+  if (input.step !== undefined) {
+    const agent = await agentTurnOf(deps.db, run, provider, messages, input.step, attempt);
+    return { model: run.model, provider, messages: agent.messages, inputTokens: agent.inputTokens, allowed: agent.allowed, secrets, agent };
+  }
   const inputTokens = provider.estimateInputTokens(messages, run.model);
   const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, run.estimate));
   return { model: run.model, provider, messages, inputTokens, allowed, secrets };
@@ -167,6 +181,7 @@ async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: Abor
     signal,
     apiKey: call.secrets.apiKey,
     cwd: workspacePath ?? undefined,
+    ...(call.agent ? { tools: call.agent.tools } : {}),
   });
   let truncated = false;
   const started = performance.now();
@@ -180,6 +195,9 @@ async function streamInto(writer: RunOutputWriter, call: ModelCall, signal: Abor
       }
       if (writer.outputTokens >= call.allowed) return true; // the provider went past the cap: cut it off here
       writer.delta(chunk.text);
+      call.agent?.text.push(chunk.text);
+    } else if (chunk.type === 'tool_call') {
+      call.agent?.toolCalls.push(chunk.call);
     } else if (chunk.type === 'log') {
       writer.log(chunk.stream, chunk.line);
     } else if (chunk.type === 'usage') {

@@ -2,6 +2,8 @@ import { cleanupWorkspaceActivity } from './cleanup-workspace';
 import { outlastingDatabaseOutages } from './database-outage';
 import type { ActivityDeps } from './deps';
 import { executeModelActivity } from './execute-model';
+import { listRunToolsActivity } from './list-tools';
+import { runToolActivity } from './run-tool';
 import { prepareWorkspaceActivity } from './prepare-workspace';
 import { retentionActivities } from './retention';
 import { sessionActivities } from './session-activities';
@@ -16,6 +18,8 @@ export function createActivities(deps: ActivityDeps) {
     // The long steps have a few attempts each: a database outage must not use them up.
     prepareWorkspace: outlastingDatabaseOutages(deps, prepareWorkspaceActivity(deps)),
     executeModel: outlastingDatabaseOutages(deps, executeModelActivity(deps)),
+    runTool: outlastingDatabaseOutages(deps, runToolActivity(deps)),
+    listRunTools: outlastingDatabaseOutages(deps, listRunToolsActivity(deps)),
     settleRun: settleRunActivity(deps),
     cleanupWorkspace: outlastingDatabaseOutages(deps, cleanupWorkspaceActivity(deps)),
     ...sessionActivities(deps),

@@ -112,7 +112,7 @@ test('a request whose API process died before telling the session still runs: th
   // What the API does for a session request up to its signal to the session, and no further.
   const row = (await findAccount(stack.db, account.id))!;
   const request = { prompt: 'orphaned request', model: 'openai/chat', maxTokens: 20, metadata: {}, sessionId: session.id };
-  await starter.start(row, request, { session: { runId, requestId: requestIdOf(runId), contextTokens: 0 } });
+  await starter.start(row, request, { session: { runId, requestId: requestIdOf(runId), contextTokens: 0, hasWorkspace: false } });
   const run = await waitForRun(stack, account, runId, undefined, 40_000);
   expect(run).toMatchObject({ status: 'succeeded', output: 'adopted', sessionId: session.id });
   // It is the session's request like any other: a later one runs after it and sees its turn.

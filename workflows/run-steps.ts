@@ -33,6 +33,17 @@ const LONG: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 };
+/**
+ * A tool call: bounded by the tool's own limits (a command's timeout, an MCP call's), so the
+ * step's timeout only catches a dead worker; its failures are results, so its retries are for
+ * a lost worker or database, a few times.
+ */
+const TOOL: ActivityOptions = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '5 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+};
 /** Settling, the refund itself, gives up after a day. */
 const SETTLE: ActivityOptions = { ...SHORT, scheduleToCloseTimeout: '1 day' };
 
@@ -43,6 +54,11 @@ const SETTLE: ActivityOptions = { ...SHORT, scheduleToCloseTimeout: '1 day' };
  */
 export const { settleRun } = proxyLocalActivities<RunwayActivities>(SETTLE);
 export const { prepareWorkspace } = proxyActivities<RunwayActivities>(LONG);
+/**
+ * Listing an agent run's MCP tools: a server that does not answer is given up on within the
+ * activity (it offers nothing); the step itself only retries database trouble.
+ */
+export const { listRunTools } = proxyActivities<RunwayActivities>({ ...SHORT, startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '10 minutes' });
 
 /**
  * The steps that use a workspace run on the host that holds it (its own task queue), or on any
@@ -53,7 +69,8 @@ export function stepsOn(taskQueue: string | null | undefined) {
   // Activity proxies have no own properties: pick the functions, never spread a proxy.
   const long = proxyActivities<RunwayActivities>(taskQueue ? { ...LONG, taskQueue, scheduleToStartTimeout: '5 minutes' } : LONG);
   const cleanup = proxyActivities<RunwayActivities>(taskQueue ? { ...CLEANUP, taskQueue, scheduleToStartTimeout: '1 minute' } : CLEANUP);
-  return { executeModel: long.executeModel, cleanupWorkspace: cleanup.cleanupWorkspace };
+  const tool = proxyActivities<RunwayActivities>(taskQueue ? { ...TOOL, taskQueue, scheduleToStartTimeout: '5 minutes' } : TOOL);
+  return { executeModel: long.executeModel, runTool: tool.runTool, cleanupWorkspace: cleanup.cleanupWorkspace };
 }
 
 /** Turns an activity failure into the run's `error` shown to clients. */

@@ -1,4 +1,5 @@
-import { allHandlersFinished, CancellationScope, CancelledFailure, condition, log, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, CancelledFailure, condition, ContinueAsNew, log, setHandler } from '@temporalio/workflow';
+import { agentLoop, type AgentPlace } from './agent-loop';
 import { progressSignal, statusQuery, stopSignal, turnSignal } from './definitions';
 import { prepareWorkspace, runErrorOf, settleRun, stepsOn } from './run-steps';
 import { Compensations, RunTracker } from './run-tracker';
@@ -22,7 +23,7 @@ interface RunContext {
 
 /**
  * One admitted run (the API reserved its credits before starting it), as a saga: prepare →
- * execute → settle → cleanup. Each step that leaves something behind pushes its compensation; on
+ * execute (one model call, or an agent's loop of model turns and tool calls) → settle → cleanup. Each step that leaves something behind pushes its compensation; on
  * failure or stop they run in reverse order, out of reach of cancellation, so a stopped run is
  * always refunded and cleaned.
  */
@@ -38,6 +39,8 @@ export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   try {
     executed = await run.work.run(() => execute(ctx, compensations));
   } catch (err) {
+    // An agent run continuing as new is not over: its next run carries on.
+    if (err instanceof ContinueAsNew) throw err;
     return compensateAndSettle(ctx, compensations, err);
   }
   return settleSuccess(ctx, executed);
@@ -52,8 +55,28 @@ function wireHandlers(link: SessionLink | undefined): RunTracker {
   return run;
 }
 
-/** The cancellable part: wait for a session turn, prepare the workspace, execute the model. */
-async function execute({ input, run, link }: RunContext, compensations: Compensations): Promise<Executed> {
+/** The cancellable part: wait for a session turn, prepare the workspace, execute the model (or the agent's loop). */
+async function execute(ctx: RunContext, compensations: Compensations): Promise<Executed> {
+  const { input } = ctx;
+  const carried = input.agent?.carried;
+  if (carried) {
+    // An agent run continued as new: its turn, its workspace and its place are carried over.
+    if (input.workspace) compensations.push(() => stepsOn(carried.hostQueue).cleanupWorkspace({ runId: input.runId }));
+    return executeAgent(ctx, { workspacePath: carried.workspacePath, hostQueue: carried.hostQueue });
+  }
+  const prepared = await prepare(ctx, compensations);
+  return input.agent ? executeAgent(ctx, prepared) : executeModel(ctx, prepared);
+}
+
+/** An agent run: its loop of model turns and tool calls. */
+async function executeAgent({ input, run }: RunContext, place: AgentPlace): Promise<Executed> {
+  run.enter('running', 'execute');
+  const { truncated } = await agentLoop(input, input.agent as NonNullable<typeof input.agent>, run, place);
+  return { truncated, ...place };
+}
+
+/** Waits for a session turn and prepares the workspace: where the run's steps happen. */
+async function prepare({ input, run, link }: RunContext, compensations: Compensations): Promise<AgentPlace> {
   let workspacePath: string | null = null;
   let hostQueue: string | null = null;
   if (link) {
@@ -70,7 +93,11 @@ async function execute({ input, run, link }: RunContext, compensations: Compensa
     workspacePath = prepared.path ?? workspacePath;
     hostQueue = prepared.taskQueue ?? hostQueue;
   }
+  return { workspacePath, hostQueue };
+}
 
+/** A plain run: one model call. */
+async function executeModel({ input, run }: RunContext, { workspacePath, hostQueue }: AgentPlace): Promise<Executed> {
   run.enter('running', 'execute');
   // Model, price and caps come from the admitted row (see executeModel).
   const result = await stepsOn(hostQueue).executeModel({ runId: input.runId, sealedSecrets: input.sealedSecrets, workspacePath });

@@ -50,6 +50,8 @@ export interface RunWorkflowInput {
   seq: number;
   workspace: WorkspaceSpec | null;
   sealedSecrets: SealedBox | null;
+  /** Present for an agent run only: a plain run's input (and history) is as it was. */
+  agent?: AgentSpec;
 }
 
 export interface RunError {
@@ -83,7 +85,40 @@ export interface ExecuteResult {
   truncated: boolean;
   /** The worker heard of a stop request and ended the model call before the cancellation came. */
   stopped?: boolean;
+  /** An agent turn: how many tool calls the model asked for (its step's next indices are theirs). */
+  toolCalls?: number;
+  /** An agent turn that was not taken: the reservation cannot pay for it. */
+  capReached?: boolean;
 }
+
+/** What a tool step tells the workflow: only whether it failed (its result stays in the database). */
+export interface ToolStepResult {
+  error: boolean;
+}
+
+/**
+ * An agent run (its `tools`): at most `maxSteps` model turns; `mcp` when its MCP servers' tools
+ * must be listed first. `carried` is the loop's state across continue-as-new.
+ */
+export interface AgentSpec {
+  maxSteps: number;
+  mcp: boolean;
+  carried?: AgentCarry;
+}
+
+export interface AgentCarry {
+  /** The next step's index (model turns and tool calls share the numbering). */
+  nextStep: number;
+  turns: number;
+  workspacePath: string | null;
+  hostQueue: string | null;
+}
+
+/** Model turns between two continue-as-new of an agent run: its history stays far from Temporal's limits. */
+export const AGENT_TURNS_PER_RUN = 50;
+/** An agent run's default and largest `maxSteps`. */
+export const DEFAULT_MAX_STEPS = 20;
+export const MAX_MAX_STEPS = 500;
 
 export interface PrepareResult {
   /** Absolute path of the prepared workspace, or null when the run has none. */

@@ -2,6 +2,7 @@ import {
   AdmissionRefused,
   ForbiddenByToken,
   IdempotencyKeyExpired,
+  InvalidAgentRequest,
   IdempotencyKeyReused,
   NotFound,
   RunEnded,
@@ -57,6 +58,9 @@ export function problemOfDomainError(err: unknown, byToken = false): Problem | u
   }
   if (err instanceof InvalidWorkspace) {
     return new Problem(400, 'invalid-workspace', 'Invalid workspace', err.message, { errors: err.issues });
+  }
+  if (err instanceof InvalidAgentRequest) {
+    return new Problem(400, 'invalid-agent-request', 'Invalid agent request', err.message, { errors: err.issues });
   }
   if (err instanceof InvalidWebhookUrl) {
     return new Problem(400, 'invalid-webhook-url', 'Invalid webhook URL', err.message, { errors: [{ path: 'url', message: err.reason }] });

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { CreateRunRequest as RunInput } from '../runs/requests';
 import type { CreateSessionRequest as SessionInput, SessionRequestBody as SessionRequestInput } from '../sessions/requests';
 import { RUN_STATUSES } from '../../workflows/run-vocabulary';
+import { DEFAULT_MAX_STEPS, MAX_MAX_STEPS } from '../../workflows/types';
+import { WORKSPACE_TOOL_NAMES } from '../tools/types';
 
 extendZodWithOpenApi(z);
 
@@ -42,6 +44,45 @@ export const secretsSchema = z
   .strict()
   .describe('Used for this run only; never stored in clear text');
 
+/** A tool name as providers accept it. */
+const toolNameSchema = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+
+export const mcpServerSchema = z
+  .object({
+    type: z.literal('mcp'),
+    url: z
+      .string()
+      .max(2048)
+      .url()
+      .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
+      .describe('Streamable HTTP endpoint; private and metadata addresses are refused unless the operator allows them'),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'must be an HTTP header name'), z.string().max(8192).regex(/^[\x20-\x7e]*$/, 'must be visible ASCII'))
+      .refine((h) => Object.keys(h).length <= 32, 'at most 32 headers')
+      .optional()
+      .describe('Sent with every request to the server; secrets, sealed like the run\'s other secrets and never shown'),
+    allowedTools: z.array(toolNameSchema).min(1).max(128).optional().describe('Only these of the server\'s tools are offered to the model'),
+  })
+  .strict()
+  .openapi('McpServer');
+
+export const runToolSchema = z
+  .union([z.enum([...WORKSPACE_TOOL_NAMES, 'workspace']), mcpServerSchema])
+  .describe('A built-in workspace tool (`workspace`: all of them), or an MCP server');
+
+/** What makes a run an agent run; shared by runs and session requests. */
+const agentFields = {
+  tools: z.array(runToolSchema).min(1).max(16).optional().describe('Makes the run an agent run: the model may call these tools'),
+  maxSteps: z.number().int().min(1).max(MAX_MAX_STEPS).optional().describe(`Model turns of an agent run (default ${DEFAULT_MAX_STEPS})`),
+  maxCredits: z
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER / 4)
+    .optional()
+    .describe('The run\'s spend cap, reserved up front; default: what maxTokens costs, once per turn of an agent run'),
+};
+
 export const modelNameSchema = z
   .string()
   .max(200)
@@ -63,6 +104,7 @@ export const createRunSchema = z
     metadata: metadataSchema.default({}),
     sessionId: z.string().regex(/^ses_[0-9a-z]{1,64}$/).optional(),
     user: endUserSchema.optional(),
+    ...agentFields,
   })
   .strict()
   .openapi('CreateRun');
@@ -133,8 +175,52 @@ export const runSchema = z
     sessionId: z.string().nullable(),
     user: z.string().nullable(),
     retryOf: z.string().nullable(),
+    tools: z
+      .array(z.union([z.object({ type: z.literal('workspace'), name: z.enum(WORKSPACE_TOOL_NAMES) }), z.object({ type: z.literal('mcp'), url: z.string(), allowedTools: z.array(z.string()).optional() })]))
+      .nullable()
+      .describe('An agent run\'s tools (MCP headers are never shown); null for a plain run'),
+    maxSteps: z.number().int().nullable().describe('An agent run\'s limit of model turns; null for a plain run'),
+    steps: z.number().int().describe('Steps recorded so far (model turns and tool calls); see /v1/runs/{id}/steps'),
   })
   .openapi('Run');
+
+const stepTimes = {
+  index: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+};
+
+export const runStepSchema = z
+  .union([
+    z.object({
+      ...stepTimes,
+      kind: z.literal('model'),
+      text: z.string(),
+      toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.string() })),
+      usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }),
+      cost: z.number().int().describe('Credits this turn added to the run\'s bill'),
+      durationMs: z.number().int().nullable(),
+    }),
+    z.object({
+      ...stepTimes,
+      kind: z.literal('tool'),
+      callId: z.string(),
+      name: z.string(),
+      arguments: z.string().describe('The model\'s JSON text'),
+      result: z.string().nullable().describe('What the model was told (bounded); null until the call finished'),
+      truncated: z.boolean(),
+      error: z.string().nullable(),
+      durationMs: z.number().int().nullable(),
+      cost: z.number().int().describe('Credits of its sandbox time'),
+    }),
+  ])
+  .openapi('RunStep');
+export type RunStepView = z.infer<typeof runStepSchema>;
+
+export const listStepsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
 export type RunView = z.infer<typeof runSchema>;
 
 export const runAcceptedSchema = z
@@ -203,6 +289,7 @@ export const sessionRequestSchema = z
     maxTokens: z.number().int().min(1).max(200_000).optional(),
     secrets: secretsSchema.optional(),
     metadata: metadataSchema.default({}),
+    ...agentFields,
   })
   .strict()
   .openapi('SessionRequest');

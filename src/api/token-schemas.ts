@@ -41,10 +41,10 @@ export const tokenLimitsSchema = z
       .optional()
       .describe('Credits its end user\'s runs created through tokens may reserve per calendar period (UTC)'),
     allow: z
-      .object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional() })
+      .object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional(), tools: z.boolean().optional() })
       .strict()
       .optional()
-      .describe('Workspaces, setup commands and CLI agents: refused unless true'),
+      .describe('Workspaces, setup commands, CLI agents and agent tools (workspace tools, MCP servers): refused unless true'),
   })
   .strict()
   .openapi('TokenLimits');

@@ -50,6 +50,7 @@ function admissionArgument(request: AdmissionRequest, call: AdmissionCall): Reco
     defaultMaxActiveRunsPerUser: request.maxActiveRunsPerUser ?? null,
     user: request.user ?? null,
     userMetadata: call.userMetadata ?? null,
+    agent: request.agent,
     token: token
       ? { id: token.tokenId, expiresAt: token.expiresAt.toISOString(), budget: token.limits.budget ?? null, userBudget: token.limits.userBudget ?? null }
       : null,

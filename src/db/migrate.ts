@@ -14,6 +14,7 @@ import * as m0013 from './migrations/0013-webhook-parking';
 import * as m0014 from './migrations/0014-overuse';
 import * as m0015 from './migrations/0015-compat-floor';
 import * as m0016 from './migrations/0016-outbox';
+import * as m0017 from './migrations/0017-agent-runs';
 import { applyRepeatable } from './repeatable';
 
 /** Migrations are imported statically so they bundle and run the same under tsx, jest and node. */
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '0014-overuse': m0014,
   '0015-compat-floor': m0015,
   '0016-outbox': m0016,
+  '0017-agent-runs': m0017,
 };
 
 /** The versioned migrations, for a Migrator (tests migrate to an earlier version with it). */

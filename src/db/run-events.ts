@@ -7,7 +7,7 @@ import { safeJson } from '../text';
 // The channels and their payloads are defined in ./notify-wire (kept importable from here).
 export { RUN_EVENTS_CHANNEL, RUN_VOLATILE_CHANNEL };
 
-export type RunEventType = 'status' | 'progress' | 'delta' | 'log' | 'usage' | 'error' | 'end' | 'reset' | 'request.completed' | 'session.closed';
+export type RunEventType = 'status' | 'progress' | 'delta' | 'log' | 'usage' | 'error' | 'end' | 'reset' | 'step' | 'tool_call' | 'tool_result' | 'request.completed' | 'session.closed';
 
 export interface NewRunEvent {
   type: RunEventType;

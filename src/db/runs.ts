@@ -62,10 +62,11 @@ export async function settleRunIn(trx: Transaction<Database>, input: SettleInput
   const run = await trx.selectFrom('runs').selectAll().where('id', '=', input.runId).forUpdate().executeTakeFirst();
   if (!run) return null; // never admitted: nothing was reserved
   if (run.charged !== null && run.refunded !== null) return { charged: run.charged, refunded: run.refunded, settledNow: false };
+  // An agent run's tool steps are billed with its tokens (tool_cost is 0 for plain runs).
   const used = costOf(
     { input: run.price_input, output: run.price_output },
     { inputTokens: run.input_tokens, outputTokens: run.output_tokens },
-  );
+  ) + run.tool_cost;
   const withinEstimate = Math.min(used, run.estimate);
   const overrun = used - withinEstimate;
   const charged = withinEstimate + overrun;

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 import type { Multitask, RunError, RunProgress, RunStatus, RunStep, SealedBox, WorkspaceSpec } from '../../workflows/types';
+import type { McpListing, ModelStepData, RunTool, ToolStepData } from '../tools/types';
 
 // The run's vocabulary is defined once, with the workflow, and shared by the database layer.
 export type { Multitask, RunError, RunProgress, RunStatus, RunStep, SealedBox, WorkspaceSpec };
@@ -74,6 +75,17 @@ export interface RunsTable {
   attempt: Generated<number>;
   error: Json<RunError | null> | null;
   last_event_id: Generated<number>;
+  /** Agent runs (null: a plain run): what the model may call, stored without secrets. */
+  tools: Json<RunTool[] | null> | null;
+  max_steps: number | null;
+  /** Credits per second of sandbox time of a tool step. */
+  tool_price: Generated<number>;
+  /** Steps recorded in run_steps (model turns and tool calls). */
+  step_count: Generated<number>;
+  /** Credits of finished tool steps, settled with the tokens. */
+  tool_cost: Generated<number>;
+  /** What the run's MCP servers offered, read once at its start. */
+  mcp_tools: Json<McpListing | null> | null;
   created_at: Timestamp;
   started_at: Date | null;
   completed_at: Date | null;
@@ -140,7 +152,17 @@ export interface PurgedRunsTable {
   purged_at: Generated<Date>;
 }
 
+export interface RunStepsTable {
+  run_id: string;
+  index: number;
+  kind: 'model' | 'tool';
+  data: Json<ModelStepData | ToolStepData>;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
 export interface Database {
+  run_steps: RunStepsTable;
   accounts: AccountsTable;
   ledger_entries: LedgerTable;
   runs: RunsTable;

@@ -56,6 +56,18 @@ export const metrics = {
     labelNames: ['provider', 'code'] as const,
     registers: [registry],
   }),
+  agentSteps: new Counter({
+    name: 'runway_agent_steps_total',
+    help: 'Steps of agent runs begun, by kind (model, tool)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  toolCalls: new Counter({
+    name: 'runway_tool_calls_total',
+    help: 'Tool calls of agent runs finished, by tool (a built-in name, or mcp) and outcome (ok, error)',
+    labelNames: ['tool', 'outcome'] as const,
+    registers: [registry],
+  }),
   providerRetries: new Counter({
     name: 'runway_provider_retries_total',
     help: 'Model calls that are retries of a failed attempt, by provider',

@@ -1,5 +1,6 @@
 import type { AdmissionRefusal } from './errors';
 import type { SealedBox, WorkspaceSpec } from '../../workflows/types';
+import type { RunTool } from '../tools/types';
 
 /**
  * Admission, decided exactly once per run in one PostgreSQL transaction (the `runway_admit`
@@ -37,6 +38,8 @@ export interface AdmissionRequest {
   sealedSecrets: SealedBox | null;
   /** The end user the run serves. */
   user: string | null;
+  /** An agent run's tools (secrets sealed apart), turn limit and price per second of sandbox time; null: a plain run. */
+  agent?: { tools: RunTool[]; maxSteps: number; toolPrice: number } | null;
 }
 
 /** Why admission said no: a refusal, or a session that is not the caller's to join. */

@@ -101,7 +101,7 @@ export class SessionClosed extends DomainError {
 }
 
 /** What a token's limits can forbid (the account's key is never limited so). */
-export type TokenLimitKind = 'model' | 'max-estimate' | 'workspace' | 'setup' | 'cli-agent';
+export type TokenLimitKind = 'model' | 'max-estimate' | 'workspace' | 'setup' | 'cli-agent' | 'tools';
 
 /** The caller's token does not allow this run or session (its model, size or features). */
 export class ForbiddenByToken extends DomainError {
@@ -111,5 +111,13 @@ export class ForbiddenByToken extends DomainError {
     detail: string,
   ) {
     super(detail);
+  }
+}
+
+/** An agent run asked for what it cannot have: workspace tools without a workspace, tools for a CLI agent, `maxSteps` without tools. */
+export class InvalidAgentRequest extends DomainError {
+  override name = 'InvalidAgentRequest';
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
   }
 }

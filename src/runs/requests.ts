@@ -1,4 +1,5 @@
 import type { WorkspaceSpec } from '../db/schema';
+import type { RunToolRequest } from './agent-request';
 
 /**
  * What a run is asked to do, as the domain needs it (defaults already applied). The API's zod
@@ -17,4 +18,9 @@ export interface CreateRunRequest {
   sessionId?: string;
   /** The end user the run serves (a session's request takes the session's). */
   user?: string;
+  /** An agent run's tools (absent: a plain run) and its limit of model turns (default 20). */
+  tools?: RunToolRequest[];
+  maxSteps?: number;
+  /** The run's spend cap, reserved up front (default: what `maxTokens` costs, per turn for an agent run). */
+  maxCredits?: number;
 }

@@ -17,6 +17,8 @@ import { metrics } from '../metrics/metrics';
 import type { CreateRunRequest } from './requests';
 import { assertEstimateAllowed, assertTokenAllows, type TokenSpender } from './token-limits';
 import type { AdmissionRequest } from './admission';
+import { agentAdmissionOf, withoutToolSecrets } from './agent-request';
+import { DEFAULT_MAX_STEPS, type SealedBox } from '../../workflows/types';
 import { runStartOfAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
 
@@ -32,6 +34,8 @@ export interface RunStarterDeps {
   maxActiveRunsPerUser: number | null;
   /** Which workspace sources runs may use (config.workspaces); the defaults when absent. */
   workspaces?: WorkspacePolicy;
+  /** Credits per second of an agent run's tool steps' sandbox time (config.agents); 0 when absent. */
+  toolPricePerSecond?: number;
 }
 
 /** Ids chosen by the session before admission (its queue holds the run id from the start). */
@@ -39,6 +43,8 @@ export interface SessionRequestIds {
   runId: string;
   requestId: string;
   contextTokens: number;
+  /** Whether the session has a workspace (its requests' workspace tools use it). */
+  hasWorkspace: boolean;
 }
 
 export interface StartedRun {
@@ -81,7 +87,10 @@ export class RunStarter {
     }
     // A session request also pays for the earlier turns it may carry, up to the session's budget.
     const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }], request.model) + contextTokens;
-    return { estimate: costOf(price, { inputTokens, outputTokens: request.maxTokens }), price };
+    const perCall = costOf(price, { inputTokens, outputTokens: request.maxTokens });
+    // The spend cap: the caller's own, or one model call (one per turn an agent run may take).
+    const calls = request.tools?.length ? (request.maxSteps ?? DEFAULT_MAX_STEPS) : 1;
+    return { estimate: request.maxCredits ?? perCall * calls, price };
   }
 
   async start(
@@ -91,14 +100,18 @@ export class RunStarter {
   ): Promise<StartedRun> {
     if (options.token) assertTokenAllows(options.token.limits, request);
     assertValidWorkspace(request.workspace, this.deps.workspaces);
-    const joined = options.session ? { contextTokens: options.session.contextTokens } : await this.sessionJoinedBy(account, request);
+    const joined = options.session ?? (await this.sessionJoinedBy(account, request));
     const contextTokens = joined.contextTokens;
     // A run in a session serves the session's end user (admission decides the same under its lock).
-    if (joined.user) request = { ...request, user: joined.user };
+    if ('user' in joined && joined.user) request = { ...request, user: joined.user };
+    const agent = agentAdmissionOf(request, {
+      hasWorkspace: Boolean(request.workspace) || joined.hasWorkspace,
+      toolPricePerSecond: this.deps.toolPricePerSecond ?? 0,
+    });
     const { estimate, price } = this.estimate(request, contextTokens);
     if (options.token) assertEstimateAllowed(options.token.limits, estimate);
     // Secrets are not part of the hash: same key and same visible body is the same request.
-    const requestHash = sha256Hex(canonical({ ...request, secrets: undefined, retryOf: options.retryOf }));
+    const requestHash = sha256Hex(canonical({ ...withoutToolSecrets(request), secrets: undefined, retryOf: options.retryOf }));
     const runId =
       options.session?.runId ??
       // An end user's key names that user's run only: another user (or a token for one) reusing
@@ -128,9 +141,8 @@ export class RunStarter {
       maxActiveRuns: this.deps.maxActiveRuns,
       user: request.user ?? null,
       maxActiveRunsPerUser: this.deps.maxActiveRunsPerUser,
-      sealedSecrets: request.secrets && Object.keys(request.secrets).length > 0
-        ? seal(this.deps.secretsKey, runId, request.secrets)
-        : null,
+      sealedSecrets: this.sealedSecretsOf(runId, request, agent?.mcpHeaders ?? {}),
+      agent: agent?.agent ?? null,
     };
     const decided = await admitInDatabase(this.deps.db, input, {
       startAfterMs: this.deps.launcher.graceMs,
@@ -162,14 +174,20 @@ export class RunStarter {
    * under the session's row lock in admission; read here for its context budget and end user), uses the
    * session's workspace, and pays for the session's context like any of its requests.
    */
-  private async sessionJoinedBy(account: AccountRow, request: CreateRunRequest): Promise<{ contextTokens: number; user?: string }> {
-    if (!request.sessionId) return { contextTokens: 0 };
+  private async sessionJoinedBy(account: AccountRow, request: CreateRunRequest): Promise<{ contextTokens: number; user?: string; hasWorkspace: boolean }> {
+    if (!request.sessionId) return { contextTokens: 0, hasWorkspace: false };
     if (request.workspace) {
       throw new InvalidWorkspace([{ path: 'workspace', message: "a run in a session uses the session's workspace: send either workspace or sessionId" }]);
     }
     const session = await getVisibleSession(this.deps.db, { accountId: account.id, user: request.user }, request.sessionId);
     if (!session) throw new NotFound('session');
-    return { contextTokens: session.context_tokens, user: session.user_id ?? undefined };
+    return { contextTokens: session.context_tokens, user: session.user_id ?? undefined, hasWorkspace: session.workspace !== null };
+  }
+
+  /** The run's own key and its MCP servers' headers, sealed to the run; null when it has neither. */
+  private sealedSecretsOf(runId: string, request: CreateRunRequest, mcpHeaders: Record<string, Record<string, string>>): SealedBox | null {
+    const secrets = { ...request.secrets, ...(Object.keys(mcpHeaders).length > 0 ? { mcpHeaders } : {}) };
+    return Object.keys(secrets).length > 0 ? seal(this.deps.secretsKey, runId, secrets) : null;
   }
 
   private replay(existing: RunRow, requestHash: string): StartedRun {

@@ -22,7 +22,7 @@ export function modelAllowed(allowed: readonly string[], model: string): boolean
  * workspace, setup command or CLI agent unless granted (each runs code or holds disk and a
  * worker for up to half an hour).
  */
-export function assertTokenAllows(limits: TokenLimits, request: { model: string; workspace?: WorkspaceSpec | null }): void {
+export function assertTokenAllows(limits: TokenLimits, request: { model: string; workspace?: WorkspaceSpec | null; tools?: unknown[] }): void {
   if (limits.models && !modelAllowed(limits.models, request.model)) {
     throw new ForbiddenByToken('model', `this token may not use model "${request.model}"`);
   }
@@ -31,6 +31,10 @@ export function assertTokenAllows(limits: TokenLimits, request: { model: string;
   }
   if (request.workspace && !limits.allow?.workspaces) {
     throw new ForbiddenByToken('workspace', 'this token may not use workspaces');
+  }
+  // Agent tools run commands in the workspace or call servers on the tenant's behalf.
+  if (request.tools?.length && !limits.allow?.tools) {
+    throw new ForbiddenByToken('tools', 'this token may not give runs tools');
   }
   if (request.workspace?.setup?.length && !limits.allow?.setup) {
     throw new ForbiddenByToken('setup', 'this token may not run setup commands');

@@ -22,4 +22,7 @@ export interface SessionRequestBody {
   maxTokens?: number;
   secrets?: CreateRunRequest['secrets'];
   metadata: Record<string, unknown>;
+  tools?: CreateRunRequest['tools'];
+  maxSteps?: number;
+  maxCredits?: number;
 }

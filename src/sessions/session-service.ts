@@ -113,10 +113,13 @@ export class SessionService {
       // A token's holder is not the tenant: what it writes as metadata is stored and sent apart.
       ...(token ? { metadata: {}, userMetadata: body.metadata } : { metadata: body.metadata }),
       secrets: body.secrets,
+      tools: body.tools,
+      maxSteps: body.maxSteps,
+      maxCredits: body.maxCredits,
       sessionId: session.id,
       user: session.user_id ?? undefined,
     };
-    const ids = { runId, requestId, contextTokens: session.context_tokens };
+    const ids = { runId, requestId, contextTokens: session.context_tokens, hasWorkspace: session.workspace !== null };
     // A replayed Idempotency-Key returns its run without queueing it again.
     if (idempotencyKey && (await getRunById(this.deps.db, runId))) {
       return { ...(await this.deps.starter.start(account, request, { idempotencyKey, session: ids, token })), requestId };

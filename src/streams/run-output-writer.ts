@@ -12,7 +12,9 @@ import { DEFAULT_BATCH, OutputBatcher, type BatchOptions } from './output-batche
  * that a stop or a crash is charged for what was used.
  */
 export class RunOutputWriter {
-  private usage: Usage = { inputTokens: 0, outputTokens: 0 };
+  /** The run's usage before this attempt (an agent run's earlier turns), and this attempt's own. */
+  private base: Usage = { inputTokens: 0, outputTokens: 0 };
+  private turn: Usage = { inputTokens: 0, outputTokens: 0 };
 
   constructor(
     private readonly db: Db,
@@ -22,13 +24,15 @@ export class RunOutputWriter {
   ) {}
 
   /**
-   * Starts an attempt from nothing. When an earlier attempt left output, a `reset` event tells
+   * Starts an attempt from nothing, on top of `base` (the usage of an agent run's finished
+   * turns; zero for a plain run). When an earlier attempt left output, a `reset` event tells
    * clients to drop it: the run's output is the last attempt's text.
    */
-  async begin(attempt: number, usage: Usage): Promise<void> {
-    this.usage = usage;
+  async begin(attempt: number, base: Usage): Promise<void> {
+    this.base = base;
+    this.turn = { inputTokens: 0, outputTokens: 0 };
     await this.db.transaction().execute(async (trx) => {
-      await setRunAttempt(trx, this.runId, attempt, usage.inputTokens);
+      await setRunAttempt(trx, this.runId, attempt, base);
       // Only a retry can find an earlier attempt's output.
       if (attempt > 1 && (await liveOutputs(trx, [this.runId])).get(this.runId)) {
         await appendEvents(trx, runStream(this.runId), [{ type: 'reset', data: { attempt, reason: 'retry' } }]);
@@ -36,14 +40,19 @@ export class RunOutputWriter {
     });
   }
 
+  /** The run's usage so far, as its row records it. */
+  private get total(): Usage {
+    return { inputTokens: this.base.inputTokens + this.turn.inputTokens, outputTokens: this.base.outputTokens + this.turn.outputTokens };
+  }
+
   delta(text: string): void {
-    this.usage = { ...this.usage, outputTokens: this.usage.outputTokens + 1 };
-    this.batcher.delta(this.runId, text, this.usage);
+    this.turn = { ...this.turn, outputTokens: this.turn.outputTokens + 1 };
+    this.batcher.delta(this.runId, text, this.total);
   }
 
   /** A line a CLI agent wrote; persisted as a `log` event, batched with the deltas. */
   log(stream: 'stdout' | 'stderr', line: string): void {
-    this.batcher.log(this.runId, stream, truncate(line, 8192), this.usage);
+    this.batcher.log(this.runId, stream, truncate(line, 8192), this.total);
   }
 
   /**
@@ -51,23 +60,25 @@ export class RunOutputWriter {
    * before the provider reports usage. A call refused up front costs nothing.
    */
   acceptInput(inputTokens: number): void {
-    if (this.usage.inputTokens > 0) return;
-    this.usage = { ...this.usage, inputTokens };
-    this.batcher.usage(this.runId, this.usage);
+    if (this.turn.inputTokens > 0) return;
+    this.turn = { ...this.turn, inputTokens };
+    this.batcher.usage(this.runId, this.total);
   }
 
-  /** Provider-reported usage replaces the running count. */
+  /** Provider-reported usage replaces this attempt's running count. */
   setUsage(usage: Usage): void {
-    this.usage = usage;
-    this.batcher.usage(this.runId, this.usage);
+    this.turn = usage;
+    this.batcher.usage(this.runId, this.total);
   }
 
+  /** This attempt's input tokens. */
   get inputTokens(): number {
-    return this.usage.inputTokens;
+    return this.turn.inputTokens;
   }
 
+  /** This attempt's output tokens (what its cap counts). */
   get outputTokens(): number {
-    return this.usage.outputTokens;
+    return this.turn.outputTokens;
   }
 
   /**

@@ -23,7 +23,7 @@ export interface TokenLimits {
   budget?: number;
   /** Credits the token's end user may reserve through tokens per calendar period. */
   userBudget?: { credits: number; period: BudgetPeriod };
-  allow?: { workspaces?: boolean; setup?: boolean; cliAgents?: boolean };
+  allow?: { workspaces?: boolean; setup?: boolean; cliAgents?: boolean; tools?: boolean };
 }
 
 /** What a `create` token may spend when its issuer set no `maxEstimate` / `budget`. */
@@ -65,7 +65,7 @@ const limitsSchema = z
     maxEstimate: z.number().int().optional(),
     budget: z.number().int().optional(),
     userBudget: z.object({ credits: z.number().int(), period: z.enum(BUDGET_PERIODS) }).strict().optional(),
-    allow: z.object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional() }).strict().optional(),
+    allow: z.object({ workspaces: z.boolean().optional(), setup: z.boolean().optional(), cliAgents: z.boolean().optional(), tools: z.boolean().optional() }).strict().optional(),
   })
   .strict();
 

@@ -35,4 +35,45 @@ export interface McpServerSpec {
 /** A tool an MCP server offered, with the server (its index in the run's MCP list) that serves it. */
 export interface McpToolSpec extends ToolSpec {
   server: number;
+  /** The server's own name of the tool, when the model is offered another one (names must be unique). */
+  remoteName?: string;
+}
+
+/**
+ * A run's tools as stored with it (no secrets: an MCP server's headers are sealed with the run's
+ * secrets, under the server's index among the run's MCP servers).
+ */
+export type RunTool =
+  | { type: 'workspace'; name: WorkspaceToolName }
+  | { type: 'mcp'; url: string; allowedTools?: string[] };
+
+/** What a run's MCP servers offered at its start (each server's failure is told to the model, not fatal). */
+export interface McpListing {
+  tools: McpToolSpec[];
+  errors: { server: number; error: string }[];
+}
+
+/** A model turn of an agent run, as its step records it. */
+export interface ModelStepData {
+  text: string;
+  toolCalls: { id: string; name: string; arguments: string }[];
+  usage: { inputTokens: number; outputTokens: number };
+  /** Credits this turn added to the run's bill. */
+  cost: number;
+  attempt: number;
+}
+
+/** A tool call of an agent run; `result` is absent until the call has finished. */
+export interface ToolStepData {
+  callId: string;
+  name: string;
+  arguments: string;
+  /** The model step that asked for this call. */
+  turn: number;
+  result?: string;
+  truncated?: boolean;
+  error?: string;
+  durationMs?: number;
+  sandboxMs?: number;
+  cost?: number;
 }

@@ -87,6 +87,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     workspaces: deps.config.workspaces,
     logger: deps.logger,
     webhooks: deps.config.webhooks,
+    mcp: { allowPrivate: deps.config.agents.mcpAllowPrivate },
     retention: deps.config.retention,
     logLimits: deps.config.logLimits,
     reportProgress: async (runId, report) => {

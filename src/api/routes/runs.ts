@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { withLiveOutput } from '../../db/run-output';
 import { getVisibleRun, listVisibleRuns, softDeleteRun } from '../../db/runs';
+import { listRunSteps } from '../../db/run-steps';
 import type { RunRow, WorkspaceSpec } from '../../db/schema';
 import type { StartedRun } from '../../runs/run-starter';
 import { stopRun } from '../../runs/stop-run';
@@ -14,8 +15,8 @@ import { idempotencyKeyHeader, idempotencyKeyOf } from '../idempotency-key';
 import { json } from '../openapi-parts';
 import { problems } from '../problem';
 import { publicAccessToken } from '../public-access';
-import { runLinks, toRunView } from '../run-view';
-import { createRunSchema, listRunsQuerySchema, pageOf, retryRunSchema, runAcceptedSchema, runSchema } from '../schemas';
+import { runLinks, toRunStepView, toRunView } from '../run-view';
+import { createRunSchema, listRunsQuerySchema, listStepsQuerySchema, pageOf, retryRunSchema, runAcceptedSchema, runSchema, runStepSchema } from '../schemas';
 import { validate } from '../validate';
 import { isTerminal } from '../../../workflows/run-vocabulary';
 
@@ -87,6 +88,19 @@ export const runEndpoints = [
     },
   }),
   endpoint({
+    method: 'get', path: '/v1/runs/{id}/steps', summary: 'An agent run\'s transcript: its model turns and tool calls, oldest first', auth: { token: 'read' },
+    query: listStepsQuerySchema,
+    responses: { 200: json(pageOf(runStepSchema), 'A page of steps (none for a plain run)') },
+    problems: { 404: 'No such run (or outside the token\'s scope)' },
+    async handle({ ctx, deps, params, query }) {
+      const q = query();
+      const run = await visibleRun(deps, ctx, params.id);
+      const rows = await listRunSteps(deps.db, run.id, decodeCursor(q.cursor) ?? -1, q.limit);
+      const { nextCursor } = page(rows, q.limit, (r) => r.index);
+      ctx.body = { data: rows.map(toRunStepView), nextCursor };
+    },
+  }),
+  endpoint({
     method: 'post', path: '/v1/runs/{id}/stop', summary: 'Stop a run', auth: { token: 'stop' },
     responses: {
       202: json(z.object({ id: z.string(), status: z.enum(['stopping', 'stopped']) }), 'Stopping (or stopped at once, when its workflow had not started yet)'),
@@ -138,6 +152,8 @@ export const runEndpoints = [
         sessionId: original.session_id ?? undefined,
         user: original.user_id ?? undefined,
         secrets,
+        // An agent run's tools again; its MCP servers' headers were sealed to the original run.
+        ...(original.tools ? { tools: original.tools.map((t) => (t.type === 'workspace' ? t.name : t)), maxSteps: original.max_steps ?? undefined } : {}),
       });
       const run = await starter.start(accountOf(ctx), { ...request, userMetadata: original.user_metadata ?? undefined }, {
         idempotencyKey: idempotencyKeyOf(ctx),

@@ -19,7 +19,8 @@
 --   defaultMaxActiveRuns, defaultMaxActiveRunsPerUser (null: no per-user cap unless the
 --   account sets one), user (the end user; a session's request runs as the session's end user),
 --   userMetadata (what a scoped token's caller wrote), token {id, expiresAt, budget,
---   userBudget {credits, period}} (the creating scoped token; absent: the account's key).
+--   userBudget {credits, period}} (the creating scoped token; absent: the account's key),
+--   agent {tools, maxSteps, toolPrice} (an agent run; absent: a plain run).
 CREATE OR REPLACE FUNCTION runway_admit(p jsonb)
 RETURNS TABLE (outcome text, reason text, detail text, balance bigint, request_hash text, created_at timestamptz, seq bigint)
 LANGUAGE plpgsql AS $fn$
@@ -129,11 +130,12 @@ BEGIN
 
   INSERT INTO runs (id, account_id, status, step, model, prompt, max_tokens, workspace, metadata,
                     session_id, request_id, retry_of, request_hash, estimate, price_input, price_output, last_event_id, user_id,
-                    user_metadata)
+                    user_metadata, tools, max_steps, tool_price)
     VALUES (p_run_id, p_account_id, 'queued', 'reserve', p->>'model', p->>'prompt', (p->>'maxTokens')::integer,
             nullif(p->'workspace', 'null'), p->'metadata', p_session_id, p->>'requestId', p->>'retryOf', p_request_hash,
             p_estimate, (p->'price'->>'input')::integer, (p->'price'->>'output')::integer, 1, v_user,
-            nullif(p->'userMetadata', 'null'))
+            nullif(p->'userMetadata', 'null'), nullif(p->'agent'->'tools', 'null'), (p->'agent'->>'maxSteps')::integer,
+            coalesce((p->'agent'->>'toolPrice')::integer, 0))
     RETURNING runs.created_at, runs.seq INTO v_created, v_seq;
   -- The reservation, as src/db/ledger.ts defines a 'reserve' entry.
   UPDATE accounts a SET balance = a.balance - p_estimate, reserved = a.reserved + p_estimate

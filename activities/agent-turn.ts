@@ -1,0 +1,72 @@
+import type { Db } from '../src/db/database';
+import { beginModelStep, finishedStepsBefore, finishModelStep, getRunStep } from '../src/db/run-steps';
+import type { RunRow } from '../src/db/schema';
+import { metrics } from '../src/metrics/metrics';
+import { costOf, outputTokensAffordable, type Price, type Usage } from '../src/pricing';
+import type { ModelMessage, ModelProvider, ToolCall, ToolSpec } from '../src/providers/types';
+import { messagesOfStep, toolSpecsOf } from '../src/tools/run-tools';
+import type { ModelStepData } from '../src/tools/types';
+import type { ExecuteResult } from '../workflows/types';
+
+/** One model turn of an agent run: what it is sent, what it may spend, what it collects. */
+export interface AgentTurn {
+  tools: ToolSpec[];
+  messages: ModelMessage[];
+  inputTokens: number;
+  /** Output tokens the rest of the run's reservation pays for (and at most `maxTokens`). */
+  allowed: number;
+  /** Usage of the run's finished turns: this turn's own is added to it. */
+  base: Usage;
+  price: Price;
+  /** The reservation cannot pay for another turn: the run stops before it. */
+  capReached: boolean;
+  text: string[];
+  toolCalls: ToolCall[];
+}
+
+/** A turn recorded as finished (its activity's worker died before reporting it): its result, without calling the model again. */
+export async function recordedTurn(db: Db, runId: string, step: number): Promise<ExecuteResult | null> {
+  const row = await getRunStep(db, runId, step);
+  if (!row?.finished_at || row.kind !== 'model') return null;
+  return { truncated: false, toolCalls: (row.data as ModelStepData).toolCalls.length };
+}
+
+const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens });
+
+/**
+ * The turn at `step`: the run's context and transcript so far, its tools, and how much output
+ * the reservation still pays for once the earlier turns and the tool steps are paid.
+ */
+export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number, attempt: number): Promise<AgentTurn> {
+  const steps = await finishedStepsBefore(db, run.id, step);
+  const messages = [...context, ...steps.flatMap((s) => messagesOfStep(s.kind, s.data as never))];
+  const tools = toolSpecsOf(run.tools ?? [], run.mcp_tools);
+  const base = steps.filter((s) => s.kind === 'model').reduce((acc, s) => sum(acc, (s.data as ModelStepData).usage), { inputTokens: 0, outputTokens: 0 });
+  const price = { input: run.price_input, output: run.price_output };
+  const inputTokens = provider.estimateInputTokens(messages, run.model, tools);
+  const remaining = run.estimate - costOf(price, base) - run.tool_cost;
+  const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, remaining));
+  const capReached = remaining <= 0 || allowed < 1;
+  if (!capReached) {
+    await beginModelStep(db, run.id, step, attempt);
+    if (attempt === 1) metrics.agentSteps.inc({ kind: 'model' });
+  }
+  return { tools, messages, inputTokens, allowed, base, price, capReached, text: [], toolCalls: [] };
+}
+
+/**
+ * Records the finished turn: its text, its tool calls (ids made unique and non-empty: the tool
+ * steps and the next turn refer to them), its usage and the credits it added. Returns how many
+ * tool calls the model asked for.
+ */
+export async function finishAgentTurn(db: Db, runId: string, step: number, turn: AgentTurn, usage: Usage, attempt: number): Promise<number> {
+  const seen = new Set<string>();
+  const toolCalls = turn.toolCalls.map((call, i) => {
+    const id = call.id && !seen.has(call.id) && call.id.length <= 200 ? call.id : `call_${step}_${i}`;
+    seen.add(id);
+    return { id, name: call.name, arguments: call.arguments };
+  });
+  const cost = costOf(turn.price, sum(turn.base, usage)) - costOf(turn.price, turn.base);
+  await finishModelStep(db, runId, step, { text: turn.text.join(''), toolCalls, usage, cost, attempt });
+  return toolCalls.length;
+}
