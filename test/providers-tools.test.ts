@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { AnthropicProvider } from '../src/providers/anthropic';
 import { estimateByBytes, estimateOpenAiTokens, TOOLS_FRAMING_TOKENS } from '../src/providers/estimate-tokens';
 import { OpenAiProvider } from '../src/providers/openai';
@@ -233,6 +235,66 @@ describe('tool calling over the Anthropic Messages stream', () => {
     const body = fake.requests.at(-1)?.body;
     expect(body && 'tools' in body).toBe(false);
     expect(body?.messages).toEqual([{ role: 'user', content: 'look around' }]);
+  });
+});
+
+/** A server answering every request with these raw SSE `data:` payloads, for shapes the fakes never send. */
+async function rawServer(payloads: () => unknown[]): Promise<{ baseUrl: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const p of payloads()) res.write(`data: ${typeof p === 'string' ? p : JSON.stringify(p)}\n\n`);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('OpenAI-compatible servers that stream tool calls their own way', () => {
+  let payloads: unknown[] = [];
+  let server: Awaited<ReturnType<typeof rawServer>>;
+  let provider: OpenAiProvider;
+  beforeAll(async () => {
+    server = await rawServer(() => payloads);
+    provider = new OpenAiProvider({ baseUrl: server.baseUrl, idleTimeoutMs: 5000 });
+  });
+  afterAll(() => server.close());
+  const delta = (d: unknown, finish: string | null = null) => ({ choices: [{ index: 0, delta: d, finish_reason: finish }] });
+
+  test('calls without index: a new id starts the next call, deltas without one continue it; a missing id is made up', async () => {
+    payloads = [
+      delta({ tool_calls: [{ id: 'x1', function: { name: 'read_file', arguments: '{"path":' } }] }),
+      delta({ tool_calls: [{ function: { arguments: '"a"}' } }] }),
+      delta({ tool_calls: [{ id: 'x2', function: { name: 'list_dir', arguments: '{}' } }] }),
+      delta({ tool_calls: [{ index: 5, function: { name: 'list_dir', arguments: null } }] }),
+      delta({}, 'tool_calls'),
+      '[DONE]',
+    ];
+    const calls = toolCallsOf(await collect(provider, { model: 'openai/m', tools: TOOLS }));
+    expect(calls.slice(0, 2)).toEqual([
+      { id: 'x1', name: 'read_file', arguments: '{"path":"a"}' },
+      { id: 'x2', name: 'list_dir', arguments: '{}' },
+    ]);
+    expect(calls[2]).toMatchObject({ name: 'list_dir', arguments: '{}' });
+    expect(calls[2]?.id).toMatch(/^call_./);
+  });
+
+  test('arguments that are not text, or a call without a name, fail the call', async () => {
+    payloads = [delta({ tool_calls: [{ index: 0, id: 'x', function: { name: 'read_file', arguments: { path: 'a' } } }] }), delta({}, 'tool_calls')];
+    expect((await failure(collect(provider, { model: 'openai/m', tools: TOOLS }))).code).toBe('provider_bad_tool_call');
+    payloads = [delta({ tool_calls: [{ index: 0, id: 'x', function: { arguments: '{}' } }] }), delta({}, 'tool_calls')];
+    expect((await failure(collect(provider, { model: 'openai/m', tools: TOOLS }))).code).toBe('provider_bad_tool_call');
+  });
+
+  test('more calls than a turn may make fail the call', async () => {
+    const many = Array.from({ length: 200 }, (_, index) => ({ index, id: `c${index}`, function: { name: 'list_dir', arguments: '{}' } }));
+    payloads = [delta({ tool_calls: many }), delta({}, 'tool_calls')];
+    expect((await failure(collect(provider, { model: 'openai/m', tools: TOOLS }))).code).toBe('provider_bad_tool_call');
   });
 });
 

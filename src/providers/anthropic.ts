@@ -134,7 +134,7 @@ export class AnthropicProvider extends HttpChatProvider {
           break;
         case 'content_block_delta':
           if (data.delta?.type === 'text_delta' && data.delta.text) yield { type: 'delta', text: data.delta.text };
-          if (data.delta?.type === 'input_json_delta') toolCalls.append(blockIndex(data), data.delta.partial_json ?? '');
+          if (data.delta?.type === 'input_json_delta') toolCalls.append(blockIndex(data), data.delta.partial_json);
           break;
         case 'content_block_stop': {
           // Text blocks stop too; only a started tool_use block yields a call.

@@ -61,16 +61,17 @@ class ToolCallDeltas {
 
   add(deltas: ToolCallDelta[]): void {
     for (const d of deltas) {
+      if (typeof d !== 'object' || d === null) continue;
       const key = this.keyOf(d);
-      this.assembler.begin(key, d.id ?? undefined, d.function?.name ?? undefined);
-      this.assembler.append(key, d.function?.arguments ?? '');
+      this.assembler.begin(key, d.id, d.function?.name);
+      this.assembler.append(key, d.function?.arguments);
     }
   }
 
   private keyOf(d: ToolCallDelta): number {
     if (typeof d.index === 'number' && Number.isSafeInteger(d.index)) this.last = d.index;
-    else if (this.last < 0 || (d.id && d.id !== this.lastId)) this.last++;
-    if (d.id) this.lastId = d.id;
+    else if (this.last < 0 || (typeof d.id === 'string' && d.id && d.id !== this.lastId)) this.last++;
+    if (typeof d.id === 'string' && d.id) this.lastId = d.id;
     return this.last;
   }
 }

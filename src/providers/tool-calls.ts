@@ -40,8 +40,11 @@ export class ToolCallAssembler {
     return this.pending.size;
   }
 
-  /** Starts a call at `key`, or fills in the id or name a first delta left out. */
-  begin(key: number, id: string | undefined, name: string | undefined): void {
+  /**
+   * Starts a call at `key`, or fills in the id or name a first delta left out. Values come from
+   * the provider's JSON as is: anything but a string is ignored.
+   */
+  begin(key: number, id: unknown, name: unknown): void {
     let call = this.pending.get(key);
     if (!call) {
       if (++this.started > MAX_TOOL_CALLS_PER_TURN) throw badToolCall(`the model made more than ${MAX_TOOL_CALLS_PER_TURN} tool calls in one turn`);
@@ -49,13 +52,16 @@ export class ToolCallAssembler {
       this.pending.set(key, call);
     }
     // First value wins: some servers repeat the id and name in every delta of a call.
-    if (id && !call.id) call.id = this.count(id);
-    if (name && !call.name) call.name = this.count(name);
+    if (typeof id === 'string' && id && !call.id) call.id = this.count(id);
+    if (typeof name === 'string' && name && !call.name) call.name = this.count(name);
   }
 
-  append(key: number, fragment: string): void {
+  /** Adds a fragment of the call's argument text; null or absent is no fragment. */
+  append(key: number, fragment: unknown): void {
     const call = this.pending.get(key);
     if (!call) throw badToolCall(`tool call arguments for index ${key}, which was never started`);
+    if (fragment === undefined || fragment === null) return;
+    if (typeof fragment !== 'string') throw badToolCall('the provider sent tool call arguments that are not text');
     if (fragment) call.fragments.push(this.count(fragment));
   }
 
