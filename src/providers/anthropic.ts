@@ -60,13 +60,13 @@ export function anthropicMessages(messages: ModelMessage[]): { system?: string; 
   const out: AnthropicMessage[] = [];
   let results: ContentBlock[] | undefined;
   for (const m of messages) {
+    if (m.role === 'system') continue;
     if (m.role === 'tool') {
       if (!results) out.push({ role: 'user', content: (results = []) });
       results.push({ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content });
       continue;
     }
     results = undefined;
-    if (m.role === 'system') continue;
     const withCalls = m.role === 'assistant' && m.toolCalls && m.toolCalls.length > 0;
     out.push({ role: m.role, content: withCalls ? assistantBlocks(m) : m.content });
   }
