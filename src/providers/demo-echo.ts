@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
+import type { ModelCall, ModelChunk, ModelMessage, ModelProvider, ToolSpec } from './types';
 
 /**
  * The longest token of `demo/echo`, in UTF-16 units: a longer word (or run of white space) is
@@ -95,12 +95,15 @@ export class DemoEchoProvider implements ModelProvider {
     return model === 'demo/echo';
   }
 
-  estimateInputTokens(messages: ModelMessage[]): number {
-    return messages.reduce((n, m) => n + countEchoTokens(m.content), 0);
+  /** Tool calls and definitions are words of the input too (agent runs against the demo). */
+  estimateInputTokens(messages: ModelMessage[], _model?: string, tools?: ToolSpec[]): number {
+    const calls = (m: ModelMessage) => (m.role === 'assistant' ? (m.toolCalls ?? []) : []);
+    const words = (m: ModelMessage) => calls(m).reduce((n, c) => n + countEchoTokens(c.name) + countEchoTokens(c.arguments), countEchoTokens(m.content));
+    return messages.reduce((n, m) => n + words(m), (tools ?? []).reduce((n, t) => n + countEchoTokens(JSON.stringify(t)), 0));
   }
 
   async *stream(call: ModelCall): AsyncIterable<ModelChunk> {
-    const inputTokens = this.estimateInputTokens(call.messages);
+    const inputTokens = this.estimateInputTokens(call.messages, call.model, call.tools);
     const text = lastUserText(call.messages);
     let out = 0;
     let start = 0;

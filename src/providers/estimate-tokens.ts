@@ -1,7 +1,8 @@
 import cl100k from 'gpt-tokenizer/cjs/encoding/cl100k_base';
 import o200k from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import { modelToEncodingMap } from 'gpt-tokenizer/cjs/mapping';
-import type { ModelMessage } from './types';
+import { toolInputObject } from './tool-calls';
+import type { ModelMessage, ToolCall, ToolSpec } from './types';
 
 /**
  * Input estimates. The reservation is taken from them before anything runs, and the spend cap
@@ -14,6 +15,13 @@ import type { ModelMessage } from './types';
 /** Chat framing of one message (role, separators) and of the answer's priming, in tokens. */
 const PER_MESSAGE = 4;
 const PER_REQUEST = 3;
+/** Framing of one tool call in an assistant turn, or of one tool definition (type, braces, keys). */
+const PER_TOOL_ITEM = 16;
+/**
+ * What a provider adds to a request that offers tools: Anthropic's tool-use system prompt (346
+ * tokens on current models, some 530 on older ones), OpenAI's `namespace functions` wrapper.
+ */
+export const TOOLS_FRAMING_TOKENS = 1024;
 
 function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
@@ -26,9 +34,52 @@ function utf8Bytes(text: string): number {
  * OpenAI's current encodings (the pre-tokenizer splits letters from digits and lower from upper
  * case), and private-use, CJK Extension B or C1-control text is one to three tokens per
  * character. It over-reserves English about four times; the difference is refunded at settle.
+ * Tool definitions count as their JSON and tool calls as all their text, plus framing.
  */
-export function estimateByBytes(messages: ModelMessage[]): number {
-  return messages.reduce((n, m) => n + PER_MESSAGE + utf8Bytes(m.content), PER_REQUEST);
+export function estimateByBytes(messages: ModelMessage[], tools?: ToolSpec[]): number {
+  let total = PER_REQUEST + toolsFraming(tools) + toolSpecTexts(tools).reduce((n, t) => n + utf8Bytes(t), 0);
+  for (const m of messages) total += messageFraming(m) + messageTexts(m, true).reduce((n, t) => n + utf8Bytes(t), 0);
+  return total;
+}
+
+function messageFraming(m: ModelMessage): number {
+  return PER_MESSAGE + (m.role === 'assistant' ? (m.toolCalls?.length ?? 0) * PER_TOOL_ITEM : 0);
+}
+
+/**
+ * Every string of a message a provider may render: the content, a tool answer's call id and
+ * tool name, an assistant turn's calls. With `reserialized`, a call's arguments count twice: as
+ * sent to OpenAI and as the object Anthropic gets, which re-serializing can make longer than the
+ * model's text ("1e20" becomes 21 digits).
+ */
+function messageTexts(m: ModelMessage, reserialized: boolean): string[] {
+  if (m.role === 'tool') return [m.content, m.toolCallId, m.name];
+  if (m.role !== 'assistant' || !m.toolCalls) return [m.content];
+  const calls = m.toolCalls.flatMap((call) => [call.id, call.name, call.arguments, ...(reserialized ? [anthropicInput(call)] : [])]);
+  return [m.content, ...calls];
+}
+
+function anthropicInput(call: ToolCall): string {
+  return JSON.stringify(toolInputObject(call.arguments));
+}
+
+/**
+ * Tool definitions as JSON, longer than the renderings known (Anthropic's JSON; OpenAI's
+ * TypeScript-like declarations, whose `"type":"object"`s become `{`) but for one thing: OpenAI
+ * starts each line of a description with `// `, which `toolsFraming` pays for.
+ */
+function toolSpecTexts(tools: ToolSpec[] | undefined): string[] {
+  return (tools ?? []).map((tool) => JSON.stringify({ name: tool.name, description: tool.description, parameters: tool.parameters }));
+}
+
+/** A line break escaped in JSON text (`\n`): a comment line of its own in OpenAI's rendering. */
+const ESCAPED_LINE_BREAK = /\\n/g;
+
+/** Framing of the tool definitions, in tokens: once per request, per tool, per comment line. */
+function toolsFraming(tools: ToolSpec[] | undefined): number {
+  if (!tools || tools.length === 0) return 0;
+  const lines = toolSpecTexts(tools).reduce((n, t) => n + (t.match(ESCAPED_LINE_BREAK)?.length ?? 0), 0);
+  return TOOLS_FRAMING_TOKENS + tools.length * PER_TOOL_ITEM + 3 * lines;
 }
 
 type Encoding = 'o200k_base' | 'cl100k_base';
@@ -108,19 +159,21 @@ function countBounded(text: string, encoding: Encoding, budget: number): { token
 }
 
 /**
- * Input tokens of an OpenAI chat request: each message's content counted with the model's
- * encoding (bounded as above), plus the chat format's framing.
+ * Input tokens of an OpenAI chat request: each message's texts and the tool definitions counted
+ * with the model's encoding (bounded as above, one budget for all), plus the chat format's
+ * framing.
  */
-export function estimateOpenAiTokens(messages: ModelMessage[], upstreamModel: string): number {
+export function estimateOpenAiTokens(messages: ModelMessage[], upstreamModel: string, tools?: ToolSpec[]): number {
   const encoding = encodingOf(upstreamModel);
   let budget = TOKENIZED_CHARS_PER_ESTIMATE;
-  let total = PER_REQUEST;
-  for (const m of messages) {
-    const counted = countBounded(m.content, encoding, budget);
+  let total = PER_REQUEST + toolsFraming(tools);
+  const count = (text: string) => {
+    const counted = countBounded(text, encoding, budget);
     budget = counted.budget;
-    total += PER_MESSAGE + counted.tokens;
-  }
-  return total;
+    return counted.tokens;
+  };
+  for (const m of messages) total += messageFraming(m) + messageTexts(m, false).reduce((n, t) => n + count(t), 0);
+  return toolSpecTexts(tools).reduce((n, t) => n + count(t), total);
 }
 
 /**

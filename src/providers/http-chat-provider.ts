@@ -1,5 +1,5 @@
 import { withRedactedErrors } from './redact';
-import type { ModelCall, ModelChunk, ModelMessage, ModelProvider } from './types';
+import type { ModelCall, ModelChunk, ModelMessage, ModelProvider, ToolSpec } from './types';
 
 export interface HttpChatProviderOptions {
   baseUrl: string;
@@ -25,7 +25,7 @@ export abstract class HttpChatProvider implements ModelProvider {
     return model.startsWith(`${this.prefix}/`) && model.length > this.prefix.length + 1;
   }
 
-  abstract estimateInputTokens(messages: ModelMessage[], model: string): number;
+  abstract estimateInputTokens(messages: ModelMessage[], model: string, tools?: ToolSpec[]): number;
 
   stream(call: ModelCall): AsyncIterable<ModelChunk> {
     const apiKey = call.apiKey ?? this.options.apiKey;

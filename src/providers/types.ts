@@ -54,8 +54,9 @@ export interface ModelProvider {
   /**
    * Input tokens of a call to `model`, never fewer than the provider will count (see
    * estimate-tokens.ts): the reservation and the spend cap are taken from it. Linear in the text.
+   * `tools` are the definitions the call will offer (`ModelCall.tools`): they are input too.
    */
-  estimateInputTokens(messages: ModelMessage[], model: string): number;
+  estimateInputTokens(messages: ModelMessage[], model: string, tools?: ToolSpec[]): number;
   stream(call: ModelCall): AsyncIterable<ModelChunk>;
 }
 

@@ -8,25 +8,63 @@ export type FakeBehaviour =
       tokens: string[];
       delayMs?: number;
       usage?: { prompt_tokens: number; completion_tokens: number } | null;
-      finish?: 'stop' | 'length';
+      finish?: 'stop' | 'length' | 'tool_calls';
       /** A misbehaving provider that streams past the `max_tokens` it was given. */
       ignoreMaxTokens?: boolean;
+      /**
+       * Tool calls streamed after the text as OpenAI does: a first delta with index, id and name,
+       * then the arguments in a few fragments, parallel calls interleaved; finish `tool_calls`.
+       */
+      toolCalls?: FakeToolCall[];
     }
   /** `echoAuthorization` puts the Authorization header in the error body, as some gateways do. */
   | { kind: 'status'; status: number; body?: string; retryAfter?: string; echoAuthorization?: boolean }
   | { kind: 'hang' };
 
+export interface FakeToolCall {
+  /** Default `call_<n>`, n counting the fake's calls. */
+  id?: string;
+  name: string;
+  arguments: string;
+}
+
+/** A message as Chat Completions takes it (tool calls on assistant turns, `tool` answers). */
+export interface RecordedMessage {
+  role: string;
+  content: string | null;
+  tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
+/** Picks a request's behaviour from its body; `undefined` leaves it to `when` and the queue. */
+export type Responder = (body: RecordedRequest['body']) => FakeBehaviour | undefined;
+
+/** `text` cut into `pieces` parts (fewer if it is shorter), as streamed argument fragments. */
+export function fragments(text: string, pieces = 3): string[] {
+  const size = Math.max(1, Math.ceil(text.length / pieces));
+  const out: string[] = [];
+  for (let at = 0; at < text.length; at += size) out.push(text.slice(at, at + size));
+  return out;
+}
+
 export interface RecordedRequest {
   authorization: string | undefined;
   /** Date.now() when the request arrived. */
   at: number;
-  body: { model: string; messages: { role: string; content: string }[]; max_tokens?: number; stream?: boolean; stream_options?: unknown };
+  body: {
+    model: string;
+    messages: RecordedMessage[];
+    tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
+    max_tokens?: number;
+    stream?: boolean;
+    stream_options?: unknown;
+  };
 }
 
 /**
  * A local HTTP server speaking the OpenAI Chat Completions streaming protocol: SSE `data:` chunks,
- * a usage chunk when asked for, and `data: [DONE]`. Behaviours are queued per request; once the
- * queue is empty the default behaviour applies.
+ * a usage chunk when asked for, and `data: [DONE]`. A request's behaviour comes from the
+ * responders (`respond`), then `when`'s per-prompt lists, then the queue, then the default.
  */
 export class FakeOpenAi {
   readonly requests: RecordedRequest[] = [];
@@ -51,6 +89,29 @@ export class FakeOpenAi {
   }
 
   private readonly byPrompt = new Map<string, FakeBehaviour[]>();
+  private readonly responders: Responder[] = [];
+  private callCount = 0;
+
+  /**
+   * Consulted first, in the order added, for every request: agent-loop tests script each turn
+   * from the conversation so far. Returns a function that removes the responder.
+   */
+  respond(responder: Responder): () => void {
+    this.responders.push(responder);
+    return () => {
+      const at = this.responders.indexOf(responder);
+      if (at >= 0) this.responders.splice(at, 1);
+    };
+  }
+
+  private behaviourFor(body: RecordedRequest['body']): FakeBehaviour {
+    for (const responder of this.responders) {
+      const chosen = responder(body);
+      if (chosen) return chosen;
+    }
+    const lastUser = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    return this.byPrompt.get(lastUser)?.shift() ?? this.queue.shift() ?? this.defaultBehaviour;
+  }
 
   get baseUrl(): string {
     const address = this.server?.address() as AddressInfo;
@@ -77,8 +138,7 @@ export class FakeOpenAi {
     }
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedRequest['body'];
     this.requests.push({ authorization: req.headers.authorization, at: Date.now(), body });
-    const lastUser = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-    const behaviour = this.byPrompt.get(lastUser)?.shift() ?? this.queue.shift() ?? this.defaultBehaviour;
+    const behaviour = this.behaviourFor(body);
     if (behaviour.kind === 'status') {
       res.writeHead(behaviour.status, {
         'content-type': 'application/json',
@@ -112,14 +172,41 @@ export class FakeOpenAi {
       send({ ...base, choices: [{ index: 0, delta: { content: token }, finish_reason: null }] });
       sent++;
     }
-    const finish = behaviour.finish ?? (sent < behaviour.tokens.length ? 'length' : 'stop');
+    const cut = sent < behaviour.tokens.length;
+    const calls = cut ? [] : (behaviour.toolCalls ?? []);
+    const pieces = this.sendToolCalls(calls, (delta) => send({ ...base, choices: [{ index: 0, delta, finish_reason: null }] }));
+    if (closed) return;
+    const finish = behaviour.finish ?? (cut ? 'length' : calls.length > 0 ? 'tool_calls' : 'stop');
     send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] });
     const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage;
     if (wantsUsage && behaviour.usage !== null) {
-      const usage = behaviour.usage ?? { prompt_tokens: 11, completion_tokens: sent };
+      const usage = behaviour.usage ?? { prompt_tokens: 11, completion_tokens: sent + pieces };
       send({ ...base, choices: [], usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
     }
     res.write('data: [DONE]\n\n');
     res.end();
+  }
+
+  /**
+   * Each call's first delta (index, id, name, empty arguments), then the argument fragments
+   * round-robin across the calls, as parallel calls interleave. Returns the deltas sent.
+   */
+  private sendToolCalls(calls: FakeToolCall[], sendDelta: (delta: unknown) => void): number {
+    const split = calls.map((call) => fragments(call.arguments));
+    let sent = 0;
+    calls.forEach((call, index) => {
+      const id = call.id ?? `call_${++this.callCount}`;
+      sendDelta({ tool_calls: [{ index, id, type: 'function', function: { name: call.name, arguments: '' } }] });
+      sent++;
+    });
+    for (let round = 0; split.some((parts) => round < parts.length); round++) {
+      split.forEach((parts, index) => {
+        const part = parts[round];
+        if (part === undefined) return;
+        sendDelta({ tool_calls: [{ index, function: { arguments: part } }] });
+        sent++;
+      });
+    }
+    return sent;
   }
 }
