@@ -57,11 +57,20 @@ export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, 
 /**
  * Records the finished turn: its text, its tool calls (ids made unique and non-empty: the tool
  * steps and the next turn refer to them), its usage and the credits it added. Returns how many
- * tool calls the model asked for.
+ * tool calls are to be run.
  */
-export async function finishAgentTurn(db: Db, runId: string, step: number, turn: AgentTurn, usage: Usage, attempt: number): Promise<number> {
+export async function finishAgentTurn(
+  db: Db,
+  runId: string,
+  step: number,
+  turn: AgentTurn,
+  usage: Usage,
+  { attempt, truncated }: { attempt: number; truncated: boolean },
+): Promise<number> {
   const seen = new Set<string>();
-  const toolCalls = turn.toolCalls.map((call, i) => {
+  // A turn cut at its token cap may end inside a call's arguments: none of its calls is run.
+  const asked = truncated ? [] : turn.toolCalls;
+  const toolCalls = asked.map((call, i) => {
     const id = call.id && !seen.has(call.id) && call.id.length <= 200 ? call.id : `call_${step}_${i}`;
     seen.add(id);
     return { id, name: call.name, arguments: call.arguments };

@@ -102,7 +102,8 @@ export function executeModelActivity(deps: ActivityDeps) {
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the run was stopped');
     if (stops.heard()) return stoppedEarly(true);
     if (call.agent && input.step !== undefined) {
-      const toolCalls = await finishAgentTurn(deps.db, input.runId, input.step, call.agent, { inputTokens: writer.inputTokens, outputTokens: writer.outputTokens }, attempt);
+      const usage = { inputTokens: writer.inputTokens, outputTokens: writer.outputTokens };
+      const toolCalls = await finishAgentTurn(deps.db, input.runId, input.step, call.agent, usage, { attempt, truncated });
       return { truncated, toolCalls };
     }
     return { truncated };
@@ -224,7 +225,7 @@ const PROVIDER_FRAMING_TOKENS = 1_000;
  */
 function billableUsage(usage: Usage, call: ModelCall): Usage {
   const bounded = {
-    inputTokens: Math.min(usage.inputTokens, Math.max(call.inputTokens, estimateByBytes(call.messages)) + PROVIDER_FRAMING_TOKENS),
+    inputTokens: Math.min(usage.inputTokens, Math.max(call.inputTokens, estimateByBytes(call.messages, call.agent?.tools)) + PROVIDER_FRAMING_TOKENS),
     outputTokens: Math.min(usage.outputTokens, call.allowed),
   };
   if (bounded.inputTokens !== usage.inputTokens || bounded.outputTokens !== usage.outputTokens) {
