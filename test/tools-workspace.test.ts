@@ -148,6 +148,15 @@ describe('workspace tools in the sandbox', () => {
     expect((await call(space, 'search', { pattern: 'a(', regex: true })).error).toMatch(/^search failed: .*(Unmatched|parenthes)/);
   });
 
+  test('FIFOs neither block reading nor searching', async () => {
+    const space = makeSpace({ 'a.txt': 'needle\n' });
+    execFileSync('mkfifo', [path.join(space.workspace, 'pipe')]);
+    expect((await call(space, 'read_file', { path: 'pipe' })).error).toBe('pipe is not a regular file');
+    expect((await call(space, 'edit_file', { path: 'pipe', old_string: 'a', new_string: 'b' })).error).toBe('pipe is not a regular file');
+    expect((await call(space, 'write_file', { path: 'pipe', content: 'x' })).error).toBe('pipe exists and is not a regular file');
+    expect((await call(space, 'search', { pattern: 'needle' })).result).toBe('a.txt:1:needle');
+  });
+
   test('run_command runs sh -c in the workspace; a non-zero exit is an error with the output', async () => {
     const space = makeSpace({ 'x.txt': 'x' });
     const out = await call(space, 'run_command', { command: 'echo out; echo err >&2; pwd; ls' });
@@ -264,6 +273,16 @@ describe('workspace tools in the sandbox', () => {
     await waitFor(() => processesWith(token).length === 0, 1000);
     // An already stopped run starts nothing.
     await expect(tools.execute('run_command', '{"command":"true"}', ctxOf(space, stop.signal))).rejects.toThrow('run stopped');
+  });
+
+  test('a stop during the first call of a worker (the sandbox probe) ends it at once too', async () => {
+    const fresh = new WorkspaceTools(new Sandbox(settings, WORKDIR, () => undefined));
+    const stop = new AbortController();
+    const running = fresh.execute('list_files', '{}', ctxOf(makeSpace(), stop.signal));
+    setTimeout(() => stop.abort(new Error('run stopped')), 5);
+    const started = Date.now();
+    await expect(running).rejects.toThrow('run stopped');
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   test('a command past its timeout is killed', async () => {

@@ -84,10 +84,11 @@ find "$real" -mindepth 1 -name .git -prune -o -type d -printf '%p/\\0' -o -print
 
 /**
  * $2 file or folder, $3 -F (fixed string) or -E (extended regex), $4 pattern, $5 most lines,
- * $6 most characters per line: \`path:line:text\` for each match, binary files and .git skipped.
+ * $6 most characters per line: \`path:line:text\` for each match, binary files, .git, FIFOs and
+ * devices skipped (a FIFO would block the search until its timeout).
  */
 export const SEARCH_SCRIPT = `${PRELUDE}
 resolve "$2"
 [ -e "$real" ] || fail "$2 does not exist"
-grep -rnHI --exclude-dir=.git "$3" -e "$4" -- "$real" | cut -c "1-$6" | head -n "$5"
+grep -rnHI -D skip --exclude-dir=.git "$3" -e "$4" -- "$real" | cut -c "1-$6" | head -n "$5"
 `;

@@ -114,7 +114,7 @@ export class WorkspaceTools {
     const parsed = parseToolArguments(name, argumentsJson, this.limits.maxArgumentsChars);
     if (!parsed.ok) return fail(parsed.error);
     // As for setup commands: refused without a working sandbox unless RUNWAY_SANDBOX=none; never networked.
-    const problem = await this.sandbox.unavailable(false);
+    const problem = await untilAborted(this.sandbox.unavailable(false), ctx.signal);
     if (problem) return fail(`sandbox unavailable: workspace tools are refused because ${problem} (RUNWAY_SANDBOX=none runs them without a sandbox, for a trusted single-tenant worker only)`);
     const workspace = await realpath(ctx.workspace).catch(() => null);
     if (!workspace) return fail('the workspace is missing');
@@ -123,6 +123,22 @@ export class WorkspaceTools {
     ctx.signal.throwIfAborted(); // a stop is not a tool failure: the caller ends the run
     return outcome;
   }
+}
+
+/**
+ * `promise`, or a rejection with the stop's reason as soon as the run is stopped: the first call
+ * of a run may wait for the sandbox probe or for the workspace to be handed to the sandbox user
+ * (chown -R), neither of which takes a signal, and a stop must end a tool at once. What is left
+ * finishes in the background, bounded by its own timeout; a job without network holds nothing
+ * that needs `finish`.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function isWorkspaceTool(name: string): name is WorkspaceToolName {
@@ -251,7 +267,8 @@ class ToolCall {
   private async runCommand(args: WorkspaceToolArgs['run_command']): Promise<ToolOutcome> {
     const keep = this.limits.maxResultBytes + 1;
     const ran = await this.process({
-      argv: ['/bin/sh', '-c', args.command],
+      // One pipe for both streams keeps them in the order written; the sandbox's own errors still come on stderr.
+      argv: ['/bin/sh', '-c', 'exec 2>&1; exec /bin/sh -c "$1"', ARG0, args.command],
       timeoutMs: this.limits.commandTimeoutMs,
       keep,
       combined: true,
@@ -284,16 +301,12 @@ class ToolCall {
   private async process(job: Job): Promise<Ran> {
     const stdout = new BoundedCapture(job.keep);
     const stderr = job.combined ? stdout : new BoundedCapture(STDERR_KEEP);
+    const sandboxJob = { argv: job.argv, workspace: this.ctx.workspace, home: this.ctx.home, network: false, timeoutMs: job.timeoutMs };
     let launch;
     try {
-      launch = await this.sandbox.launch({
-        argv: job.argv,
-        workspace: this.ctx.workspace,
-        home: this.ctx.home,
-        network: false,
-        timeoutMs: job.timeoutMs,
-      });
+      launch = await untilAborted(this.sandbox.launch(sandboxJob), this.ctx.signal);
     } catch (err) {
+      this.ctx.signal.throwIfAborted();
       // Reported like a failed start: the sandbox could not be set up (bwrap gone, HOME missing…).
       const spawnError = err instanceof Error ? err : new Error(String(err));
       return { out: { exitCode: null, signal: null, killed: null, tail: '', spawnError }, stdout, stderr };
