@@ -78,6 +78,8 @@ describe('workspace tools in the sandbox', () => {
     expect((await call(space, 'read_file', { path: 'empty.txt' })).result).toBe('(empty.txt is empty)');
     expect((await call(space, 'read_file', { path: 'missing.txt' })).error).toBe('missing.txt does not exist');
     expect((await call(space, 'read_file', { path: '.' })).error).toBe('. is a directory');
+    writeFileSync(path.join(space.workspace, 'bin.dat'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1]));
+    expect((await call(space, 'read_file', { path: 'bin.dat' })).error).toBe('bin.dat is a binary file');
   });
 
   test('write_file creates folders and files, and overwrites', async () => {
@@ -103,6 +105,10 @@ describe('workspace tools in the sandbox', () => {
     const two = await call(space, 'edit_file', { path: 'code.ts', old_string: ' = 2;', new_string: ' = 3;' });
     expect(two.error).toMatch(/^old_string occurs 2 times in code\.ts; it must occur exactly once/);
     expect(readFileSync(file, 'utf8')).toBe('const a = 10;\nconst b = 2;\nconst b2 = 2;\n'); // unchanged
+    writeFileSync(path.join(space.workspace, 'latin1.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9])); // "café" in Latin-1
+    expect((await call(space, 'edit_file', { path: 'latin1.txt', old_string: 'caf', new_string: 'x' })).error).toBe('latin1.txt is not UTF-8 text; use run_command');
+    writeFileSync(path.join(space.workspace, 'big.txt'), 'x'.repeat(2 * 1024 * 1024));
+    expect((await call(space, 'edit_file', { path: 'big.txt', old_string: 'x', new_string: 'y' })).error).toMatch(/^big\.txt is larger than the 1048576 bytes/);
     const empty = await call(space, 'edit_file', { path: 'code.ts', old_string: '', new_string: 'x' });
     expect(empty.error).toContain('old_string must not be empty');
   });
