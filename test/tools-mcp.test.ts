@@ -73,7 +73,12 @@ const open = { allowPrivate: true };
 beforeAll(async () => {
   mcp = await startMcpServer();
   url = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}/mcp`;
-  hung = net.createServer((socket) => void hungSockets.add(socket));
+  hung = net.createServer((socket) => {
+    // Reads (so that it sees the client's close), never answers.
+    hungSockets.add(socket);
+    socket.resume();
+    socket.once('close', () => hungSockets.delete(socket));
+  });
   await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
   hungUrl = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/mcp`;
 });
@@ -145,6 +150,37 @@ describe('listMcpTools', () => {
     expect(errors[1]?.error).not.toMatch(/127\.0\.0\.1|::1/);
   });
 
+  it('connects to the address the policy checked: its own resolution, not a second one', async () => {
+    const port = (mcp.address() as AddressInfo).port;
+    const resolve = async () => [{ address: '127.0.0.1', family: 4 }];
+    const server = spec({ url: `http://mcp.runway.test:${port}/mcp`, allowedTools: ['add'] });
+    expect((await listMcpTools([server], { allowPrivate: true, resolve })).tools.map((t) => t.name)).toEqual(['add']);
+    const { errors } = await listMcpTools([server], { allowPrivate: false, resolve });
+    expect(errors).toEqual([
+      { server: 0, error: 'refused by the MCP address policy (no loopback, private, link-local or reserved addresses): mcp.runway.test resolves to a loopback, private, link-local or reserved address' },
+    ]);
+  });
+
+  it('refuses a response body larger than the bound', async () => {
+    const flood = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const write = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', write);
+      };
+      write();
+    });
+    await new Promise<void>((resolve) => flood.listen(0, '127.0.0.1', resolve));
+    try {
+      const { errors } = await listMcpTools([{ url: `http://127.0.0.1:${(flood.address() as AddressInfo).port}/` }], open);
+      expect(errors[0]?.error).toMatch(/response is larger than 4194304 bytes/);
+    } finally {
+      flood.closeAllConnections();
+      await new Promise((resolve) => flood.close(resolve));
+    }
+  });
+
   it('refuses bad specs without connecting, never quoting a header value', async () => {
     const { errors } = await listMcpTools(
       [{ url: 'ftp://example.com/' }, { url: 'http://u:p@example.com/' }, { url, headers: { 'X-Key': 'sec\nret-value' } }, { url, headers: { Host: 'x' } }],
@@ -189,6 +225,9 @@ describe('callMcpTool', () => {
     const outcome = await call('add', '{}', { server: { url: hungUrl }, timeoutMs: 800 });
     expect(outcome.error).toMatch(/did not (answer|complete its handshake) within 800 ms/);
     expect(Date.now() - started).toBeLessThan(2000);
+    // The client closes its sockets (after the moment it leaves for the cancellation).
+    expect(hungSockets.size).toBeGreaterThan(0);
+    await waitFor(() => hungSockets.size === 0);
   });
 
   it('times out a slow tool', async () => {

@@ -41,6 +41,9 @@ const MAX_ERROR = 500;
 /** How long a client stays open after a stop or a timeout, for the cancellation to reach the server. */
 const CANCEL_GRACE_MS = 500;
 
+/** A timeout setTimeout honours: 1 ms to a day (beyond 2^31 - 1 ms it would fire at once). */
+const clampMs = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.max(1, Math.floor(ms)), 86_400_000) : MCP_DEFAULT_TIMEOUT_MS);
+
 /** Why an operation's own controller was aborted: the run's stop, or one of our deadlines. */
 class Deadline extends Error {}
 
@@ -58,8 +61,8 @@ async function withServer<T>(
   stop: AbortSignal | undefined,
   work: (client: Client, request: RequestOptions) => Promise<T>,
 ): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? MCP_DEFAULT_TIMEOUT_MS;
-  const connectMs = Math.min(options.connectTimeoutMs ?? MCP_DEFAULT_CONNECT_TIMEOUT_MS, timeoutMs);
+  const timeoutMs = clampMs(options.timeoutMs ?? MCP_DEFAULT_TIMEOUT_MS);
+  const connectMs = Math.min(clampMs(options.connectTimeoutMs ?? MCP_DEFAULT_CONNECT_TIMEOUT_MS), timeoutMs);
   const op = new AbortController();
   const onStop = () => op.abort(stop?.reason);
   stop?.addEventListener('abort', onStop, { once: true });
@@ -112,7 +115,7 @@ function failure(err: unknown, spec: McpServerSpec): string {
   } else if (socket) {
     message = `${(socket as NodeJS.ErrnoException).code}: connecting to ${host} failed`;
   } else if (err instanceof McpError) {
-    message = `the MCP server answered with an error (${err.code}): ${err.message}`;
+    message = err.message; // "MCP error <code>: <the server's message>"
   } else {
     const e = err as NodeJS.ErrnoException;
     message = isError(e) ? `${e.code ? `${e.code}: ` : ''}${e.message}` : String(err);
