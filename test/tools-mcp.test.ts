@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { boundText, resultText } from '../src/tools/mcp-result';
 import { callMcpTool, listMcpTools } from '../src/tools/mcp-tools';
 import { TOOL_RESULT_MAX_BYTES, TRUNCATION_MARKER, type McpServerSpec } from '../src/tools/types';
 
@@ -207,8 +208,8 @@ describe('callMcpTool', () => {
     expect(await call('fail', '{}')).toEqual({ result: '', truncated: false, error: 'it broke', sandboxMs: 0 });
     expect((await call('add', '{"a": 1,')).error).toBe('the arguments are not valid JSON');
     expect((await call('add', '[1, 2]')).error).toBe('the arguments must be a JSON object');
-    expect((await call('add', '{"a": "x", "b": 1}')).error).toMatch(/a/);
-    expect((await call('nope', '{}')).error).toMatch(/nope|not found/i);
+    expect((await call('add', '{"a": "x", "b": 1}')).error).toMatch(/^MCP error -32602: Input validation error/);
+    expect((await call('nope', '{}')).error).toBe('MCP error -32602: Tool nope not found');
     expect((await call('add', '{}', { server: spec({ allowedTools: ['echo'] }) })).error).toBe('no such tool on this MCP server');
   });
 
@@ -261,6 +262,28 @@ describe('callMcpTool', () => {
   it('leaves no connection open', async () => {
     await call('add', '{"a": 1, "b": 2}');
     await waitFor(async () => (await new Promise<number>((resolve) => mcp.getConnections((_e, n) => resolve(n)))) === 0);
+  });
+});
+
+describe('result text', () => {
+  it('cuts at a character boundary, within the byte bound, marker included', () => {
+    for (const text of ['é'.repeat(20_000), '😀'.repeat(10_000), `a${'€'.repeat(9000)}`]) {
+      const { text: cut, truncated } = boundText(text);
+      expect(truncated).toBe(true);
+      expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(TOOL_RESULT_MAX_BYTES);
+      expect(Buffer.byteLength(cut)).toBeGreaterThan(TOOL_RESULT_MAX_BYTES - 8);
+      expect(cut).not.toContain('\uFFFD');
+      expect(cut.endsWith(TRUNCATION_MARKER)).toBe(true);
+    }
+    expect(boundText('x'.repeat(TOOL_RESULT_MAX_BYTES))).toEqual({ text: 'x'.repeat(TOOL_RESULT_MAX_BYTES), truncated: false });
+    expect(boundText('a\u0000\uD800b')).toEqual({ text: 'a\uFFFD\uFFFDb', truncated: false });
+  });
+
+  it('describes non-text blocks and falls back to structured content', () => {
+    expect(resultText({ content: [{ type: 'resource_link', uri: 'file:///a', name: 'a' }, { type: 'audio', mimeType: 'audio/wav' }, null, { type: 'other' }] })).toBe(
+      '[resource link: file:///a (a)]\n[audio: audio/wav]\n[unknown content]\n[other content]',
+    );
+    expect(resultText({ content: [], structuredContent: { n: 1 } })).toBe('{"n":1}');
   });
 });
 

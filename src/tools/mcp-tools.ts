@@ -51,9 +51,9 @@ class Deadline extends Error {}
  * One operation against one server: a fresh client and transport (so a server's state never
  * leaks between runs), connected within connectTimeoutMs, `work` within timeoutMs of the start,
  * then always closed (after a stop or a deadline, a moment later), which aborts every request of
- * the transport and so frees its sockets. The
- * returned `signal` aborts on the run's stop and on either deadline; errors are thrown as the SDK
- * gives them, for `failure` to describe.
+ * the transport and so frees its sockets. Every request of the operation carries one signal,
+ * aborted by the run's stop or by either deadline; what is thrown is then the abort's reason (the
+ * stop's, or a Deadline), otherwise the SDK's error, for `failure` to describe.
  */
 async function withServer<T>(
   spec: McpServerSpec,
