@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bearer, createAccount, startRun, waitForRun } from './helpers/api';
 import { startStack, type TestStack } from './helpers/stack';
 import { WebhookReceiver } from './helpers/webhook-receiver';
-import { isBlockedAddress } from '../src/webhooks/address-policy';
+import { isBlockedAddress } from '../src/net/address-policy';
 import { checkWebhookUrl } from '../src/webhooks/url-check';
 import { sendWebhook } from '../src/webhooks/send';
 import { sealWebhookSecret, newWebhookSecret } from '../src/webhooks/secret';

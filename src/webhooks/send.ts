@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { allowedAddresses, BlockedAddress, isBlockedAddress, type Resolver } from './address-policy';
+import { allowedAddresses, BlockedAddress, isBlockedAddress, type Resolver } from '../net/address-policy';
 import { parseWebhookUrl } from './url-check';
 
 export interface SendOptions {

@@ -1,4 +1,4 @@
-import { allowedAddresses, BlockedAddress, type Resolver } from './address-policy';
+import { allowedAddresses, BlockedAddress, type Resolver } from '../net/address-policy';
 import { InvalidWebhookUrl } from './errors';
 
 export interface UrlPolicy {

@@ -2,9 +2,9 @@ import dns from 'node:dns';
 import net from 'node:net';
 
 /**
- * Where a webhook may not go: loopback, private, CGNAT, link-local (cloud metadata), unique-local,
- * multicast, documentation and other special-purpose ranges, and the IPv4 ranges again when they
- * are embedded in an IPv6 address (mapped, NAT64, 6to4).
+ * Where the platform may not connect (webhooks, MCP servers): loopback, private, CGNAT,
+ * link-local (cloud metadata), unique-local, multicast, documentation and other special-purpose
+ * ranges, and the IPv4 ranges again when they are embedded in an IPv6 address (mapped, NAT64, 6to4).
  */
 const BLOCKED_V4: [string, number][] = [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
