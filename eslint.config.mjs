@@ -51,7 +51,7 @@ export default tseslint.config(
   layer(['src/api/**/*.ts'], { paths: NO_SQL }),
   layer(['src/runs/**/*.ts', 'src/sessions/**/*.ts', 'src/webhooks/**/*.ts'], { paths: NO_SQL, patterns: [NOT_API] }),
   layer(['src/db/**/*.ts'], { patterns: [NOT_API, ...NOT_RULES] }),
-  layer(['src/streams/**/*.ts', 'src/providers/**/*.ts', 'src/workspaces/**/*.ts'], { paths: NO_SQL, patterns: [NOT_API, ...NOT_RULES] }),
+  layer(['src/streams/**/*.ts', 'src/providers/**/*.ts', 'src/workspaces/**/*.ts', 'src/tools/**/*.ts', 'src/net/**/*.ts'], { paths: NO_SQL, patterns: [NOT_API, ...NOT_RULES] }),
   layer(['workflows/**/*.ts'], { patterns: [WORKFLOW_ONLY] }),
   layer(['src/bin/**/*.ts'], {}),
   // src/api alone knows problem+json; the rules layers throw their own errors (src/api/domain-problems.ts maps them).

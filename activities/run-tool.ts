@@ -92,7 +92,7 @@ async function executeTool(
   if (!offered || !server) return refused(`there is no tool named ${JSON.stringify(call.name.slice(0, 100))}`);
   const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
   const spec: McpServerSpec = { url: server.url, headers: secrets.mcpHeaders?.[String(offered.server)] };
-  return callMcpTool(spec, offered.remoteName ?? offered.name, call.arguments, { allowPrivate: false, ...deps.mcp, signal });
+  return callMcpTool(spec, offered.name, call.arguments, { allowPrivate: false, ...deps.mcp, signal });
 }
 
 function refused(error: string): ToolOutcome {

@@ -27,7 +27,7 @@ export function createRunStarter(deps: ApiDeps): RunStarter {
     maxActiveRuns: deps.config.maxActiveRuns,
     maxActiveRunsPerUser: deps.config.maxActiveRunsPerUser,
     workspaces: deps.config.workspaces,
-    toolPricePerSecond: deps.config.agents.toolPricePerSecond,
+    agents: deps.config.agents,
   });
 }
 

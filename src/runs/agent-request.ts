@@ -1,5 +1,6 @@
 import { InvalidAgentRequest } from './errors';
 import { DEFAULT_MAX_STEPS } from '../../workflows/types';
+import { mcpSpecProblem } from '../tools/mcp-spec';
 import { WORKSPACE_TOOL_NAMES, type RunTool, type WorkspaceToolName } from '../tools/types';
 
 /** A tool as a request names it: a built-in workspace tool, all of them (`workspace`), or an MCP server. */
@@ -27,7 +28,7 @@ export interface AgentAdmission {
  */
 export function agentAdmissionOf(
   request: AgentRequestFields & { model: string },
-  where: { hasWorkspace: boolean; toolPricePerSecond: number },
+  where: { hasWorkspace: boolean; toolPricePerSecond: number; mcpAllowPrivate: boolean },
 ): AgentAdmission | null {
   const requested = request.tools ?? [];
   if (requested.length === 0) {
@@ -44,6 +45,7 @@ export function agentAdmissionOf(
     throw new InvalidAgentRequest([{ path: 'tools', message: 'workspace tools need a workspace (the run\'s, or its session\'s)' }]);
   }
   const mcp = requested.flatMap((t) => (typeof t === 'object' ? [t] : []));
+  assertMcpServers(mcp, where.mcpAllowPrivate);
   const mcpHeaders: Record<string, Record<string, string>> = {};
   mcp.forEach((server, i) => {
     if (server.headers && Object.keys(server.headers).length > 0) mcpHeaders[String(i)] = server.headers;
@@ -53,6 +55,22 @@ export function agentAdmissionOf(
     ...mcp.map((s) => ({ type: 'mcp' as const, url: s.url, ...(s.allowedTools ? { allowedTools: s.allowedTools } : {}) })),
   ];
   return { agent: { tools, maxSteps: request.maxSteps ?? DEFAULT_MAX_STEPS, toolPrice: where.toolPricePerSecond }, mcpHeaders };
+}
+
+/** An agent run's MCP servers at most (its tools are listed from all of them at once). */
+export const MAX_MCP_SERVERS = 8;
+
+/**
+ * MCP servers a run may call: few, well-formed, and over https (their headers are secrets),
+ * unless the operator allows private addresses for development. Where the address leads is
+ * checked when the worker connects (src/net/address-policy.ts).
+ */
+function assertMcpServers(servers: { url: string; headers?: Record<string, string> }[], allowPrivate: boolean): void {
+  if (servers.length > MAX_MCP_SERVERS) throw new InvalidAgentRequest([{ path: 'tools', message: `at most ${MAX_MCP_SERVERS} MCP servers` }]);
+  servers.forEach((server, i) => {
+    const problem = mcpSpecProblem(server) ?? (!allowPrivate && !server.url.toLowerCase().startsWith('https://') ? 'the MCP server URL must be https' : undefined);
+    if (problem) throw new InvalidAgentRequest([{ path: `tools.mcp[${i}]`, message: problem }]);
+  });
 }
 
 /** The request without its MCP headers: what an Idempotency-Key's hash covers (secrets are not part of it). */

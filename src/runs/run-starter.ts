@@ -34,8 +34,8 @@ export interface RunStarterDeps {
   maxActiveRunsPerUser: number | null;
   /** Which workspace sources runs may use (config.workspaces); the defaults when absent. */
   workspaces?: WorkspacePolicy;
-  /** Credits per second of an agent run's tool steps' sandbox time (config.agents); 0 when absent. */
-  toolPricePerSecond?: number;
+  /** Agent runs' tool price per second of sandbox time, and whether MCP servers may be private or plain http (config.agents). */
+  agents?: { toolPricePerSecond: number; mcpAllowPrivate: boolean };
 }
 
 /** Ids chosen by the session before admission (its queue holds the run id from the start). */
@@ -106,7 +106,8 @@ export class RunStarter {
     if ('user' in joined && joined.user) request = { ...request, user: joined.user };
     const agent = agentAdmissionOf(request, {
       hasWorkspace: Boolean(request.workspace) || joined.hasWorkspace,
-      toolPricePerSecond: this.deps.toolPricePerSecond ?? 0,
+      toolPricePerSecond: this.deps.agents?.toolPricePerSecond ?? 0,
+      mcpAllowPrivate: this.deps.agents?.mcpAllowPrivate ?? false,
     });
     const { estimate, price } = this.estimate(request, contextTokens);
     if (options.token) assertEstimateAllowed(options.token.limits, estimate);

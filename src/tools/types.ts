@@ -35,8 +35,6 @@ export interface McpServerSpec {
 /** A tool an MCP server offered, with the server (its index in the run's MCP list) that serves it. */
 export interface McpToolSpec extends ToolSpec {
   server: number;
-  /** The server's own name of the tool, when the model is offered another one (names must be unique). */
-  remoteName?: string;
 }
 
 /**
