@@ -1,7 +1,8 @@
 import { InvalidAgentRequest } from './errors';
 import { DEFAULT_MAX_STEPS } from '../../workflows/types';
 import { mcpSpecProblem } from '../tools/mcp-spec';
-import { WORKSPACE_TOOL_NAMES, type RunTool, type WorkspaceToolName } from '../tools/types';
+import { WORKSPACE_TOOL_NAMES, type RunTool, type ToolSpec, type WorkspaceToolName } from '../tools/types';
+import { workspaceToolSpecs } from '../tools/workspace-tools';
 
 /** A tool as a request names it: a built-in workspace tool, all of them (`workspace`), or an MCP server. */
 export type RunToolRequest =
@@ -38,9 +39,7 @@ export function agentAdmissionOf(
   if (request.model.startsWith('cli/')) {
     throw new InvalidAgentRequest([{ path: 'tools', message: 'a CLI agent runs its own tools: tools are for model runs' }]);
   }
-  const builtIn = new Set<WorkspaceToolName>(
-    requested.flatMap((t) => (t === 'workspace' ? [...WORKSPACE_TOOL_NAMES] : typeof t === 'string' ? [t] : [])),
-  );
+  const builtIn = builtInNames(requested);
   if (builtIn.size > 0 && !where.hasWorkspace) {
     throw new InvalidAgentRequest([{ path: 'tools', message: 'workspace tools need a workspace (the run\'s, or its session\'s)' }]);
   }
@@ -57,6 +56,11 @@ export function agentAdmissionOf(
   return { agent: { tools, maxSteps: request.maxSteps ?? DEFAULT_MAX_STEPS, toolPrice: where.toolPricePerSecond }, mcpHeaders };
 }
 
+/** The built-in tools a list names (`workspace`: all of them), each once. */
+function builtInNames(requested: RunToolRequest[]): Set<WorkspaceToolName> {
+  return new Set(requested.flatMap((t) => (t === 'workspace' ? [...WORKSPACE_TOOL_NAMES] : typeof t === 'string' ? [t] : [])));
+}
+
 /** An agent run's MCP servers at most (its tools are listed from all of them at once). */
 export const MAX_MCP_SERVERS = 8;
 
@@ -71,6 +75,18 @@ function assertMcpServers(servers: { url: string; headers?: Record<string, strin
     const problem = mcpSpecProblem(server) ?? (!allowPrivate && !server.url.toLowerCase().startsWith('https://') ? 'the MCP server URL must be https' : undefined);
     if (problem) throw new InvalidAgentRequest([{ path: `tools.mcp[${i}]`, message: problem }]);
   });
+}
+
+/**
+ * The tools a run's first turn is known to offer, for its estimate: the built-in ones it asked
+ * for, and one stand-in per MCP server (its tools are listed only when the run starts), so the
+ * tool framing is paid for.
+ */
+export function offeredAtAdmission(requested: RunToolRequest[] | undefined): ToolSpec[] | undefined {
+  if (!requested?.length) return undefined;
+  const names = builtInNames(requested);
+  const servers = requested.filter((t) => typeof t === 'object').map((_, i) => ({ name: `mcp_${i}`, description: '', parameters: {} }));
+  return [...workspaceToolSpecs(WORKSPACE_TOOL_NAMES.filter((n) => names.has(n))), ...servers];
 }
 
 /** The request without its MCP headers: what an Idempotency-Key's hash covers (secrets are not part of it). */

@@ -17,7 +17,7 @@ import { metrics } from '../metrics/metrics';
 import type { CreateRunRequest } from './requests';
 import { assertEstimateAllowed, assertTokenAllows, type TokenSpender } from './token-limits';
 import type { AdmissionRequest } from './admission';
-import { agentAdmissionOf, withoutToolSecrets } from './agent-request';
+import { agentAdmissionOf, offeredAtAdmission, withoutToolSecrets } from './agent-request';
 import { DEFAULT_MAX_STEPS, type SealedBox } from '../../workflows/types';
 import { runStartOfAdmission } from './run-input';
 import type { RunLauncher } from './run-launcher';
@@ -86,7 +86,8 @@ export class RunStarter {
       throw new UnknownModel(request.model);
     }
     // A session request also pays for the earlier turns it may carry, up to the session's budget.
-    const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }], request.model) + contextTokens;
+    const tools = offeredAtAdmission(request.tools);
+    const inputTokens = provider.estimateInputTokens([{ role: 'user', content: request.prompt }], request.model, tools) + contextTokens;
     const perCall = costOf(price, { inputTokens, outputTokens: request.maxTokens });
     // The spend cap: the caller's own, or one model call (one per turn an agent run may take).
     const calls = request.tools?.length ? (request.maxSteps ?? DEFAULT_MAX_STEPS) : 1;
