@@ -31,6 +31,14 @@ export async function recordedTurn(db: Db, runId: string, step: number): Promise
   return { truncated: false, toolCalls: (row.data as ModelStepData).toolCalls.length };
 }
 
+/** The model is told which MCP servers offered nothing (unreachable, refused, failing), so it need not guess. */
+function unavailableTools(run: RunRow): ModelMessage[] {
+  const errors = run.mcp_tools?.errors ?? [];
+  if (errors.length === 0) return [];
+  const lines = errors.map((e) => `- MCP server ${e.server}: ${e.error}`);
+  return [{ role: 'system', content: `Some tools are unavailable:\n${lines.join('\n')}` }];
+}
+
 const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens });
 
 /**
@@ -39,7 +47,7 @@ const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inp
  */
 export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number, attempt: number): Promise<AgentTurn> {
   const steps = await finishedStepsBefore(db, run.id, step);
-  const messages = [...context, ...steps.flatMap((s) => messagesOfStep(s.kind, s.data as never))];
+  const messages = [...unavailableTools(run), ...context, ...steps.flatMap((s) => messagesOfStep(s.kind, s.data as never))];
   const tools = toolSpecsOf(run.tools ?? [], run.mcp_tools);
   const base = steps.filter((s) => s.kind === 'model').reduce((acc, s) => sum(acc, (s.data as ModelStepData).usage), { inputTokens: 0, outputTokens: 0 });
   const price = { input: run.price_input, output: run.price_output };

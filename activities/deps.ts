@@ -31,7 +31,7 @@ export interface ActivityDeps {
   /** Webhook attempts: private targets allowed (development only), HTTP and connect timeouts. Default: refused, 10 s, 3 s. */
   webhooks?: { allowPrivate: boolean; timeoutMs: number; connectTimeoutMs: number };
   /** MCP servers of agent runs: private addresses allowed (RUNWAY_MCP_ALLOW_PRIVATE, development only). Default: refused. */
-  mcp?: { allowPrivate: boolean };
+  mcp?: { allowPrivate: boolean; timeoutMs?: number };
   /** Finished work older than `days` is purged, `batchSize` runs a transaction; absent or 0 days: kept. */
   retention?: RetentionSettings;
   /** Bounds of stored log lines; absent: DEFAULT_LOG_LIMITS. */

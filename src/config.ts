@@ -101,6 +101,7 @@ const envSchema = z.object({
   RUNWAY_MAX_WEBHOOKS: intFromEnv(20, 1),
   RUNWAY_WEBHOOK_ALLOW_PRIVATE: boolFromEnv(false),
   RUNWAY_MCP_ALLOW_PRIVATE: boolFromEnv(false),
+  RUNWAY_MCP_TIMEOUT_MS: intFromEnv(60_000, 100),
   RUNWAY_TOOL_PRICE_PER_SECOND: intFromEnv(0, 0),
   RUNWAY_WEBHOOK_TIMEOUT_MS: intFromEnv(10_000, 100),
   RUNWAY_WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
@@ -172,8 +173,8 @@ export interface Config extends ProviderSettings {
   /** Starting admitted runs' workflows from the outbox (see RunLauncher). */
   starts: StartSettings;
   webhooks: WebhookSettings;
-  /** Agent runs: MCP servers on private addresses allowed (development only); credits per second of a tool step's sandbox time. */
-  agents: { mcpAllowPrivate: boolean; toolPricePerSecond: number };
+  /** Agent runs: MCP servers on private addresses allowed (development only), one MCP request's time limit, credits per second of a tool step's sandbox time. */
+  agents: { mcpAllowPrivate: boolean; mcpTimeoutMs: number; toolPricePerSecond: number };
   retention: RetentionSettings;
   logLimits: LogLimits;
   metrics: MetricsSettings;
@@ -283,7 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: e.RUNWAY_WEBHOOK_POLL_MS,
       maxRedeliveries: e.RUNWAY_WEBHOOK_MAX_REDELIVERIES,
     },
-    agents: { mcpAllowPrivate: e.RUNWAY_MCP_ALLOW_PRIVATE, toolPricePerSecond: e.RUNWAY_TOOL_PRICE_PER_SECOND },
+    agents: { mcpAllowPrivate: e.RUNWAY_MCP_ALLOW_PRIVATE, mcpTimeoutMs: e.RUNWAY_MCP_TIMEOUT_MS, toolPricePerSecond: e.RUNWAY_TOOL_PRICE_PER_SECOND },
     env: e.NODE_ENV,
     workerEagerActivities: e.RUNWAY_WORKER_EAGER_ACTIVITIES,
     eventBatchMs: e.RUNWAY_EVENT_BATCH_MS,

@@ -234,6 +234,33 @@ describe('agent runs: the tool loop', () => {
   }, 300_000);
 });
 
+describe('agent runs: MCP address policy', () => {
+  test('an MCP server on a private or loopback address is refused at connect time, and the model is told', async () => {
+    const prompt = 'use a private mcp';
+    let system = '';
+    let offered = -1;
+    fake.respond((body) => {
+      if (body.messages.find((m) => m.role === 'user')?.content !== prompt) return undefined;
+      system = body.messages.filter((m) => m.role === 'system').map((m) => String(m.content)).join('\n');
+      offered = (body.tools ?? []).length;
+      return answer('no tools');
+    });
+    const res = await startRun(stack, account, {
+      prompt, model: MODEL, maxTokens: 10,
+      tools: [{ type: 'mcp', url: `https://127.0.0.1:${new URL(fake.baseUrl).port}/mcp` }, { type: 'mcp', url: 'https://localhost:1/mcp' }, { type: 'mcp', url: 'https://169.254.169.254/mcp' }],
+    });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(stack, account, res.body.id, undefined, 60_000);
+    expect(run).toMatchObject({ status: 'succeeded', output: 'no tools' });
+    expect(offered).toBe(0);
+    for (const server of [0, 1, 2]) expect(system).toMatch(new RegExp(`MCP server ${server}: refused by the MCP address policy`));
+    // The refusal names the policy and the host the tenant gave, not the address it resolved to.
+    const resolved = system.split('\n').find((line) => line.includes('MCP server 1')) ?? '';
+    expect(resolved).toContain('localhost resolves to a loopback');
+    expect(resolved).not.toMatch(/127\.0\.0\.1|::1/);
+  });
+});
+
 describe('agent runs: admission', () => {
   test('workspace tools need a workspace; maxSteps needs tools; CLI agents take no tools; limits are enforced', async () => {
     const refuse = async (body: Record<string, unknown>, status = 400) => {

@@ -87,7 +87,7 @@ export async function createRunwayWorker(deps: RunwayWorkerDeps): Promise<{ work
     workspaces: deps.config.workspaces,
     logger: deps.logger,
     webhooks: deps.config.webhooks,
-    mcp: { allowPrivate: deps.config.agents.mcpAllowPrivate },
+    mcp: { allowPrivate: deps.config.agents.mcpAllowPrivate, timeoutMs: deps.config.agents.mcpTimeoutMs },
     retention: deps.config.retention,
     logLimits: deps.config.logLimits,
     reportProgress: async (runId, report) => {
