@@ -4,8 +4,8 @@ import type { RunRow } from '../src/db/schema';
 import { metrics } from '../src/metrics/metrics';
 import { costOf, outputTokensAffordable, type Price, type Usage } from '../src/pricing';
 import type { ModelMessage, ModelProvider, ToolCall, ToolSpec } from '../src/providers/types';
-import { messagesOfStep, toolSpecsOf } from '../src/tools/run-tools';
-import type { ModelStepData } from '../src/tools/types';
+import { toolSpecsOf, transcriptMessages } from '../src/tools/run-tools';
+import type { ModelStepData, ToolStepData } from '../src/tools/types';
 import type { ExecuteResult } from '../workflows/types';
 
 /** One model turn of an agent run: what it is sent, what it may spend, what it collects. */
@@ -47,7 +47,8 @@ const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inp
  */
 export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number, attempt: number): Promise<AgentTurn> {
   const steps = await finishedStepsBefore(db, run.id, step);
-  const messages = [...unavailableTools(run), ...context, ...steps.flatMap((s) => messagesOfStep(s.kind, s.data as never))];
+  const transcript = transcriptMessages(steps.map((s) => ({ kind: s.kind, data: s.data as ModelStepData | ToolStepData })));
+  const messages = [...unavailableTools(run), ...context, ...transcript];
   const tools = toolSpecsOf(run.tools ?? [], run.mcp_tools);
   const base = steps.filter((s) => s.kind === 'model').reduce((acc, s) => sum(acc, (s.data as ModelStepData).usage), { inputTokens: 0, outputTokens: 0 });
   const price = { input: run.price_input, output: run.price_output };

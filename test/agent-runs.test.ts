@@ -40,7 +40,8 @@ afterAll(async () => {
 });
 
 type Message = RecordedRequest['body']['messages'][number];
-const firstUser = (messages: Message[]) => messages.find((m) => m.role === 'user')?.content;
+/** The run's prompt: the last user message (a session's earlier requests come before it). */
+const lastUser = (messages: Message[]) => [...messages].reverse().find((m) => m.role === 'user')?.content;
 
 /**
  * Scripts the model's turns for the run whose prompt is `prompt`: the turn is chosen by how many
@@ -49,8 +50,9 @@ const firstUser = (messages: Message[]) => messages.find((m) => m.role === 'user
 function script(prompt: string, turn: (n: number, messages: Message[]) => FakeBehaviour): void {
   fake.respond((body) => {
     const messages = body.messages as Message[];
-    if (firstUser(messages) !== prompt) return undefined;
-    return turn(messages.filter((m) => m.role === 'assistant').length, messages);
+    if (lastUser(messages) !== prompt) return undefined;
+    const ownTurns = messages.slice(messages.findLastIndex((m) => m.role === 'user')).filter((m) => m.role === 'assistant').length;
+    return turn(ownTurns, messages);
   });
 }
 const call = (name: string, args: Record<string, unknown>, id?: string): FakeBehaviour => ({
@@ -232,6 +234,38 @@ describe('agent runs: the tool loop', () => {
     expect(executions.length).toBeGreaterThanOrEqual(3);
     expect(run.cost.charged + run.cost.refunded).toBe(run.cost.estimate);
   }, 300_000);
+});
+
+describe('agent runs in a session', () => {
+  test('a request with tools uses the session\'s workspace, and its whole transcript is the next request\'s context', async () => {
+    const created = await stack.http
+      .post('/v1/sessions')
+      .set(bearer(account))
+      .send({ model: MODEL, maxTokens: 50, contextTokens: 50_000, workspace: { repo: repo.path } });
+    expect(created.status).toBe(201);
+    const sessionId = created.body.id as string;
+    script('what is in app.txt?', (n) => (n === 0 ? call('read_file', { path: 'app.txt' }, 'call_read') : answer('it says app')));
+    let context: Message[] = [];
+    fake.respond((body) => {
+      const messages = body.messages as Message[];
+      if (messages[messages.length - 1]?.content !== 'and now?') return undefined;
+      context = messages;
+      return answer('still app');
+    });
+    const first = await stack.http.post(`/v1/sessions/${sessionId}/requests`).set(bearer(account)).send({ prompt: 'what is in app.txt?', tools: ['read_file'] });
+    expect(first.status).toBe(202);
+    const second = await stack.http.post(`/v1/sessions/${sessionId}/requests`).set(bearer(account)).send({ prompt: 'and now?' });
+    expect(second.status).toBe(202);
+    const one = await waitForRun(stack, account, first.body.runId, undefined, 60_000);
+    const two = await waitForRun(stack, account, second.body.runId, undefined, 60_000);
+    expect(one).toMatchObject({ status: 'succeeded', output: 'it says app', steps: 3 });
+    expect(two).toMatchObject({ status: 'succeeded', output: 'still app' });
+    expect(context.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
+    expect(context[1]?.tool_calls?.[0]).toMatchObject({ id: 'call_read', function: { name: 'read_file' } });
+    expect(context[2]).toMatchObject({ tool_call_id: 'call_read' });
+    expect(String(context[2]?.content)).toContain('app');
+    await stack.http.delete(`/v1/sessions/${sessionId}`).set(bearer(account));
+  });
 });
 
 describe('agent runs: MCP address policy', () => {

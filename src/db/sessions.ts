@@ -169,16 +169,24 @@ export async function getSessionRequestRun(db: Db, sessionId: string, requestId:
  * The session's earlier turns for a request's model input, newest kept first within the budget
  * (in the provider's estimated tokens), returned oldest first.
  */
+/** An earlier request of a session, as its context: an agent run's `steps` are its transcript's length. */
+export interface SessionTurn {
+  id: string;
+  prompt: string;
+  output: string;
+  step_count: number;
+}
+
 export async function sessionTurnsBefore(
   db: Db,
   sessionId: string,
   beforeSeq: number,
   budgetTokens: number,
   estimate: (text: string) => number,
-): Promise<{ prompt: string; output: string }[]> {
+): Promise<SessionTurn[]> {
   const rows = await db
     .selectFrom('runs')
-    .select(['prompt', 'output'])
+    .select(['id', 'prompt', 'output', 'step_count'])
     .where('session_id', '=', sessionId)
     .where('seq', '<', beforeSeq)
     .where('status', '=', 'succeeded')
@@ -186,7 +194,7 @@ export async function sessionTurnsBefore(
     .orderBy('seq', 'desc')
     .limit(200)
     .execute();
-  const turns: { prompt: string; output: string }[] = [];
+  const turns: SessionTurn[] = [];
   let used = 0;
   for (const row of rows) {
     const cost = estimate(row.prompt) + estimate(row.output);
