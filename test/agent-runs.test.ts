@@ -333,6 +333,24 @@ describe('agent runs: admission', () => {
     expect(await waitForRun(stack, account, capped.body.id, undefined, 60_000)).toMatchObject({ status: 'failed', error: { code: 'spend_cap_reached' }, cost: { charged: 0, refunded: 1 } });
   });
 
+  test('a browser token gives runs tools only when its issuer allowed them', async () => {
+    const issue = async (allow?: Record<string, boolean>) => {
+      const res = await stack.http
+        .post('/v1/tokens')
+        .set(bearer(account))
+        .send({ scope: { user: 'browser-user' }, permissions: ['create', 'read'], ...(allow ? { limits: { allow } } : {}) });
+      expect(res.status).toBe(201);
+      return res.body.token as string;
+    };
+    const body = { prompt: 'p', model: MODEL, maxTokens: 5, tools: [{ type: 'mcp', url: 'https://mcp.example.invalid/' }] };
+    const refused = await stack.http.post('/v1/runs').set({ authorization: `Bearer ${await issue()}` }).send(body);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ type: expect.stringMatching(/token-limit/), limit: 'tools' });
+    const allowed = await stack.http.post('/v1/runs').set({ authorization: `Bearer ${await issue({ tools: true })}` }).send(body);
+    expect(allowed.status).toBe(202);
+    await waitForRun(stack, account, allowed.body.id, undefined, 60_000);
+  });
+
   test('another account reads no steps of a run it does not own', async () => {
     const other = await createAccount(stack, 100);
     const res = await startRun(stack, account, { prompt: 'mine', model: MODEL, maxTokens: 5 });
