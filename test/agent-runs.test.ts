@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTerminal } from '../workflows/run-vocabulary';
 import { bearer, createAccount, expectLedgerConsistent, startRun, waitForRun, type TestAccount } from './helpers/api';
+import { FakeAnthropic } from './helpers/fake-anthropic';
 import { FakeOpenAi, type FakeBehaviour, type RecordedRequest } from './helpers/fake-openai';
 import { createFixtureRepo, pidsWith, runEvents, type FixtureRepo } from './helpers/git-repos';
 import { startStack, type TestStack } from './helpers/stack';
@@ -18,14 +19,17 @@ let stack: TestStack;
 let repo: FixtureRepo;
 let account: TestAccount;
 const fake = new FakeOpenAi({ kind: 'stream', tokens: ['unscripted'] });
+const anthropic = new FakeAnthropic({ kind: 'stream', tokens: ['unscripted'] });
 
 beforeAll(async () => {
   await fake.start();
+  await anthropic.start();
   repo = createFixtureRepo(path.join(tmp, 'repos'));
   stack = await startStack({
     env: {
       RUNWAY_OPENAI_BASE_URL: fake.baseUrl,
-      RUNWAY_PRICES: JSON.stringify({ [MODEL]: PRICE }),
+      RUNWAY_ANTHROPIC_BASE_URL: anthropic.baseUrl,
+      RUNWAY_PRICES: JSON.stringify({ [MODEL]: PRICE, 'anthropic/agent': PRICE }),
       RUNWAY_LOCAL_REPOS_ROOT: path.join(tmp, 'repos'),
       RUNWAY_WORKSPACES_DIR: workspacesDir,
       RUNWAY_KEEP_WORKSPACES: 'true',
@@ -37,6 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await fake.stop();
+  await anthropic.stop();
 });
 
 type Message = RecordedRequest['body']['messages'][number];
@@ -122,6 +127,27 @@ describe('agent runs: the tool loop', () => {
     expect(run.cost.charged).toBe(turnCosts);
     expect(run.cost.charged + run.cost.refunded).toBe(run.cost.estimate);
     await expectLedgerConsistent(stack, account);
+  });
+
+  test('anthropic/*: tool_use blocks become tool steps, their results go back as tool_result blocks', async () => {
+    const prompt = 'anthropic reads a file';
+    let followUp: unknown[] = [];
+    anthropic.respond((body) => {
+      const messages = body.messages as { role: string; content: unknown }[];
+      if (messages[0]?.content !== prompt) return undefined;
+      followUp = messages;
+      return messages.length === 1
+        ? { kind: 'stream', tokens: ['let me look'], toolCalls: [{ id: 'toolu_1', name: 'read_file', arguments: JSON.stringify({ path: 'README.md' }) }] }
+        : { kind: 'stream', tokens: ['it is a fixture'] };
+    });
+    const res = await startRun(stack, account, { prompt, model: 'anthropic/agent', maxTokens: 50, workspace: { repo: repo.path }, tools: ['read_file'] });
+    const run = await waitForRun(stack, account, res.body.id, undefined, 60_000);
+    expect(run).toMatchObject({ status: 'succeeded', output: 'it is a fixture', steps: 3 });
+    expect(followUp).toMatchObject([
+      { role: 'user', content: prompt },
+      { role: 'assistant', content: [{ type: 'text', text: 'let me look' }, { type: 'tool_use', id: 'toolu_1', name: 'read_file', input: { path: 'README.md' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: expect.stringContaining('# fixture') }] },
+    ]);
   });
 
   test('hostile tool arguments are refused with an error the model sees, and the run goes on', async () => {
