@@ -127,6 +127,7 @@ test('the OpenAPI document describes every endpoint from the validating schemas'
       '/v1/runs/{id}',
       '/v1/runs/{id}/events',
       '/v1/runs/{id}/retry',
+      '/v1/runs/{id}/steps',
       '/v1/runs/{id}/stop',
       '/v1/sessions',
       '/v1/sessions/{id}',
