@@ -56,7 +56,8 @@ function script(prompt: string, turn: (n: number, messages: Message[]) => FakeBe
   fake.respond((body) => {
     const messages = body.messages as Message[];
     if (lastUser(messages) !== prompt) return undefined;
-    const ownTurns = messages.slice(messages.findLastIndex((m) => m.role === 'user')).filter((m) => m.role === 'assistant').length;
+    const lastUserAt = messages.map((m) => m.role).lastIndexOf('user');
+    const ownTurns = messages.slice(lastUserAt).filter((m) => m.role === 'assistant').length;
     return turn(ownTurns, messages);
   });
 }

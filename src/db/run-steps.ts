@@ -4,7 +4,7 @@ import { appendEvents, runStream, type NewRunEvent } from './run-events';
 import type { Database, RunStepsTable } from './schema';
 import type { Selectable } from 'kysely';
 import type { McpListing, ModelStepData, ToolOutcome, ToolStepData } from '../tools/types';
-import { safeJson } from '../text';
+import { safeJson, truncate } from '../text';
 
 export type RunStepRow = Selectable<RunStepsTable>;
 
@@ -52,9 +52,13 @@ export async function finishModelStep(db: Db, runId: string, index: number, data
     .execute();
 }
 
+/** A `tool_call` event's arguments at most (a model may send up to 1 MiB): the step has them whole. */
+const EVENT_ARGUMENTS_CHARS = 16 * 1024;
+
 /** A tool call begins (once): its row, and `step` and `tool_call` events. The row tells whether it already finished. */
 export async function beginToolStep(db: Db, runId: string, index: number, data: ToolStepData): Promise<RunStepRow> {
-  const call = { callId: data.callId, name: data.name, arguments: data.arguments };
+  const cut = data.arguments.length > EVENT_ARGUMENTS_CHARS;
+  const call = { callId: data.callId, name: data.name, arguments: cut ? truncate(data.arguments, EVENT_ARGUMENTS_CHARS) : data.arguments, ...(cut ? { argumentsTruncated: true } : {}) };
   return db.transaction().execute((trx) => beginStep(trx, runId, index, 'tool', data, [{ type: 'tool_call', data: call }]));
 }
 
