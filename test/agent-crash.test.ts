@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { recordedTurn } from '../activities/agent-turn';
 import { getRunStep } from '../src/db/run-steps';
 import { costOf, type Usage } from '../src/pricing';
 import type { ModelStepData } from '../src/tools/types';
@@ -94,7 +95,7 @@ const command = (cmd: string, id: string) => ({ id, name: 'run_command', argumen
 const calls = (...toolCalls: ReturnType<typeof command>[]): FakeBehaviour => ({ kind: 'stream', tokens: ['calling'], toolCalls });
 const answer = (...tokens: string[]): FakeBehaviour => ({ kind: 'stream', tokens });
 
-const agentRun = (prompt: string) =>
+const agentRun = (prompt: string, extra: Record<string, unknown> = {}) =>
   startRun(stack, account, {
     prompt,
     model: MODEL,
@@ -103,6 +104,7 @@ const agentRun = (prompt: string) =>
     maxCredits: 200_000,
     workspace: { repo: repo.path },
     tools: ['workspace'],
+    ...extra,
   });
 
 const workspaceFile = (runId: string, name: string) => {
@@ -272,5 +274,18 @@ describe('agent runs across worker crashes', () => {
     const turns = steps.filter((s) => s.kind === 'model').reduce((sum, s) => sum + s.cost, 0);
     expect(turns).toBeGreaterThan(0);
     expect(run.cost.charged).toBe(turns + (steps[1]?.cost ?? 0));
+  }, 120_000);
+
+  test('a final turn cut at maxTokens, recorded before its worker died, is reported truncated by the retry', async () => {
+    // The crash window here (between recording the turn and reporting it to Temporal) is a few
+    // milliseconds: no kill lands in it reliably, so this asks what a retry would find.
+    const prompt = `cut short ${process.pid}`;
+    script(prompt, () => answer(...Array.from({ length: 20 }, (_, i) => `w${i} `)));
+    await liveWorker();
+    const res = await agentRun(prompt, { maxTokens: 5 });
+    expect(res.status).toBe(202);
+    const { run } = await expectWholeRun(res.body.id as string, ['0:model']);
+    expect(run).toMatchObject({ status: 'succeeded', truncated: true });
+    expect(await recordedTurn(stack.db, run.id, 0)).toEqual({ truncated: true, toolCalls: 0 });
   }, 120_000);
 });
