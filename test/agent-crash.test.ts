@@ -175,8 +175,8 @@ describe('agent runs across worker crashes', () => {
   test('killed during a tool call: finished calls ran once, the interrupted one runs again, the run completes', async () => {
     const marker = String(Math.floor(100_000 + Math.random() * 800_000));
     const prompt = `crash in a tool ${marker}`;
-    // The slow call's sleep is named by the marker (GNU sleep takes fractions): 3.xxxxxx seconds.
-    const slow = `echo run >> .tool-counter && sleep 3.${marker}`;
+    // The slow call's sleep is named by the marker (GNU sleep takes fractions): 5.xxxxxx seconds.
+    const slow = `echo run >> .tool-counter && sleep 5.${marker}`;
     script(prompt, (n) =>
       [
         calls(command('echo run >> .counter-a', 'a')),
@@ -191,11 +191,11 @@ describe('agent runs across worker crashes', () => {
     const runId = res.body.id as string;
 
     // The slow call has written its line and sleeps (the sleep itself, not a wrapper naming it).
-    await until('the slow tool call', () => workspaceFile(runId, '.tool-counter') === 'run\n' && pidsWith(`sleep 3.${marker}`, 'start').length > 0);
+    await until('the slow tool call', () => workspaceFile(runId, '.tool-counter') === 'run\n' && pidsWith(`sleep 5.${marker}`, 'start').length > 0);
     // Killed while it runs: step 4 (the slow call) is begun, not finished.
     expect((await getRunStep(stack.db, runId, 4))?.finished_at).toBeNull();
     await first.kill('SIGKILL');
-    await expectGoneWithin(`sleep 3.${marker}`, 5000);
+    await expectGoneWithin(`sleep 5.${marker}`, 5000);
     expect((await getRunStep(stack.db, runId, 4))?.finished_at).toBeNull();
 
     await newWorker();
@@ -207,9 +207,9 @@ describe('agent runs across worker crashes', () => {
     expect(workspaceFile(runId, '.counter-b')).toBe('run\n');
     expect(workspaceFile(runId, '.tool-counter')).toBe('run\nrun\n');
     expect(steps.filter((s) => s.kind === 'tool').map((s) => s.error)).toEqual([null, null, null]);
-    // The re-run slept its 3 s and was billed for it; the killed attempt was not (it never finished).
-    expect(steps[4]?.cost).toBeGreaterThanOrEqual(3 * TOOL_PRICE_PER_SECOND);
-    expect(steps[4]?.cost).toBeLessThan(6 * TOOL_PRICE_PER_SECOND);
+    // The re-run slept its 5 s and was billed for it; the killed attempt was not (it never finished).
+    expect(steps[4]?.cost).toBeGreaterThanOrEqual(5 * TOOL_PRICE_PER_SECOND);
+    expect(steps[4]?.cost).toBeLessThan(8 * TOOL_PRICE_PER_SECOND);
     // No finished model turn was asked again.
     expect(modelCalls(prompt)).toEqual([1, 1, 1]);
   }, 180_000);
