@@ -28,7 +28,9 @@ export interface AgentTurn {
 export async function recordedTurn(db: Db, runId: string, step: number): Promise<ExecuteResult | null> {
   const row = await getRunStep(db, runId, step);
   if (!row?.finished_at || row.kind !== 'model') return null;
-  return { truncated: false, toolCalls: (row.data as ModelStepData).toolCalls.length };
+  const data = row.data as ModelStepData;
+  // A final turn cut at its cap settles the run as truncated, whichever attempt reports it.
+  return { truncated: data.truncated ?? false, toolCalls: data.toolCalls.length };
 }
 
 /** The model is told which MCP servers offered nothing (unreachable, refused, failing), so it need not guess. */
@@ -85,6 +87,6 @@ export async function finishAgentTurn(
     return { id, name: call.name, arguments: call.arguments };
   });
   const cost = costOf(turn.price, sum(turn.base, usage)) - costOf(turn.price, turn.base);
-  await finishModelStep(db, runId, step, { text: turn.text.join(''), toolCalls, usage, cost, attempt });
+  await finishModelStep(db, runId, step, { text: turn.text.join(''), toolCalls, usage, cost, attempt, truncated });
   return toolCalls.length;
 }

@@ -59,6 +59,8 @@ export interface ModelStepData {
   /** Credits this turn added to the run's bill. */
   cost: number;
   attempt: number;
+  /** The turn was cut at its token cap (absent on turns recorded before this was kept: not cut). */
+  truncated?: boolean;
 }
 
 /** A tool call of an agent run; `result` is absent until the call has finished. */
