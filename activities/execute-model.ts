@@ -73,6 +73,7 @@ export function executeModelActivity(deps: ActivityDeps) {
     // The workflow assumes a first attempt; only a retry costs it a signal (and a workflow task).
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
+    if (input.step !== undefined) trace.getActiveSpan()?.setAttributes({ 'runway.run_id': input.runId, 'runway.step': input.step });
     const call = await prepareCall(deps, input, run, attempt);
     if (call.agent?.capReached) return { truncated: false, toolCalls: 0, capReached: true };
     if (attempt > 1) metrics.providerRetries.inc({ provider: call.provider.prefix });

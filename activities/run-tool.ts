@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { getRunById } from '../src/db/runs';
 import { beginToolStep, finishToolStep, getRunStep } from '../src/db/run-steps';
@@ -44,6 +45,8 @@ export function runToolActivity(deps: ActivityDeps) {
     if (!run || !call) throw ApplicationFailure.nonRetryable(`no tool call ${input.call} in step ${input.turn} of run ${input.runId}`, 'tool_call_not_found');
     const begun = await beginToolStep(deps.db, input.runId, input.step, { callId: call.id, name: call.name, arguments: call.arguments, turn: input.turn });
     if (begun.finished_at) return { error: (begun.data as ToolStepData).error !== undefined };
+    // The activity's span (RunActivity:runTool) is the step's: it names the step and the tool.
+    trace.getActiveSpan()?.setAttributes({ 'runway.run_id': input.runId, 'runway.step': input.step, 'gen_ai.tool.name': toolLabel(call.name) });
     if (ctx.info.attempt === 1) metrics.agentSteps.inc({ kind: 'tool' });
 
     const abort = new AbortController();
