@@ -395,37 +395,42 @@ describe('agent runs', () => {
     expect(calls).toEqual(['prepareWorkspace', ...agentSteps([1]), 'turn@2', 'cleanupWorkspace', 'settleRun:stopped']);
   });
 
+  /**
+   * Each of these runs 50+ turns (the constant cannot be lowered for a test): they run at once,
+   * started by the block's beforeAll, and each case checks its own.
+   */
   describe('continue-as-new (every 50 turns)', () => {
     const TURNS = 53;
     const perTurn = [...Array<number>(TURNS - 1).fill(1), 0];
+    const script = (n: number) => tools(perTurn[n] as number);
+    let scenarios: { long: ReturnType<typeof longRun>; stopped: ReturnType<typeof stoppedAtBoundary>; session: ReturnType<typeof sessionRequest> };
+    beforeAll(() => {
+      scenarios = { long: longRun(), stopped: stoppedAtBoundary(), session: sessionRequest() };
+      // Each case awaits its own; a failure is reported there, not as an unhandled rejection.
+      for (const p of Object.values(scenarios)) p.catch(() => undefined);
+    });
 
-    test('a long run continues as new with its place carried: steps numbered without a gap, the workspace removed once, at the end', async () => {
+    /** A run with a workspace on its "host" (the shared queue, named as the host's own) and MCP tools. */
+    async function longRun() {
       const calls: Calls = [];
-      let queue = '';
+      const input = agentInput({}, { maxSteps: 100, mcp: true });
       const prepareWorkspace = async () => {
         calls.push('prepareWorkspace');
-        return { path: '/w', taskQueue: queue };
+        return { path: '/w', taskQueue: agentQueue };
       };
-      const input = agentInput({}, { maxSteps: 100, mcp: true });
-      const result = await withStandIns(agentMocks(calls, (n) => tools(perTurn[n] as number), { prepareWorkspace }), [input.runId], async (q) => {
-        queue = q; // the "host" that holds the workspace: its steps are sent to its own queue
-        return startRunWorkflow(q, input).then((h) => h.result());
-      });
-      expect(result).toMatchObject({ status: 'succeeded', error: null });
-      expect(calls).toEqual(['prepareWorkspace', 'listRunTools', ...agentSteps(perTurn), 'settleRun:succeeded', 'cleanupWorkspace']);
-
+      const result = await withStandIns(agentMocks(calls, script, { prepareWorkspace }), [input.runId], (q) => startRunWorkflow(q, input).then((h) => h.result()));
       const executions = await executionsOf(input.runId, 2);
-      expect(executions.map((e) => e.status.name)).toEqual(['CONTINUED_AS_NEW', 'COMPLETED']);
-      const carried = (await startInputOf(input.runId, executions[1]?.runId as string)).agent?.carried;
-      // 50 turns of one tool call each: steps 0..99 taken, the 51st turn is step 100.
-      expect(carried).toEqual<AgentCarry>({ nextStep: 100, turns: 50, workspacePath: '/w', hostQueue: queue });
-    }, 30_000);
+      const carried = (await startInputOf(input.runId, executions.at(-1)?.runId as string)).agent?.carried;
+      return { calls, result, executions: executions.map((e) => e.status.name), carried };
+    }
 
-    test('a stop whose tool step still completes, at the boundary, ends the run stopped: it does not continue as new', async () => {
+    /**
+     * The 50th turn's tool call: the stop arrives while it runs, and it completes anyway (it does
+     * not beat, so it never hears of the cancellation).
+     */
+    async function stoppedAtBoundary() {
       const calls: Calls = [];
       const input = agentInput({}, { maxSteps: 100 });
-      // The 50th turn's tool call: the stop arrives while it runs, and it completes anyway (it
-      // does not beat, so it never hears of the cancellation).
       const runTool = async ({ step, turn, call }: { step: number; turn: number; call: number }) => {
         calls.push(`tool@${step}:${turn}.${call}`);
         if (step === 99) {
@@ -434,37 +439,56 @@ describe('agent runs', () => {
         }
         return { error: false };
       };
-      const result = await withStandIns(agentMocks(calls, (n) => tools(perTurn[n] as number), { runTool }), [input.runId], (q) =>
-        startRunWorkflow(q, input).then((h) => h.result()),
-      );
-      expect(result).toMatchObject({ status: 'stopped', error: { code: 'stopped' } });
-      expect(calls).toEqual(['prepareWorkspace', ...agentSteps(perTurn.slice(0, 50)), 'cleanupWorkspace', 'settleRun:stopped']);
-      expect((await executionsOf(input.runId, 1)).map((e) => e.status.name)).toEqual(['COMPLETED']);
-    }, 30_000);
+      const result = await withStandIns(agentMocks(calls, script, { runTool }), [input.runId], (q) => startRunWorkflow(q, input).then((h) => h.result()));
+      const executions = await executionsOf(input.runId, 1);
+      return { calls, result, executions: executions.map((e) => e.status.name) };
+    }
 
-    test('a session request that continues as new tells its session it finished once, at the very end', async () => {
+    /** A session request (the session's workspace, granted with its turn). */
+    async function sessionRequest() {
       const calls: Calls = [];
       const session = sessionInput({ workspace: { repo: 'https://github.com/x/y' } });
       const input = agentInput({ sessionId: session.sessionId, workspace: null }, { maxSteps: 100 });
-      const result = await withStandIns(agentMocks(calls, (n) => tools(perTurn[n] as number)), [input.runId, session.sessionId], async (q) => {
+      return withStandIns(agentMocks(calls, script), [input.runId, session.sessionId], async (q) => {
         const sessionHandle = await client.workflow.start<typeof sessionWorkflow>('sessionWorkflow', { workflowId: session.sessionId, taskQueue: q, args: [session] });
         const handle = await startRunWorkflow(q, input);
         await sessionHandle.signal(requestReadySignal, { runId: input.runId, seq: input.seq });
-        const out = await handle.result();
+        const result = await handle.result();
         const executions = await executionsOf(input.runId, 2);
         const carried = (await startInputOf(input.runId, executions.at(-1)?.runId as string)).agent?.carried;
         await sessionHandle.signal(closeSessionSignal);
         await sessionHandle.result();
-        const signals = (await sessionHandle.fetchHistory()).events?.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'requestFinished');
-        return { out, executions: executions.length, carried, finishedSignals: signals?.length };
+        const events = (await sessionHandle.fetchHistory()).events ?? [];
+        const finishedSignals = events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'requestFinished').length;
+        return { calls, result, executions: executions.length, carried, finishedSignals };
       });
-      expect(result.out).toMatchObject({ status: 'succeeded' });
-      expect(result.executions).toBe(2);
-      expect(result.carried).toEqual<AgentCarry>({ nextStep: 100, turns: 50, workspacePath: '/s', hostQueue: null });
-      expect(result.finishedSignals).toBe(1);
+    }
+
+    test('a long run continues as new with its place carried: steps numbered without a gap, the workspace removed once, at the end', async () => {
+      const { calls, result, executions, carried } = await scenarios.long;
+      expect(result).toMatchObject({ status: 'succeeded', error: null });
+      expect(calls).toEqual(['prepareWorkspace', 'listRunTools', ...agentSteps(perTurn), 'settleRun:succeeded', 'cleanupWorkspace']);
+      expect(executions).toEqual(['CONTINUED_AS_NEW', 'COMPLETED']);
+      // 50 turns of one tool call each: steps 0..99 taken, the 51st turn is step 100.
+      expect(carried).toEqual<AgentCarry>({ nextStep: 100, turns: 50, workspacePath: '/w', hostQueue: agentQueue });
+    }, 30_000);
+
+    test('a stop whose tool step still completes, at the boundary, ends the run stopped: it does not continue as new', async () => {
+      const { calls, result, executions } = await scenarios.stopped;
+      expect(result).toMatchObject({ status: 'stopped', error: { code: 'stopped' } });
+      expect(calls).toEqual(['prepareWorkspace', ...agentSteps(perTurn.slice(0, 50)), 'cleanupWorkspace', 'settleRun:stopped']);
+      expect(executions).toEqual(['COMPLETED']);
+    }, 30_000);
+
+    test('a session request that continues as new tells its session it finished once, at the very end', async () => {
+      const { calls, result, executions, carried, finishedSignals } = await scenarios.session;
+      expect(result).toMatchObject({ status: 'succeeded' });
+      expect(executions).toBe(2);
+      expect(carried).toEqual<AgentCarry>({ nextStep: 100, turns: 50, workspacePath: '/s', hostQueue: null });
+      expect(finishedSignals).toBe(1);
       expect(calls.filter((c) => c.startsWith('recordSessionEvent'))).toEqual(['recordSessionEvent:succeeded']);
-      // The session's workspace is the session's to remove, once it closes.
       expect(calls.filter((c) => c.startsWith('turn@') || c.startsWith('tool@'))).toEqual(agentSteps(perTurn));
+      // The session's workspace is the session's to remove, once it closes.
       expect(calls.filter((c) => c.includes('leanup'))).toEqual(['cleanupSessionWorkspace']);
     }, 30_000);
   });
