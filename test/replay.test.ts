@@ -1,8 +1,8 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { bearer, createAccount, startRun, waitForRun } from './helpers/api';
-import { FakeOpenAi } from './helpers/fake-openai';
+import { bearer, createAccount, startRun, waitForRun, type TestAccount } from './helpers/api';
+import { FakeOpenAi, type FakeBehaviour } from './helpers/fake-openai';
 import { createFixtureRepo } from './helpers/git-repos';
 import { startStack } from './helpers/stack';
 import { ensureTemporalCli } from '../src/temporal/cli';
@@ -17,7 +17,9 @@ import { admissionRequest, admitWithoutStart } from './helpers/run-input';
  * against the current workflow code.
  * - Unprefixed: histories recorded by the current code (a run that succeeded, failed at its
  *   provider, was stopped, was truncated, had a workspace; a session request, a closed session, a
- *   session request whose session is gone, a session closed while preparing). A change that would
+ *   session request whose session is gone, a session closed while preparing; an agent run with a
+ *   tool call then an answer, and an agent run long enough to continue as new, kept as one file per
+ *   execution: `agent-continued-run1` ends in its continue-as-new, `-run2` carries on). A change that would
  *   break workflows in flight fails here. Run workflows are changed outright (an upgrade drains
  *   them); sessions and webhook deliveries live long: change them with `patched()`
  *   (workflows/patches.ts).
@@ -25,7 +27,8 @@ import { admissionRequest, admitWithoutStart } from './helpers/run-input';
  *   `patched()` for the patches that 0.2 deprecates (`deprecatePatch`): an open session or
  *   delivery carried over from 0.1 must still replay. Removed with the last of those patches.
  * Re-record the unprefixed ones with RUNWAY_RECORD_HISTORIES=1 npx jest test/replay.test.ts
- * (only when intended, e.g. after changing a workflow's input: a history that older workers
+ * (RUNWAY_RECORD_ONLY=agent-tool,agent-continued records only the scenarios named; `session-closed`
+ * closes the session of `session-request`, so name both or neither) (only when intended, e.g. after changing a workflow's input: a history that older workers
  * wrote and open workflows may still have is renamed to `v<version>-*` first, so it keeps
  * replaying). The webhook delivery fixtures were recorded by hand from a receiver answering 500,
  * 500, 200 with the schedule 200ms,2s and RUNWAY_WEBHOOK_PARK_AFTER_MS=1000: `webhook-parked`
@@ -33,6 +36,29 @@ import { admissionRequest, admitWithoutStart } from './helpers/run-input';
  * dispatcher started for it); see the README's Development section.
  */
 const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
+/** Scenarios whose workflow continues as new: every execution is kept, `<name>-run<n>.json`. */
+const EVERY_EXECUTION = new Set(['agent-continued']);
+/** A model with a price and tool calls, served by the fake. */
+const AGENT_MODEL = 'openai/gpt-4o-mini';
+
+/** `temporal workflow show` as JSON: the canonical protobuf JSON that Worker.runReplayHistories reads back. */
+async function showHistory(stack: Awaited<ReturnType<typeof startStack>>, workflowId: string, runId?: string): Promise<Buffer> {
+  return execFileSync(await ensureTemporalCli(), [
+    'workflow', 'show', '--workflow-id', workflowId, ...(runId ? ['--run-id', runId] : []), '--output', 'json',
+    '--address', stack.config.temporal.address, '--namespace', stack.config.temporal.namespace,
+  ]);
+}
+
+/** A workflow's executions' histories, first to last, followed back from the last one through `continuedExecutionRunId`. */
+async function everyExecution(stack: Awaited<ReturnType<typeof startStack>>, workflowId: string): Promise<Buffer[]> {
+  const histories = [await showHistory(stack, workflowId)];
+  for (;;) {
+    const first = (JSON.parse(histories[0]?.toString() ?? '{}') as { events?: { workflowExecutionStartedEventAttributes?: { continuedExecutionRunId?: string } }[] }).events?.[0];
+    const previous = first?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    if (!previous) return histories;
+    histories.unshift(await showHistory(stack, workflowId, previous));
+  }
+}
 
 async function recordHistories(): Promise<void> {
   const fake = new FakeOpenAi();
@@ -44,6 +70,22 @@ async function recordHistories(): Promise<void> {
   });
   try {
     const account = await createAccount(stack, 1000);
+    /** Agent runs reserve for every turn they may take: their own, richer account. */
+    const owners = new Map<string, TestAccount>();
+    const agentRun = async (prompt: string, turn: (n: number) => FakeBehaviour, extra: Record<string, unknown>) => {
+      fake.respond((body) => {
+        const messages = body.messages as { role: string; content?: unknown }[];
+        if (messages.find((m) => m.role === 'user')?.content !== prompt) return undefined;
+        return turn(messages.filter((m) => m.role === 'assistant').length);
+      });
+      const rich = await createAccount(stack, 10_000_000);
+      const res = await startRun(stack, rich, { prompt, model: AGENT_MODEL, maxTokens: 20, workspace: { repo }, tools: ['workspace'], ...extra });
+      expect(res.status).toBe(202);
+      owners.set(res.body.id as string, rich);
+      return res.body.id as string;
+    };
+    const readFile = (n: number): FakeBehaviour => ({ kind: 'stream', tokens: ['reading'], toolCalls: [{ id: `call_${n}`, name: 'read_file', arguments: JSON.stringify({ path: 'app.txt' }) }] });
+    const answer: FakeBehaviour = { kind: 'stream', tokens: ['read', ' it'] };
     const cases: Record<string, () => Promise<string>> = {
       succeeded: async () => (await startRun(stack, account, { prompt: 'replay me please', maxTokens: 10 })).body.id,
       'provider-failed': async () => {
@@ -98,20 +140,27 @@ async function recordHistories(): Promise<void> {
         await stack.http.delete(`/v1/sessions/${id}`).set(bearer(account));
         return id;
       },
+      // Agent runs (issue #28): a workspace tool call then an answer; then 51 turns of tool calls,
+      // one past the 50 after which the loop continues as new, with its workspace carried over.
+      'agent-tool': () => agentRun('replay an agent', (n) => (n === 0 ? readFile(n) : answer), {}),
+      'agent-continued': () => agentRun('replay a long agent', (n) => (n < 51 ? readFile(n) : answer), { maxSteps: 60 }),
     };
     let sessionId = '';
+    const only = process.env.RUNWAY_RECORD_ONLY?.split(',').filter(Boolean);
     mkdirSync(FIXTURES, { recursive: true });
     for (const [name, start] of Object.entries(cases)) {
+      if (only && !only.includes(name)) continue;
       const id = await start();
-      if (id.startsWith('run_')) await waitForRun(stack, account, id, undefined, 60_000);
+      if (id.startsWith('run_')) await waitForRun(stack, owners.get(id) ?? account, id, undefined, 120_000);
       const handle = stack.temporal.workflow.getHandle(id);
       await handle.result();
-      // The CLI writes the canonical protobuf JSON that Worker.runReplayHistories reads back.
-      const json = execFileSync(await ensureTemporalCli(), [
-        'workflow', 'show', '--workflow-id', id, '--output', 'json',
-        '--address', stack.config.temporal.address, '--namespace', stack.config.temporal.namespace,
-      ]);
-      writeFileSync(path.join(FIXTURES, `${name}.json`), json);
+      if (EVERY_EXECUTION.has(name)) {
+        const histories = await everyExecution(stack, id);
+        expect(histories.length).toBeGreaterThan(1);
+        histories.forEach((json, i) => writeFileSync(path.join(FIXTURES, `${name}-run${i + 1}.json`), json));
+      } else {
+        writeFileSync(path.join(FIXTURES, `${name}.json`), await showHistory(stack, id));
+      }
     }
     const poor = await createAccount(stack, 0);
     const refused = await startRun(stack, poor, { prompt: 'no money', maxTokens: 10 });
@@ -125,7 +174,7 @@ async function recordHistories(): Promise<void> {
 test('recorded run histories replay deterministically against the current workflow code', async () => {
   if (process.env.RUNWAY_RECORD_HISTORIES === '1') await recordHistories();
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
-  expect(files.length).toBeGreaterThanOrEqual(13);
+  expect(files.length).toBeGreaterThanOrEqual(16);
   const script = path.join(__dirname, '..', 'scripts', 'replay-histories.ts');
   let stdout: string;
   try {
@@ -139,4 +188,4 @@ test('recorded run histories replay deterministically against the current workfl
   const report = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { replayed: number; results: { workflowId: string; error: string | null }[] };
   expect(report.replayed).toBe(files.length);
   expect(report.results.filter((r) => r.error)).toEqual([]);
-}, 120_000);
+}, 300_000);

@@ -25,6 +25,8 @@ export async function agentLoop(input: RunWorkflowInput, agent: AgentSpec, run: 
   const steps = stepsOn(hostQueue);
   for (let turnsHere = 0; ; turnsHere++) {
     if (turnsHere === AGENT_TURNS_PER_RUN) {
+      // A stop whose step completed anyway would otherwise be lost: the next run knows nothing of it.
+      if (run.stopRequested) throw new CancelledFailure('the run was stopped');
       const carried: AgentCarry = { nextStep, turns, workspacePath, hostQueue };
       await continueAsNew<(input: RunWorkflowInput) => Promise<unknown>>({ ...input, agent: { ...agent, carried } });
     }
