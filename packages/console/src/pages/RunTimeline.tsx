@@ -1,9 +1,10 @@
-import { memo } from 'preact/compat';
 import type { ModelStep, Timeline, ToolStep } from '../timeline';
 
 /**
  * An agent run's steps: each model turn and each tool call, as they happen. Model and tool text
- * is untrusted: it is only ever rendered as text (JSX text nodes), never as HTML.
+ * is untrusted: it is only ever rendered as text (JSX text nodes), never as HTML. The window of
+ * steps is bounded (timeline.ts), so each render is too. (No preact/compat `memo`: importing
+ * compat changes every form's onChange into onInput, which the runs list's filters rely on not being.)
  */
 
 /** Characters of a tool's arguments or result shown; the API bounds results already (16 KiB). */
@@ -36,7 +37,7 @@ function Meta({ parts, running }: { parts: (string | null)[]; running: boolean }
   return <span class="hint">{running ? 'running…' : shown.join(' · ')}</span>;
 }
 
-const ModelTurn = memo(function ModelTurn({ step }: { step: ModelStep }) {
+function ModelTurn({ step }: { step: ModelStep }) {
   const { usage } = step;
   const calls = step.toolCalls.length;
   return (
@@ -55,7 +56,7 @@ const ModelTurn = memo(function ModelTurn({ step }: { step: ModelStep }) {
       </details>
     </li>
   );
-});
+}
 
 function Block({ label, text, cutByServer = false }: { label: string; text: string; cutByServer?: boolean }) {
   const { shown, cut } = bounded(text);
@@ -70,7 +71,7 @@ function Block({ label, text, cutByServer = false }: { label: string; text: stri
   );
 }
 
-const ToolCall = memo(function ToolCall({ step }: { step: ToolStep }) {
+function ToolCall({ step }: { step: ToolStep }) {
   const running = step.finishedAt === null && step.result === null;
   return (
     <li class="timeline-step timeline-tool" data-kind="tool" data-index={step.index}>
@@ -88,7 +89,7 @@ const ToolCall = memo(function ToolCall({ step }: { step: ToolStep }) {
       {step.result !== null && (step.result !== '' || step.error === null) ? <Block label="Result" text={step.result} cutByServer={step.truncated} /> : null}
     </li>
   );
-});
+}
 
 export function RunTimeline({ timeline }: { timeline: Timeline }) {
   return (
