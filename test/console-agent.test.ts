@@ -7,6 +7,7 @@ import { beginModelStep, beginToolStep, finishModelStep, finishToolStep } from '
 import type { ModelStepData } from '../src/tools/types';
 import { createAccount, waitForRun, type TestAccount } from './helpers/api';
 import { startStack, type TestStack } from './helpers/stack';
+import { TcpProxy } from './helpers/tcp-proxy';
 import { applyStepEvent, EMPTY_TIMELINE, MAX_SHOWN, mergeSteps } from '../packages/console/src/timeline';
 
 // The console's sources import the SDK by its package name (its built ESM); tests load its TypeScript.
@@ -21,10 +22,12 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.join(__dirname, 'artifacts');
 interface BrowserGlobals {
-  document: { querySelector(selector: string): { textContent: string | null } | null; querySelectorAll(selector: string): ArrayLike<unknown> };
+  document: { querySelector(selector: string): { textContent: string | null } | null; documentElement: { scrollWidth: number } };
   pwned?: unknown;
 }
 const HOSTILE = '<script>globalThis.pwned = 1</script><img src=x onerror="globalThis.pwned = 2">';
+/** A line with no break: it must not widen the page. */
+const LONG_LINE = 'y'.repeat(400);
 
 let stack: TestStack;
 let browser: Browser;
@@ -41,15 +44,15 @@ afterAll(async () => {
 
 const sdkFor = (account: TestAccount) => new Runway({ baseUrl: stack.baseUrl, apiKey: account.apiKey });
 
-async function openRunPage(account: TestAccount, runId: string): Promise<Page> {
+async function openRunPage(account: TestAccount, runId: string, baseUrl = stack.baseUrl): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.log(`console page error: ${err.message}`));
-  await page.goto(`${stack.baseUrl}/console/`);
+  await page.goto(`${baseUrl}/console/`);
   await page.getByLabel('API key').fill(account.apiKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Runs' }).waitFor();
-  await page.goto(`${stack.baseUrl}/console/#/runs/${runId}`);
+  await page.goto(`${baseUrl}/console/#/runs/${runId}`);
   await page.getByRole('heading', { name: `Run ${runId}` }).waitFor();
   return page;
 }
@@ -72,7 +75,7 @@ async function recordTranscript(runId: string): Promise<void> {
   await delta('I will read the notes.');
   await finishModelStep(db, runId, 0, modelTurn('I will read the notes.', calls, { inputTokens: 120, outputTokens: 17 }, 9));
   await beginToolStep(db, runId, 1, { callId: 'call_read', name: 'read_file', arguments: calls[0]!.arguments, turn: 0 });
-  await finishToolStep(db, runId, 1, { result: `line one\n${HOSTILE}`, truncated: true, sandboxMs: 0, durationMs: 1500, cost: 0 });
+  await finishToolStep(db, runId, 1, { result: `line one\n${HOSTILE}\n${LONG_LINE}`, truncated: true, sandboxMs: 0, durationMs: 1500, cost: 0 });
   await beginToolStep(db, runId, 2, { callId: 'call_run', name: 'run_command', arguments: calls[1]!.arguments, turn: 0 });
   await finishToolStep(db, runId, 2, { result: 'FAIL 2 tests', truncated: false, error: 'the command exited with status 2', sandboxMs: 40, durationMs: 40, cost: 1 });
   await beginModelStep(db, runId, 3, 1);
@@ -109,7 +112,7 @@ test('a finished agent run: its model turns and tool calls, filled from its step
   expect(await read.locator('.timeline-name').textContent()).toBe('read_file');
   expect(await read.textContent()).toContain('1.5 s');
   expect(await read.locator('pre').first().textContent()).toBe('{\n  "path": "notes/todo.txt"\n}');
-  expect(await read.locator('pre').last().textContent()).toBe(`line one\n${HOSTILE}`);
+  expect(await read.locator('pre').last().textContent()).toBe(`line one\n${HOSTILE}\n${LONG_LINE}`);
   expect(await read.locator('.timeline-truncated').textContent()).toBe('truncated');
   expect(await page.locator('[data-testid=timeline] script, [data-testid=timeline] img').count()).toBe(0);
   expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).pwned)).toBeUndefined();
@@ -122,6 +125,10 @@ test('a finished agent run: its model turns and tool calls, filled from its step
   expect(await failed.locator('.timeline-truncated').count()).toBe(0);
   expect(await stepAt(page, 3).textContent()).toContain('200 in / 3 out tokens');
   await page.screenshot({ path: path.join(ARTIFACTS, 'run-agent-timeline.png'), fullPage: true });
+  // On a phone the timeline fits the screen's width (long lines wrap or scroll inside their box).
+  await page.setViewportSize({ width: 375, height: 800 });
+  expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'run-agent-timeline-narrow.png'), fullPage: true });
   await page.context().close();
 });
 
@@ -181,6 +188,43 @@ test('a running agent run\'s timeline follows its events live; the output is the
   expect(run.status).toBe('succeeded');
   expect(run.output.startsWith('Two files.')).toBe(true);
   await page.waitForFunction((out) => (globalThis as unknown as BrowserGlobals).document.querySelector('[data-testid=output]')?.textContent === out, run.output);
+  await page.context().close();
+});
+
+test('after a dropped connection the timeline catches up: the steps are read again on resume', async () => {
+  const account = await createAccount(stack, 100_000);
+  const rw = sdkFor(account);
+  // The browser reaches the API through a proxy the test cuts, as a network drop would.
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: Number(new URL(stack.baseUrl).port) });
+  await proxy.start();
+  await stack.stopWorker();
+  let id = '';
+  let page!: Page;
+  try {
+    ({ id } = await rw.runs.create({ prompt: 'resume me', maxTokens: 20 }));
+    page = await openRunPage(account, id, `http://127.0.0.1:${proxy.port}`);
+    const db = stack.db;
+    await beginModelStep(db, id, 0, 1);
+    await stepAt(page, 0).waitFor();
+    const stepReads: string[] = [];
+    page.on('request', (req) => {
+      if (req.url().includes(`/v1/runs/${id}/steps`)) stepReads.push(req.url());
+    });
+    await proxy.cut();
+    await page.locator('.status-line', { hasText: 'reconnecting…' }).waitFor();
+    await finishModelStep(db, id, 0, modelTurn('', [{ id: 'c1', name: 'search', arguments: '{"q":"x"}' }], { inputTokens: 8, outputTokens: 2 }, 1));
+    await beginToolStep(db, id, 1, { callId: 'c1', name: 'search', arguments: '{"q":"x"}', turn: 0 });
+    await finishToolStep(db, id, 1, { result: 'one hit', truncated: false, sandboxMs: 0, durationMs: 5, cost: 0 });
+    await proxy.restore();
+    await stepAt(page, 1).locator('pre', { hasText: 'one hit' }).waitFor({ timeout: 20_000 });
+    await stepAt(page, 0).locator('text=8 in / 2 out tokens').waitFor();
+    expect(await page.locator('.status-line', { hasText: 'reconnecting…' }).count()).toBe(0);
+    expect(stepReads.length).toBeGreaterThan(0);
+  } finally {
+    await stack.startWorker();
+    await proxy.cut();
+  }
+  await waitForRun(stack, account, id);
   await page.context().close();
 });
 

@@ -143,16 +143,20 @@ export function useRunStream(rw: Runway, runId: string | null, onSettled: (run: 
       if (steps.length > 0) setLive((l) => ({ ...l, timeline: mergeSteps(l.timeline, steps) }));
     });
     let hasSteps = agent;
+    /** A resumed stream: the steps are read again once it brings an event (the connection is back). */
+    let resumed = false;
     if (hasSteps) refreshSteps();
     const follow = async () => {
       const onReconnect = () => {
         setLive((l) => ({ ...l, reconnecting: true }));
+        resumed = true;
         if (hasSteps) refreshSteps();
       };
       for await (const event of rw.runs.stream(runId, { signal: controller.signal, onReconnect })) {
         setLive((l) => ({ ...applyEvent(l, event), reconnecting: false }));
         hasSteps ||= event.type === 'step';
-        if (hasSteps && STEP_NEWS.has(event.type)) refreshSteps();
+        if (hasSteps && (resumed || STEP_NEWS.has(event.type))) refreshSteps();
+        resumed = false;
       }
       onSettled(await settledRun(rw, runId, controller.signal));
     };
