@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Runway, RunwayError, isTerminal, runStatuses, textOf, verifyWebhook, type RunwayEvent } from '../packages/client/src/index';
 import { buildOpenApiDocument } from '../src/api/openapi';
+import { beginModelStep, beginToolStep, finishModelStep } from '../src/db/run-steps';
 import { createAccount, expectLedgerConsistent, ledgerOf, type TestAccount } from './helpers/api';
 import { spawnPlatformProcess, stackEnv, type PlatformProcess } from './helpers/processes';
 import { startStack, type TestStack } from './helpers/stack';
@@ -114,6 +115,27 @@ test('a create whose first attempt times out after the server admitted it is sti
   await rw.runs.wait(run.id);
   expect((await collect(rw.runs.list())).map((r) => r.id)).toEqual([run.id]);
   expect((await ledgerOf(stack, account)).filter((e) => e.kind === 'reserve')).toHaveLength(1);
+});
+
+test('runs.steps: a plain run has none; a transcript as the agent loop writes it, one page or every step', async () => {
+  const rw = clientFor(await createAccount(stack, 10_000));
+  const run = await rw.runs.wait((await rw.runs.create({ prompt: 'no tools', maxTokens: 5 })).id);
+  expect(await rw.runs.steps(run.id)).toEqual({ data: [], nextCursor: null });
+  // No tool executor is needed: the steps are written as the agent loop writes them.
+  for (let turn = 0; turn < 3; turn++) {
+    const index = turn * 2;
+    await beginModelStep(stack.db, run.id, index, 1);
+    await finishModelStep(stack.db, run.id, index, { text: `turn ${turn}`, toolCalls: [], usage: { inputTokens: 3, outputTokens: 1 }, cost: 1, attempt: 1 });
+    await beginToolStep(stack.db, run.id, index + 1, { callId: `c${turn}`, name: 'read_file', arguments: '{}', turn: index });
+  }
+  const first = await rw.runs.steps(run.id, { limit: 4 });
+  expect(first.data.map((s) => `${s.index}:${s.kind}`)).toEqual(['0:model', '1:tool', '2:model', '3:tool']);
+  expect(first.data[0]).toMatchObject({ kind: 'model', text: 'turn 0', usage: { inputTokens: 3, outputTokens: 1 }, cost: 1 });
+  expect(first.data[1]).toMatchObject({ kind: 'tool', callId: 'c0', result: null, finishedAt: null });
+  const rest = await rw.runs.steps(run.id, { limit: 4, cursor: first.nextCursor ?? undefined });
+  expect(rest.data.map((s) => s.index)).toEqual([4, 5]);
+  expect(rest.nextCursor).toBeNull();
+  expect((await collect(rw.runs.steps(run.id, { limit: 2 }))).map((s) => s.index)).toEqual([0, 1, 2, 3, 4, 5]);
 });
 
 describe('a stream', () => {

@@ -24,6 +24,8 @@ export type RunStatus = Run['status'];
 export type SessionStatus = Session['status'];
 export type Account = Schemas['Account'];
 export type LedgerEntry = Schemas['LedgerEntry'];
+/** One step of an agent run's transcript: a model turn or a tool call (`kind`). */
+export type RunStep = Schemas['RunStep'];
 
 /** The JSON body of an operation's 202 answer, as the OpenAPI document declares it. */
 type Accepted<Path extends keyof paths, Method extends 'post' | 'delete'> = paths[Path][Method] extends {
@@ -32,7 +34,8 @@ type Accepted<Path extends keyof paths, Method extends 'post' | 'delete'> = path
   ? Body
   : never;
 
-interface Page<T> {
+/** One page of a list: `nextCursor` asks for the next one (null: this is the last). */
+export interface Page<T> {
   data: T[];
   nextCursor: string | null;
 }
@@ -60,13 +63,36 @@ export function isTerminal(status: RunStatus): boolean {
 const enc = encodeURIComponent;
 
 /** Every item of a list, page by page (follows `nextCursor`). */
-async function* pages<T>(http: Http, path: string, query: Record<string, string | number | undefined>): AsyncGenerator<T> {
-  let cursor: string | undefined;
+async function* pages<T>(http: Http, path: string, query: Record<string, string | number | undefined>, from?: string): AsyncGenerator<T> {
+  let cursor = from;
   do {
     const page = await http.call<Page<T>>('GET', path, { query: { ...query, cursor }, retry: 'safe' });
     yield* page.data;
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
+}
+
+/**
+ * A paged list that is both one page and every item: `await` it for the page asked for (one call),
+ * or iterate it with `for await` for every item from there on, page by page. Each use makes its
+ * own calls; nothing is fetched until it is awaited or iterated.
+ */
+export class PagedList<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
+  constructor(
+    private readonly http: Http,
+    private readonly path: string,
+    private readonly query: { limit?: number; cursor?: string },
+  ) {}
+
+  // A thenable on purpose: `await runs.steps(id)` is the page, like a promise of it.
+  then<A = Page<T>, B = never>(onFulfilled?: ((page: Page<T>) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.http.call<Page<T>>('GET', this.path, { query: this.query, retry: 'safe' }).then(onFulfilled, onRejected);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    const { cursor, ...query } = this.query;
+    return pages<T>(this.http, this.path, query, cursor);
+  }
 }
 
 class Runs {
@@ -84,6 +110,14 @@ class Runs {
 
   list(query: { status?: RunStatus; user?: string; sessionId?: string; limit?: number } = {}): AsyncGenerator<Run> {
     return pages<Run>(this.http, '/v1/runs', query);
+  }
+
+  /**
+   * An agent run's transcript, oldest first (a plain run has none): `await` it for one page
+   * (`limit`, default 50; `cursor`: a page's `nextCursor`), or `for await` it for every step.
+   */
+  steps(id: string, query: { limit?: number; cursor?: string } = {}): PagedList<RunStep> {
+    return new PagedList<RunStep>(this.http, `/v1/runs/${enc(id)}/steps`, query);
   }
 
   /** Stopping twice is harmless (202 again while stopping), so a stop is retried. */

@@ -84,12 +84,38 @@ async function* eventsOf(res: Response): AsyncGenerator<RunwayEvent> {
   }
 }
 
-/** A run's text from its events, with the reset rule applied (a `reset` discards what came before). */
+/** The data of the run events the SDK knows the shape of, by event type. */
+export interface RunEventData {
+  /** Output text as it is generated. */
+  delta: { text: string };
+  /** The output so far is void: a retried attempt starts it over. */
+  reset: { attempt: number; reason: string };
+  /** An agent run's step begins: a model turn (whose text starts the output over) or a tool call. */
+  step: { index: number; kind: 'model' | 'tool' };
+  /** A tool call the model asked for (right after its `step`); `arguments` is the model's JSON text. */
+  tool_call: { callId: string; name: string; arguments: string };
+  /** A tool call's outcome, as the model is told it: bounded (`truncated` when cut); `error` when the call failed. */
+  tool_result: { callId: string; result: string; truncated: boolean; error?: string };
+}
+
+/** A run event of a known type, its data typed. */
+export type RunEventOf<T extends keyof RunEventData> = RunwayEvent & { type: T; data: RunEventData[T] };
+
+/** Narrows an event to a known type: `if (isEvent(e, 'tool_call')) e.data.name`. */
+export function isEvent<T extends keyof RunEventData>(event: RunwayEvent, type: T): event is RunEventOf<T> {
+  return event.type === type;
+}
+
+/**
+ * A run's output from its events, by the server's rule: the text of the `delta` events after the
+ * last `reset` (a retried attempt) or, in an agent run, after the last model turn's `step` (the
+ * output is the final answer; earlier turns' text is in their steps).
+ */
 export function textOf(events: Iterable<RunwayEvent>): string {
   let text = '';
   for (const e of events) {
-    if (e.type === 'reset') text = '';
-    if (e.type === 'delta') text += (e.data as { text: string }).text;
+    if (isEvent(e, 'reset') || (isEvent(e, 'step') && e.data.kind === 'model')) text = '';
+    if (isEvent(e, 'delta')) text += e.data.text;
   }
   return text;
 }

@@ -6,6 +6,10 @@ import { useAction } from '../hooks';
 import { hrefOf, navigate } from '../route';
 import { useRunStream, type LiveRun } from '../run-stream';
 import { costOf, Empty, ErrorNote, Loading, Page, StatusBadge, Time } from '../ui';
+import { RunTimeline } from './RunTimeline';
+
+/** An agent run (it has tools), or a run that recorded steps all the same. */
+const isAgentRun = (run: Run) => run.tools !== null || run.steps > 0;
 
 function Steps({ steps }: { steps: LiveRun['steps'] }) {
   if (steps.length === 0) return null;
@@ -41,6 +45,16 @@ function Facts({ run, live }: { run: Run; live: LiveRun }) {
       <dd>
         {costOf(run)} (estimate {run.cost.estimate}, refunded {run.cost.refunded})
       </dd>
+      {run.tools !== null ? (
+        <>
+          <dt>Tools</dt>
+          <dd>{run.tools.map((t) => (t.type === 'workspace' ? t.name : t.url)).join(', ')}</dd>
+          <dt>Steps</dt>
+          <dd>
+            {run.steps} (at most {run.maxSteps ?? '—'} model turns)
+          </dd>
+        </>
+      ) : null}
       {run.sessionId ? (
         <>
           <dt>Session</dt>
@@ -84,7 +98,7 @@ function Controls({ run, status }: { run: Run; status: RunStatus }) {
   );
 }
 
-/** One run: its output as it is generated, status, progress steps, usage, cost and error. */
+/** One run: its output as it is generated, status, progress steps, an agent run's timeline, usage, cost and error. */
 export function RunPage({ id }: { id: string }) {
   const { rw, signOut } = useConsole();
   const [run, setRun] = useState<Run | undefined>(undefined);
@@ -94,7 +108,7 @@ export function RunPage({ id }: { id: string }) {
     setLoadError(undefined);
     rw.runs.get(id).then(setRun, setLoadError);
   }, [rw, id]);
-  const { live, error: streamError } = useRunStream(rw, run ? id : null, setRun);
+  const { live, error: streamError } = useRunStream(rw, run ? id : null, setRun, run ? isAgentRun(run) : false);
   if (isNotFound(loadError)) {
     return (
       <Page title="Run not found">
@@ -115,6 +129,7 @@ export function RunPage({ id }: { id: string }) {
       <Steps steps={live.steps} />
       <h2>Prompt</h2>
       <pre class="prompt">{run.prompt}</pre>
+      {isAgentRun(run) || live.timeline.steps.length > 0 ? <RunTimeline timeline={live.timeline} /> : null}
       <h2 id="output-title">Output</h2>
       <pre class="output" aria-live="polite" aria-labelledby="output-title" data-testid="output">
         {text}
