@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { newResult, type Bench, type BenchContext } from '../lib/bench';
+import { createRun, getRun } from '../lib/api-client';
+import { runPool } from '../lib/concurrency';
+import { CpuMeter, type CpuReport } from '../lib/cpu-meter';
+import { waitForRunsToDrain } from '../lib/drain';
+import { createBenchAccount, type BenchAccount } from '../lib/fixtures';
+import { historyProfile } from '../lib/history-profile';
+import type { BenchResult } from '../lib/results';
+import { waitForRunWorkflow } from '../lib/run-workflow';
+import { BENCH_AGENT_MODEL, type BenchStack } from '../lib/stack';
+import { summarize } from '../lib/stats';
+import { formatTable } from '../lib/table';
+import { NOOP_ACTIVITIES_WORKFLOW } from '../worker/definitions';
+import type { FakeBehaviour, RecordedMessage } from '../../test/helpers/fake-openai';
+
+/**
+ * The run: TOOL_TURNS model turns that each call one tool, each call its own tool step, then a
+ * final model turn that answers. That is the issue's "20-step run" (10 turns + 10 tool calls)
+ * plus the answer, so STEPS = 21 steps recorded; the floor runs as many no-op activities.
+ */
+const TOOL_TURNS = 10;
+const STEPS = 2 * TOOL_TURNS + 1;
+/**
+ * A run offers tools only through a workspace (git, sandbox) or an MCP server; this one's is on
+ * a loopback address, which the platform's address policy refuses before any connection, so its
+ * listing records an error at once and the run offers nothing. The model then calls a tool that
+ * does not exist: each tool step is a full durable step (activity, step row, events) whose
+ * result, an error the model sees, is known at once, so the step is platform overhead only.
+ */
+const MCP_URL = 'https://127.0.0.1:9/mcp';
+const MISSING_TOOL = 'bench_no_such_tool';
+/** Own processes: what each side runs besides Temporal (and, for Runway, PostgreSQL). */
+const PLATFORM_OWN = ['api', 'worker'];
+const FLOOR_OWN = ['bench-worker'];
+const SERVERS = ['temporal', 'postgres'];
+const TARGET_RATIO = 1.5;
+
+interface Mode {
+  name: string;
+  runs: number;
+  concurrency: number;
+}
+
+interface Phase {
+  /** Start to completion of each run or workflow, ms. */
+  latencies: number[];
+  cpu: CpuReport;
+}
+
+/** Per step: wall (median run latency / steps) and CPU (the phase's CPU / all steps). */
+interface PerStep {
+  wallMs: number;
+  cpuOwnMs: number;
+  cpuAllMs: number;
+}
+
+/** Every request of a bench run: a tool call for the first TOOL_TURNS turns, then the answer. */
+function scriptedTurn(body: { messages: RecordedMessage[] }): FakeBehaviour {
+  const turn = body.messages.filter((m) => m.role === 'assistant').length;
+  if (turn >= TOOL_TURNS) return { kind: 'stream', tokens: ['done'] };
+  return { kind: 'stream', tokens: ['calling'], toolCalls: [{ id: `c${turn}`, name: MISSING_TOOL, arguments: '{}' }] };
+}
+
+async function measure(stack: BenchStack, mode: Mode, one: (i: number) => Promise<void>): Promise<Phase> {
+  const latencies: number[] = [];
+  const meter = new CpuMeter(stack.processes);
+  await meter.start();
+  await runPool(mode.runs, mode.concurrency, async (i) => {
+    const started = performance.now();
+    await one(i);
+    latencies.push(performance.now() - started);
+  });
+  return { latencies, cpu: await meter.stop() };
+}
+
+function perStep(phase: Phase, runs: number, own: string[]): PerStep {
+  const sum = (names: string[]) => names.reduce((s, n) => s + (phase.cpu.byComponent[n] ?? 0), 0);
+  const steps = runs * STEPS;
+  return {
+    wallMs: summarize(phase.latencies).p50 / STEPS,
+    cpuOwnMs: sum(own) / steps,
+    cpuAllMs: sum([...own, ...SERVERS]) / steps,
+  };
+}
+
+/** Every run succeeded with exactly STEPS steps, its tool steps all recorded the missing tool's error. */
+async function checkRuns(stack: BenchStack, account: BenchAccount, runIds: string[]): Promise<void> {
+  for (const id of runIds) {
+    const run = await getRun(stack.api.baseUrl, account.apiKey, id);
+    if (run.status !== 'succeeded' || run.steps !== STEPS) throw new Error(`run ${id} ended ${String(run.status)} with ${String(run.steps)} steps, not succeeded with ${STEPS}`);
+  }
+  const tools = await stack.db
+    .selectFrom('run_steps')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('run_id', 'in', runIds)
+    .where('kind', '=', 'tool')
+    .where(sql<boolean>`data->>'error' IS NOT NULL`)
+    .executeTakeFirstOrThrow();
+  if (Number(tools.n) !== runIds.length * TOOL_TURNS) throw new Error(`expected ${runIds.length * TOOL_TURNS} tool steps with an error result, found ${tools.n}`);
+}
+
+/** Where a run's time goes, from its step rows (the database's clock): in steps, between them, before and after. */
+async function stages(stack: BenchStack, runIds: string[]): Promise<BenchResult['stages']> {
+  const steps = await stack.db.selectFrom('run_steps').select(['run_id', 'index', 'kind', 'started_at', 'finished_at']).where('run_id', 'in', runIds).orderBy('run_id').orderBy('index').execute();
+  const runs = await stack.db.selectFrom('runs').select(['id', 'created_at', 'completed_at']).where('id', 'in', runIds).execute();
+  const inModel: number[] = [];
+  const inTool: number[] = [];
+  const between: number[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
+  const ms = (a: Date | null | undefined, b: Date | null | undefined) => (a && b ? new Date(b).getTime() - new Date(a).getTime() : Number.NaN);
+  for (const run of runs) {
+    const own = steps.filter((s) => s.run_id === run.id);
+    own.forEach((s, i) => {
+      (s.kind === 'model' ? inModel : inTool).push(ms(s.started_at, s.finished_at));
+      const next = own[i + 1];
+      if (next) between.push(ms(s.finished_at, next.started_at));
+    });
+    before.push(ms(run.created_at, own[0]?.started_at));
+    after.push(ms(own[own.length - 1]?.finished_at, run.completed_at));
+  }
+  const ok = (v: number[]) => summarize(v.filter(Number.isFinite));
+  return {
+    'admitted → first step begun': ok(before),
+    'model step, row begun → finished': ok(inModel),
+    'tool step, row begun → finished': ok(inTool),
+    'between steps (finished → next begun)': ok(between),
+    'last step finished → run completed': ok(after),
+  };
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+const fmt = (v: number) => v.toFixed(2);
+
+/**
+ * Platform overhead per step of an agent run, against a model and tools that answer at once, and
+ * the floor: a bare Temporal workflow calling as many no-op activities, one after another, on a
+ * plain worker, in the same Temporal server, measured the same way in the same bench.
+ */
+export const agentBench: Bench = {
+  name: 'agent',
+  title: 'Agent runs: platform overhead per step',
+  needs: { platformWorkerDelayMs: 0, benchWorker: true, fakeModel: true },
+  async run({ stack, smoke, log }: BenchContext) {
+    const model = stack.model;
+    if (!model) throw new Error('the agent bench needs the fake model server');
+    const warmup = smoke ? 1 : 3;
+    const modes: Mode[] = smoke
+      ? [{ name: 'one at a time', runs: 2, concurrency: 1 }]
+      : [
+          { name: 'one at a time', runs: 10, concurrency: 1 },
+          { name: '10 at once', runs: 20, concurrency: 10 },
+        ];
+    const result = newResult(agentBench, smoke, {
+      steps: STEPS,
+      toolTurns: TOOL_TURNS,
+      floorActivities: STEPS,
+      warmup,
+      modes: modes.map((m) => `${m.runs} runs, ${m.concurrency} at a time`).join('; '),
+      tool: `${MISSING_TOOL} (not offered: an error result at once)`,
+    });
+    const account = await createBenchAccount(stack.db, 'agent');
+    const tag = randomBytes(4).toString('hex');
+    const removeScript = model.respond(scriptedTurn);
+    let n = 0;
+    const runIds: string[] = [];
+    let lastFloorId = '';
+
+    const floorOnce = async () => {
+      const handle = await stack.temporal.workflow.start(NOOP_ACTIVITIES_WORKFLOW, {
+        taskQueue: stack.benchTaskQueue,
+        workflowId: `bench-${tag}-agent-floor-${n++}`,
+        args: [{ activities: STEPS, local: 0 }],
+      });
+      await handle.result();
+      lastFloorId = handle.workflowId;
+    };
+    const platformOnce = async () => {
+      const body = { prompt: `bench agent run ${n++}`, model: BENCH_AGENT_MODEL, maxTokens: 16, maxSteps: TOOL_TURNS + 1, tools: [{ type: 'mcp', url: MCP_URL }] };
+      const runId = await createRun(stack.api.baseUrl, account.apiKey, body);
+      await waitForRunWorkflow(stack.temporal, runId);
+      runIds.push(runId);
+    };
+
+    try {
+      log(`agent: warming up (${warmup} runs and ${warmup} floor workflows)`);
+      await runPool(warmup, 1, floorOnce);
+      await runPool(warmup, 1, platformOnce);
+      await checkRuns(stack, account, runIds);
+      runIds.length = 0;
+
+      const rows: string[][] = [];
+      for (const mode of modes) {
+        log(`agent: ${mode.name}: ${mode.runs} floor workflows, then ${mode.runs} agent runs`);
+        const floorPhase = await measure(stack, mode, floorOnce);
+        await sleep(500); // let the floor's last workflow tasks settle
+        const first = runIds.length;
+        const platformPhase = await measure(stack, mode, platformOnce);
+        const measured = runIds.slice(first);
+        await checkRuns(stack, account, measured);
+        Object.assign(result.stages, prefixed(mode.name, await stages(stack, measured)));
+        rows.push(...record(result, mode, floorPhase, platformPhase));
+        await waitForRunsToDrain(stack.db, undefined, log);
+      }
+      log(`agent: per step, ${STEPS} steps a run (median run latency / ${STEPS}; CPU of the phase / all its steps)\n${formatTable(['mode', 'figure', 'Runway', 'floor', 'ratio', `≤ ${TARGET_RATIO}`], rows)}`);
+      await profileHistories(stack, result, lastFloorId, runIds[runIds.length - 1]);
+    } finally {
+      removeScript();
+    }
+    result.notes.push(
+      `a run: ${TOOL_TURNS} model turns calling one tool each, ${TOOL_TURNS} tool steps, a final answering turn = ${STEPS} steps; the floor: a bare workflow running ${STEPS} no-op activities in sequence on a plain worker (bench/worker), same Temporal server`,
+      `the model (fake OpenAI server in the bench process) answers at once; the tool (${MISSING_TOOL}) is not offered (its MCP server at ${MCP_URL} is refused by the address policy), so each tool step records an error result at once`,
+      `Runway wall: POST /v1/runs → run workflow completed (admission, start, reserve, MCP listing, ${STEPS} steps, settle), per step; floor wall: workflow start → result, per step`,
+      `CPU "own": Runway = ${PLATFORM_OWN.join(' + ')} processes, floor = ${FLOOR_OWN.join(' + ')}; "with servers" adds ${SERVERS.join(' + ')} to both (the floor uses no database)`,
+      ...Object.entries(result.cpu).map(([name, c]) => `${name}: machine ${Math.round(c.machineUtilization * 100)}% busy, other processes used ${c.otherMs} CPU ms`),
+    );
+    return result;
+  },
+};
+
+/** Records one mode's figures and targets; returns its rows of the summary table. */
+function record(result: BenchResult, mode: Mode, floorPhase: Phase, platformPhase: Phase): string[][] {
+  const floor = perStep(floorPhase, mode.runs, FLOOR_OWN);
+  const platform = perStep(platformPhase, mode.runs, PLATFORM_OWN);
+  result.cpu[`${mode.name}: floor`] = floorPhase.cpu;
+  result.cpu[`${mode.name}: Runway`] = platformPhase.cpu;
+  result.latency[`${mode.name}: floor workflow, start → result`] = summarize(floorPhase.latencies);
+  result.latency[`${mode.name}: agent run, POST → completed`] = summarize(platformPhase.latencies);
+  const figures: [string, keyof PerStep][] = [
+    ['wall ms/step', 'wallMs'],
+    ['CPU ms/step, own processes', 'cpuOwnMs'],
+    ['CPU ms/step, with Temporal + PostgreSQL', 'cpuAllMs'],
+  ];
+  const rows: string[][] = [];
+  for (const [label, key] of figures) {
+    const ratio = platform[key] / floor[key];
+    result.values[`${mode.name}: Runway ${label}`] = round(platform[key]);
+    result.values[`${mode.name}: floor ${label}`] = round(floor[key]);
+    result.values[`${mode.name}: ratio ${label}`] = round(ratio);
+    const targeted = key !== 'cpuAllMs';
+    if (targeted) {
+      result.targets.push({
+        name: `${mode.name}: ${label}`,
+        target: `≤ ${TARGET_RATIO} × floor`,
+        measured: `${ratio.toFixed(2)} (${fmt(platform[key])} vs ${fmt(floor[key])})`,
+        met: ratio <= TARGET_RATIO,
+      });
+    }
+    rows.push([mode.name, label, fmt(platform[key]), fmt(floor[key]), ratio.toFixed(2), targeted ? (ratio <= TARGET_RATIO ? 'yes' : 'NO') : '(info)']);
+  }
+  return rows;
+}
+
+function prefixed<T>(prefix: string, entries: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(entries).map(([k, v]) => [`${prefix}: ${k}`, v]));
+}
+
+/** What one execution of each wrote to Temporal's history. */
+async function profileHistories(stack: BenchStack, result: BenchResult, floorId: string, runId: string | undefined): Promise<void> {
+  for (const [name, id] of [
+    ['floor workflow', floorId],
+    ['agent run', runId],
+  ] as const) {
+    if (!id) continue;
+    const { sequence, ...counts } = await historyProfile(stack.temporal, id);
+    for (const [key, value] of Object.entries(counts)) result.values[`${name} history: ${key}`] = value;
+    result.notes.push(`${name} history: ${sequence.join(' ')}`);
+  }
+}
