@@ -5,6 +5,7 @@ import { newResult, type Bench, type BenchContext } from '../lib/bench';
 import { createRun, getRun } from '../lib/api-client';
 import { runPool } from '../lib/concurrency';
 import { CpuMeter, type CpuReport } from '../lib/cpu-meter';
+import { threadCpuMs } from '../lib/proc-stats';
 import { waitForRunsToDrain } from '../lib/drain';
 import { createBenchAccount, type BenchAccount } from '../lib/fixtures';
 import { historyProfile } from '../lib/history-profile';
@@ -48,6 +49,15 @@ interface Phase {
   /** Start to completion of each run or workflow, ms. */
   latencies: number[];
   cpu: CpuReport;
+  /** CPU ms by thread name of the side's worker process (where a worker's CPU goes). */
+  workerThreads: Record<string, number>;
+  /** PostgreSQL transactions committed and rows written in the bench's database during the phase. */
+  database: DatabaseActivity;
+}
+
+interface DatabaseActivity {
+  commits: number;
+  rowsWritten: number;
 }
 
 /** Per step: wall (median run latency / steps) and CPU (the phase's CPU / all steps). */
@@ -64,8 +74,11 @@ function scriptedTurn(body: { messages: RecordedMessage[] }): FakeBehaviour {
   return { kind: 'stream', tokens: ['calling'], toolCalls: [{ id: `c${turn}`, name: MISSING_TOOL, arguments: '{}' }] };
 }
 
-async function measure(stack: BenchStack, mode: Mode, one: (i: number) => Promise<void>): Promise<Phase> {
+async function measure(stack: BenchStack, mode: Mode, worker: string, one: (i: number) => Promise<void>): Promise<Phase> {
   const latencies: number[] = [];
+  const pid = (await stack.processes())[worker]?.[0];
+  const threadsBefore = pid ? threadCpuMs(pid) : new Map();
+  const databaseBefore = await databaseActivity(stack);
   const meter = new CpuMeter(stack.processes);
   await meter.start();
   await runPool(mode.runs, mode.concurrency, async (i) => {
@@ -73,7 +86,34 @@ async function measure(stack: BenchStack, mode: Mode, one: (i: number) => Promis
     await one(i);
     latencies.push(performance.now() - started);
   });
-  return { latencies, cpu: await meter.stop() };
+  const cpu = await meter.stop();
+  const workerThreads = pid ? byThreadName(pid, threadsBefore, threadCpuMs(pid)) : {};
+  // PostgreSQL publishes a backend's counters within a second of its transactions.
+  await sleep(1500);
+  const databaseAfter = await databaseActivity(stack);
+  const database = { commits: databaseAfter.commits - databaseBefore.commits, rowsWritten: databaseAfter.rowsWritten - databaseBefore.rowsWritten };
+  return { latencies, cpu, workerThreads, database };
+}
+
+/**
+ * CPU ms each thread name used between two readings (threads started in between count from 0).
+ * Threads Node starts inherit its name, so the main thread (tid = pid) is told apart from the
+ * other `node` threads (the workflow worker threads and V8's helpers).
+ */
+function byThreadName(pid: number, before: Map<number, { ms: number }>, after: Map<number, { name: string; ms: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [tid, { name, ms }] of after) {
+    const label = tid === pid ? 'main thread' : name === 'node' ? 'other node threads' : name;
+    out[label] = (out[label] ?? 0) + ms - (before.get(tid)?.ms ?? 0);
+  }
+  return out;
+}
+
+async function databaseActivity(stack: BenchStack): Promise<DatabaseActivity> {
+  const { rows } = await sql<{ commits: string; written: string }>`
+    SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS written
+    FROM pg_stat_database WHERE datname = current_database()`.execute(stack.db);
+  return { commits: Number(rows[0]?.commits ?? 0), rowsWritten: Number(rows[0]?.written ?? 0) };
 }
 
 function perStep(phase: Phase, runs: number, own: string[]): PerStep {
@@ -195,10 +235,10 @@ export const agentBench: Bench = {
       const rows: string[][] = [];
       for (const mode of modes) {
         log(`agent: ${mode.name}: ${mode.runs} floor workflows, then ${mode.runs} agent runs`);
-        const floorPhase = await measure(stack, mode, floorOnce);
+        const floorPhase = await measure(stack, mode, 'bench-worker', floorOnce);
         await sleep(500); // let the floor's last workflow tasks settle
         const first = runIds.length;
-        const platformPhase = await measure(stack, mode, platformOnce);
+        const platformPhase = await measure(stack, mode, 'worker', platformOnce);
         const measured = runIds.slice(first);
         await checkRuns(stack, account, measured);
         Object.assign(result.stages, prefixed(mode.name, await stages(stack, measured)));
@@ -250,6 +290,13 @@ function record(result: BenchResult, mode: Mode, floorPhase: Phase, platformPhas
       });
     }
     rows.push([mode.name, label, fmt(platform[key]), fmt(floor[key]), ratio.toFixed(2), targeted ? (ratio <= TARGET_RATIO ? 'yes' : 'NO') : '(info)']);
+  }
+  const steps = mode.runs * STEPS;
+  result.values[`${mode.name}: Runway PostgreSQL commits per step`] = round(platformPhase.database.commits / steps);
+  result.values[`${mode.name}: Runway PostgreSQL rows written per step`] = round(platformPhase.database.rowsWritten / steps);
+  for (const [side, phase] of [['Runway worker', platformPhase], ['floor worker', floorPhase]] as const) {
+    const threads = Object.entries(phase.workerThreads).filter(([, ms]) => ms > 0).sort(([, a], [, b]) => b - a);
+    result.notes.push(`${mode.name}: ${side} CPU ms per step by thread: ${threads.map(([name, ms]) => `${name} ${fmt(ms / steps)}`).join(', ')}`);
   }
   return rows;
 }

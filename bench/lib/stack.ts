@@ -10,6 +10,7 @@ import type { DevServer } from '../../src/temporal/dev-server';
 import { FakeOpenAi } from '../../test/helpers/fake-openai';
 import type { Cleanup } from './cleanup';
 import type { ProcessMap } from './cpu-meter';
+import { cpuProfileFlag } from './cpu-profile';
 import { createBenchDatabase } from './database';
 import { gcProbeEnv } from './gc-probe';
 import { startApi, startBenchWorker, startPlatformWorker, stopProcess, type PlatformProcess } from './processes';
@@ -89,7 +90,7 @@ export async function startBenchStack(
     BENCH_TASK_QUEUE: benchTaskQueue,
     ...(model ? { RUNWAY_OPENAI_BASE_URL: model.baseUrl, RUNWAY_PRICES: JSON.stringify({ [BENCH_AGENT_MODEL]: { input: 100, output: 1000 } }) } : {}),
   };
-  const profile = cpuProfileFlags(log);
+  const profile = cpuProfileFlags(workDir, log);
   if (profile) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${profile}`.trim();
 
   let platformWorker: { proc: PlatformProcess; delayMs: number } | undefined;
@@ -165,11 +166,11 @@ async function startFakeModel(cleanup: Cleanup): Promise<FakeOpenAi> {
  * BENCH_CPU_PROF=DIR: the API and worker processes write V8 CPU profiles to DIR when they stop
  * (open them in Chrome DevTools or speedscope), to find where a bench's time goes.
  */
-function cpuProfileFlags(log: (msg: string) => void): string {
+function cpuProfileFlags(workDir: string, log: (msg: string) => void): string {
   const dir = process.env.BENCH_CPU_PROF;
   if (!dir) return '';
   log(`the API and worker processes write CPU profiles to ${path.resolve(dir)} when they stop`);
-  return `--cpu-prof --cpu-prof-dir=${path.resolve(dir)}`;
+  return cpuProfileFlag(workDir, dir);
 }
 
 /** The API's NODE_OPTIONS carry the memory probe already: the profile flags are added to them. */
