@@ -11,7 +11,9 @@ import { createBenchAccount, type BenchAccount } from '../lib/fixtures';
 import { historyProfile } from '../lib/history-profile';
 import type { BenchResult } from '../lib/results';
 import { waitForRunWorkflow } from '../lib/run-workflow';
+import { MCP_NOOP_TOOL } from '../lib/mcp-server';
 import { BENCH_AGENT_MODEL, type BenchStack } from '../lib/stack';
+import { freePort } from '../../src/temporal/dev-server';
 import { summarize } from '../lib/stats';
 import { formatTable } from '../lib/table';
 import { NOOP_ACTIVITIES_WORKFLOW } from '../worker/definitions';
@@ -25,19 +27,29 @@ import type { FakeBehaviour, RecordedMessage } from '../../test/helpers/fake-ope
 const TOOL_TURNS = 10;
 const STEPS = 2 * TOOL_TURNS + 1;
 /**
- * A run offers tools only through a workspace (git, sandbox) or an MCP server; this one's is on
- * a loopback address, which the platform's address policy refuses before any connection, so its
- * listing records an error at once and the run offers nothing. The model then calls a tool that
- * does not exist: each tool step is a full durable step (activity, step row, events) whose
- * result, an error the model sees, is known at once, so the step is platform overhead only.
+ * A run offers tools only through a workspace (git, sandbox) or an MCP server. The measured run's
+ * MCP server is a closed port on 127.0.0.1, so its listing records an error at once and the run
+ * offers nothing; the model then calls a tool that does not exist. Each tool step is still a full
+ * durable step (activity, step row, events) whose result, an error the model sees, is known at
+ * once: the step is platform overhead only. A second, informative variant calls a real MCP
+ * server in the bench process whose tool answers at once (what an MCP call adds).
  */
-const MCP_URL = 'https://127.0.0.1:9/mcp';
 const MISSING_TOOL = 'bench_no_such_tool';
 /** Own processes: what each side runs besides Temporal (and, for Runway, PostgreSQL). */
 const PLATFORM_OWN = ['api', 'worker'];
 const FLOOR_OWN = ['bench-worker'];
 const SERVERS = ['temporal', 'postgres'];
 const TARGET_RATIO = 1.5;
+
+interface Variant {
+  name: string;
+  tool: string;
+  mcpUrl: string;
+  /** Whether its tool steps record an error (the missing tool) or a result. */
+  toolErrors: boolean;
+  /** The issue's target applies to it; the other variant is informative. */
+  targeted: boolean;
+}
 
 interface Mode {
   name: string;
@@ -51,8 +63,6 @@ interface Phase {
   cpu: CpuReport;
   /** CPU ms by thread name of the side's worker process (where a worker's CPU goes). */
   workerThreads: Record<string, number>;
-  /** PostgreSQL transactions committed and rows written in the bench's database during the phase. */
-  database: DatabaseActivity;
 }
 
 interface DatabaseActivity {
@@ -67,18 +77,22 @@ interface PerStep {
   cpuAllMs: number;
 }
 
-/** Every request of a bench run: a tool call for the first TOOL_TURNS turns, then the answer. */
+/**
+ * Every request of a bench run: a call of the tool its prompt names for the first TOOL_TURNS
+ * turns, then the answer.
+ */
 function scriptedTurn(body: { messages: RecordedMessage[] }): FakeBehaviour {
   const turn = body.messages.filter((m) => m.role === 'assistant').length;
   if (turn >= TOOL_TURNS) return { kind: 'stream', tokens: ['done'] };
-  return { kind: 'stream', tokens: ['calling'], toolCalls: [{ id: `c${turn}`, name: MISSING_TOOL, arguments: '{}' }] };
+  const prompt = body.messages.find((m) => m.role === 'user')?.content ?? '';
+  const name = prompt.includes(MCP_NOOP_TOOL) ? MCP_NOOP_TOOL : MISSING_TOOL;
+  return { kind: 'stream', tokens: ['calling'], toolCalls: [{ id: `c${turn}`, name, arguments: '{}' }] };
 }
 
 async function measure(stack: BenchStack, mode: Mode, worker: string, one: (i: number) => Promise<void>): Promise<Phase> {
   const latencies: number[] = [];
   const pid = (await stack.processes())[worker]?.[0];
   const threadsBefore = pid ? threadCpuMs(pid) : new Map();
-  const databaseBefore = await databaseActivity(stack);
   const meter = new CpuMeter(stack.processes);
   await meter.start();
   await runPool(mode.runs, mode.concurrency, async (i) => {
@@ -88,11 +102,7 @@ async function measure(stack: BenchStack, mode: Mode, worker: string, one: (i: n
   });
   const cpu = await meter.stop();
   const workerThreads = pid ? byThreadName(pid, threadsBefore, threadCpuMs(pid)) : {};
-  // PostgreSQL publishes a backend's counters within a second of its transactions.
-  await sleep(1500);
-  const databaseAfter = await databaseActivity(stack);
-  const database = { commits: databaseAfter.commits - databaseBefore.commits, rowsWritten: databaseAfter.rowsWritten - databaseBefore.rowsWritten };
-  return { latencies, cpu, workerThreads, database };
+  return { latencies, cpu, workerThreads };
 }
 
 /**
@@ -108,6 +118,12 @@ function byThreadName(pid: number, before: Map<number, { ms: number }>, after: M
   }
   return out;
 }
+
+/**
+ * PostgreSQL publishes an idle backend's counters up to 10 s late (PGSTAT_IDLE_INTERVAL), so a
+ * count of transactions needs quiet on both sides of what it counts.
+ */
+const STATS_DELAY_MS = 11_000;
 
 async function databaseActivity(stack: BenchStack): Promise<DatabaseActivity> {
   const { rows } = await sql<{ commits: string; written: string }>`
@@ -126,8 +142,8 @@ function perStep(phase: Phase, runs: number, own: string[]): PerStep {
   };
 }
 
-/** Every run succeeded with exactly STEPS steps, its tool steps all recorded the missing tool's error. */
-async function checkRuns(stack: BenchStack, account: BenchAccount, runIds: string[]): Promise<void> {
+/** Every run succeeded with exactly STEPS steps, its tool steps all recorded an error (or none did). */
+async function checkRuns(stack: BenchStack, account: BenchAccount, runIds: string[], toolErrors: boolean): Promise<void> {
   if (runIds.length === 0) return;
   for (const id of runIds) {
     const run = await getRun(stack.api.baseUrl, account.apiKey, id);
@@ -138,9 +154,10 @@ async function checkRuns(stack: BenchStack, account: BenchAccount, runIds: strin
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('run_id', 'in', runIds)
     .where('kind', '=', 'tool')
-    .where(sql<boolean>`data->>'error' IS NOT NULL`)
+    .where(toolErrors ? sql<boolean>`data->>'error' IS NOT NULL` : sql<boolean>`data->>'error' IS NULL`)
     .executeTakeFirstOrThrow();
-  if (Number(tools.n) !== runIds.length * TOOL_TURNS) throw new Error(`expected ${runIds.length * TOOL_TURNS} tool steps with an error result, found ${tools.n}`);
+  const expected = runIds.length * TOOL_TURNS;
+  if (Number(tools.n) !== expected) throw new Error(`expected ${expected} tool steps ${toolErrors ? 'with' : 'without'} an error, found ${tools.n}`);
 }
 
 /** Where a run's time goes, from its step rows (the database's clock): in steps, between them, before and after. */
@@ -186,8 +203,8 @@ export const agentBench: Bench = {
   title: 'Agent runs: platform overhead per step',
   needs: { platformWorkerDelayMs: 0, benchWorker: true, fakeModel: true },
   async run({ stack, smoke, log }: BenchContext) {
-    const model = stack.model;
-    if (!model) throw new Error('the agent bench needs the fake model server');
+    const { model, mcpUrl } = stack;
+    if (!model || !mcpUrl) throw new Error('the agent bench needs the fake model and MCP servers');
     const warmup = smoke ? 0 : 3;
     const modes: Mode[] = smoke
       ? [{ name: 'one at a time', runs: 2, concurrency: 1 }]
@@ -195,20 +212,25 @@ export const agentBench: Bench = {
           { name: 'one at a time', runs: 10, concurrency: 1 },
           { name: '10 at once', runs: 20, concurrency: 10 },
         ];
+    const closedUrl = `https://127.0.0.1:${await freePort()}/mcp`;
+    const variants: Variant[] = [
+      { name: 'Runway', tool: MISSING_TOOL, mcpUrl: closedUrl, toolErrors: true, targeted: true },
+      { name: 'Runway, MCP tool', tool: MCP_NOOP_TOOL, mcpUrl, toolErrors: false, targeted: false },
+    ];
     const result = newResult(agentBench, smoke, {
       steps: STEPS,
       toolTurns: TOOL_TURNS,
       floorActivities: STEPS,
       warmup,
       modes: modes.map((m) => `${m.runs} runs, ${m.concurrency} at a time`).join('; '),
-      tool: `${MISSING_TOOL} (not offered: an error result at once)`,
+      tool: `${MISSING_TOOL} (not offered: an error result at once); informative: ${MCP_NOOP_TOOL} on a local MCP server`,
     });
     const account = await createBenchAccount(stack.db, 'agent');
     const tag = randomBytes(4).toString('hex');
     const removeScript = model.respond(scriptedTurn);
     let n = 0;
-    const runIds: string[] = [];
     let lastFloorId = '';
+    const lastRunIds: Record<string, string> = {};
 
     const floorOnce = async () => {
       const handle = await stack.temporal.workflow.start(NOOP_ACTIVITIES_WORKFLOW, {
@@ -219,42 +241,59 @@ export const agentBench: Bench = {
       await handle.result();
       lastFloorId = handle.workflowId;
     };
-    const platformOnce = async () => {
-      const body = { prompt: `bench agent run ${n++}`, model: BENCH_AGENT_MODEL, maxTokens: 16, maxSteps: TOOL_TURNS + 1, tools: [{ type: 'mcp', url: MCP_URL }] };
+    const platform = (variant: Variant, runIds: string[]) => async () => {
+      const body = {
+        prompt: `bench agent run ${n++}: call ${variant.tool}`,
+        model: BENCH_AGENT_MODEL,
+        maxTokens: 16,
+        maxSteps: TOOL_TURNS + 1,
+        tools: [{ type: 'mcp', url: variant.mcpUrl }],
+      };
       const runId = await createRun(stack.api.baseUrl, account.apiKey, body);
       await waitForRunWorkflow(stack.temporal, runId);
       runIds.push(runId);
+      lastRunIds[variant.name] = runId;
     };
 
     try {
-      log(`agent: warming up (${warmup} runs and ${warmup} floor workflows)`);
+      log(`agent: warming up (${warmup} floor workflows, ${warmup} runs of each variant)`);
       await runPool(warmup, 1, floorOnce);
-      await runPool(warmup, 1, platformOnce);
-      await checkRuns(stack, account, runIds);
-      runIds.length = 0;
-
+      for (const variant of variants) {
+        const warm: string[] = [];
+        await runPool(warmup, 1, platform(variant, warm));
+        await checkRuns(stack, account, warm, variant.toolErrors);
+      }
       const rows: string[][] = [];
       for (const mode of modes) {
-        log(`agent: ${mode.name}: ${mode.runs} floor workflows, then ${mode.runs} agent runs`);
+        log(`agent: ${mode.name}: ${mode.runs} floor workflows, then ${mode.runs} runs of each variant`);
         const floorPhase = await measure(stack, mode, 'bench-worker', floorOnce);
-        await sleep(500); // let the floor's last workflow tasks settle
-        const first = runIds.length;
-        const platformPhase = await measure(stack, mode, 'worker', platformOnce);
-        const measured = runIds.slice(first);
-        await checkRuns(stack, account, measured);
-        Object.assign(result.stages, prefixed(mode.name, await stages(stack, measured)));
-        rows.push(...record(result, mode, floorPhase, platformPhase));
-        await waitForRunsToDrain(stack.db, undefined, log);
+        for (const variant of variants) {
+          await sleep(500); // let the previous phase's last workflow tasks settle
+          const runIds: string[] = [];
+          const phase = await measure(stack, mode, 'worker', platform(variant, runIds));
+          await checkRuns(stack, account, runIds, variant.toolErrors);
+          Object.assign(result.stages, prefixed(`${mode.name}, ${variant.name}`, await stages(stack, runIds)));
+          rows.push(...record(result, mode, variant, floorPhase, phase));
+          await waitForRunsToDrain(stack.db, undefined, log);
+        }
       }
-      log(`agent: per step, ${STEPS} steps a run (median run latency / ${STEPS}; CPU of the phase / all its steps)\n${formatTable(['mode', 'figure', 'Runway', 'floor', 'ratio', `≤ ${TARGET_RATIO}`], rows)}`);
-      await profileHistories(stack, result, lastFloorId, runIds[runIds.length - 1]);
+      if (!smoke) {
+        log(`agent: counting PostgreSQL transactions per step (3 runs of each variant between quiet windows of ${STATS_DELAY_MS / 1000} s)`);
+        for (const variant of variants) {
+          const db = await databasePerStep(stack, 3, platform(variant, []));
+          result.values[`${variant.name}: PostgreSQL commits per step`] = round(db.commits);
+          result.values[`${variant.name}: PostgreSQL rows written per step`] = round(db.rowsWritten);
+        }
+      }
+      log(`agent: per step, ${STEPS} steps a run (median run latency / ${STEPS}; CPU of the phase / all its steps)\n${formatTable(['mode', 'figure', 'side', 'value', 'floor', 'ratio', `≤ ${TARGET_RATIO}`], rows)}`);
+      await profileHistories(stack, result, { 'floor workflow': lastFloorId, ...prefixedIds(lastRunIds) });
     } finally {
       removeScript();
     }
     result.notes.push(
       `a run: ${TOOL_TURNS} model turns calling one tool each, ${TOOL_TURNS} tool steps, a final answering turn = ${STEPS} steps; the floor: a bare workflow running ${STEPS} no-op activities in sequence on a plain worker (bench/worker), same Temporal server`,
-      `the model (fake OpenAI server in the bench process) answers at once; the tool (${MISSING_TOOL}) is not offered (its MCP server at ${MCP_URL} is refused by the address policy), so each tool step records an error result at once`,
-      `Runway wall: POST /v1/runs → run workflow completed (admission, start, reserve, MCP listing, ${STEPS} steps, settle), per step; floor wall: workflow start → result, per step`,
+      `the model (fake OpenAI server in the bench process) answers at once; Runway: the tool (${MISSING_TOOL}) is not offered (the run's MCP server is a closed port, its listing fails at once), so each tool step records an error result at once; "Runway, MCP tool" (informative): ${MCP_NOOP_TOOL} on an MCP server in the bench process (official SDK, Streamable HTTP, stateless) that answers at once`,
+      `Runway wall: POST /v1/runs → run workflow completed (admission, start, MCP listing, ${STEPS} steps, settle), per step; floor wall: workflow start → result, per step`,
       `CPU "own": Runway = ${PLATFORM_OWN.join(' + ')} processes, floor = ${FLOOR_OWN.join(' + ')}; "with servers" adds ${SERVERS.join(' + ')} to both (the floor uses no database)`,
       ...Object.entries(result.cpu).map(([name, c]) => `${name}: machine ${Math.round(c.machineUtilization * 100)}% busy, other processes used ${c.otherMs} CPU ms`),
     );
@@ -263,13 +302,14 @@ export const agentBench: Bench = {
 };
 
 /** Records one mode's figures and targets; returns its rows of the summary table. */
-function record(result: BenchResult, mode: Mode, floorPhase: Phase, platformPhase: Phase): string[][] {
+function record(result: BenchResult, mode: Mode, variant: Variant, floorPhase: Phase, platformPhase: Phase): string[][] {
   const floor = perStep(floorPhase, mode.runs, FLOOR_OWN);
   const platform = perStep(platformPhase, mode.runs, PLATFORM_OWN);
+  const side = `${mode.name}: ${variant.name}`;
   result.cpu[`${mode.name}: floor`] = floorPhase.cpu;
-  result.cpu[`${mode.name}: Runway`] = platformPhase.cpu;
+  result.cpu[side] = platformPhase.cpu;
   result.latency[`${mode.name}: floor workflow, start → result`] = summarize(floorPhase.latencies);
-  result.latency[`${mode.name}: agent run, POST → completed`] = summarize(platformPhase.latencies);
+  result.latency[`${side}: agent run, POST → completed`] = summarize(platformPhase.latencies);
   const figures: [string, keyof PerStep][] = [
     ['wall ms/step', 'wallMs'],
     ['CPU ms/step, own processes', 'cpuOwnMs'],
@@ -278,10 +318,10 @@ function record(result: BenchResult, mode: Mode, floorPhase: Phase, platformPhas
   const rows: string[][] = [];
   for (const [label, key] of figures) {
     const ratio = platform[key] / floor[key];
-    result.values[`${mode.name}: Runway ${label}`] = round(platform[key]);
-    result.values[`${mode.name}: floor ${label}`] = round(floor[key]);
-    result.values[`${mode.name}: ratio ${label}`] = round(ratio);
-    const targeted = key !== 'cpuAllMs';
+    result.values[`${side}: ${label}`] = round(platform[key]);
+    result.values[`${mode.name}: floor: ${label}`] = round(floor[key]);
+    result.values[`${side}: ratio ${label}`] = round(ratio);
+    const targeted = variant.targeted && key !== 'cpuAllMs';
     if (targeted) {
       result.targets.push({
         name: `${mode.name}: ${label}`,
@@ -290,28 +330,49 @@ function record(result: BenchResult, mode: Mode, floorPhase: Phase, platformPhas
         met: ratio <= TARGET_RATIO,
       });
     }
-    rows.push([mode.name, label, fmt(platform[key]), fmt(floor[key]), ratio.toFixed(2), targeted ? (ratio <= TARGET_RATIO ? 'yes' : 'NO') : '(info)']);
+    rows.push([mode.name, label, variant.name, fmt(platform[key]), fmt(floor[key]), ratio.toFixed(2), targeted ? (ratio <= TARGET_RATIO ? 'yes' : 'NO') : '(info)']);
   }
   const steps = mode.runs * STEPS;
-  result.values[`${mode.name}: Runway PostgreSQL commits per step`] = round(platformPhase.database.commits / steps);
-  result.values[`${mode.name}: Runway PostgreSQL rows written per step`] = round(platformPhase.database.rowsWritten / steps);
-  for (const [side, phase] of [['Runway worker', platformPhase], ['floor worker', floorPhase]] as const) {
+  const phases = variant.targeted ? ([[`${variant.name} worker`, platformPhase], ['floor worker', floorPhase]] as const) : ([[`${variant.name} worker`, platformPhase]] as const);
+  for (const [who, phase] of phases) {
     const threads = Object.entries(phase.workerThreads).filter(([, ms]) => ms > 0).sort(([, a], [, b]) => b - a);
-    result.notes.push(`${mode.name}: ${side} CPU ms per step by thread: ${threads.map(([name, ms]) => `${name} ${fmt(ms / steps)}`).join(', ')}`);
+    result.notes.push(`${mode.name}: ${who} CPU ms per step by thread: ${threads.map(([name, ms]) => `${name} ${fmt(ms / steps)}`).join(', ')}`);
   }
   return rows;
+}
+
+/**
+ * The database work of a run, per step: transactions committed (each statement outside a
+ * transaction is one) and rows written, for `runs` runs one at a time, less what the idle
+ * processes committed in a quiet window as long (pollers, the bench's own readings).
+ */
+async function databasePerStep(stack: BenchStack, runs: number, once: () => Promise<void>): Promise<DatabaseActivity> {
+  await sleep(STATS_DELAY_MS);
+  const a = await databaseActivity(stack);
+  await sleep(STATS_DELAY_MS);
+  const b = await databaseActivity(stack);
+  const began = performance.now();
+  await runPool(runs, 1, once);
+  await sleep(STATS_DELAY_MS);
+  const c = await databaseActivity(stack);
+  // The window counted holds the runs and the quiet wait after them: idle activity at the rate of the quiet window before.
+  const idleShare = (performance.now() - began) / STATS_DELAY_MS;
+  const steps = runs * STEPS;
+  const net = (key: keyof DatabaseActivity) => (c[key] - b[key] - (b[key] - a[key]) * idleShare) / steps;
+  return { commits: net('commits'), rowsWritten: net('rowsWritten') };
 }
 
 function prefixed<T>(prefix: string, entries: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(entries).map(([k, v]) => [`${prefix}: ${k}`, v]));
 }
 
+function prefixedIds(runIds: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(runIds).map(([variant, id]) => [`agent run (${variant})`, id]));
+}
+
 /** What one execution of each wrote to Temporal's history. */
-async function profileHistories(stack: BenchStack, result: BenchResult, floorId: string, runId: string | undefined): Promise<void> {
-  for (const [name, id] of [
-    ['floor workflow', floorId],
-    ['agent run', runId],
-  ] as const) {
+async function profileHistories(stack: BenchStack, result: BenchResult, ids: Record<string, string>): Promise<void> {
+  for (const [name, id] of Object.entries(ids)) {
     if (!id) continue;
     const { sequence, ...counts } = await historyProfile(stack.temporal, id);
     for (const [key, value] of Object.entries(counts)) result.values[`${name} history: ${key}`] = value;

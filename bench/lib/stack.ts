@@ -12,6 +12,7 @@ import type { Cleanup } from './cleanup';
 import type { ProcessMap } from './cpu-meter';
 import { cpuProfileFlag } from './cpu-profile';
 import { createBenchDatabase } from './database';
+import { startBenchMcpServer } from './mcp-server';
 import { gcProbeEnv } from './gc-probe';
 import { startApi, startBenchWorker, startPlatformWorker, stopProcess, type PlatformProcess } from './processes';
 import { startBenchTemporal } from './temporal-server';
@@ -22,7 +23,8 @@ export interface StackNeeds {
   benchWorker?: boolean;
   /**
    * An OpenAI-compatible model server in the bench process (the test suite's fake), which the
-   * platform knows as BENCH_AGENT_MODEL; the bench that needs it scripts its answers.
+   * platform knows as BENCH_AGENT_MODEL and which the bench scripts; and an MCP server on
+   * 127.0.0.1 whose tool answers at once (RUNWAY_MCP_ALLOW_PRIVATE=true lets runs call it).
    */
   fakeModel?: boolean;
 }
@@ -44,6 +46,8 @@ export interface BenchStack {
   processes: ProcessMap;
   /** The fake model server, when a bench asked for one. */
   model: FakeOpenAi | undefined;
+  /** The bench's MCP server (plain http on 127.0.0.1), with the fake model. */
+  mcpUrl: string | undefined;
 }
 
 const NAMESPACE = 'runway';
@@ -71,6 +75,8 @@ export async function startBenchStack(
   cleanup.add('temporal client', () => temporal.connection.close());
 
   const model = needs.fakeModel ? await startFakeModel(cleanup) : undefined;
+  const mcp = needs.fakeModel ? await startBenchMcpServer() : undefined;
+  if (mcp) cleanup.add('bench MCP server', mcp.stop);
 
   const platformTaskQueue = 'runway-bench-platform';
   const benchTaskQueue = 'runway-bench-floor';
@@ -89,6 +95,7 @@ export async function startBenchStack(
     RUNWAY_WEBHOOK_ALLOW_PRIVATE: 'true', // the webhooks bench's receiver is on 127.0.0.1
     BENCH_TASK_QUEUE: benchTaskQueue,
     ...(model ? { RUNWAY_OPENAI_BASE_URL: model.baseUrl, RUNWAY_PRICES: JSON.stringify({ [BENCH_AGENT_MODEL]: { input: 100, output: 1000 } }) } : {}),
+    ...(mcp ? { RUNWAY_MCP_ALLOW_PRIVATE: 'true' } : {}),
   };
   const profile = cpuProfileFlags(workDir, log);
   if (profile) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${profile}`.trim();
@@ -140,6 +147,7 @@ export async function startBenchStack(
       if (!benchWorker || benchWorker.child.exitCode !== null) await launchBenchWorker();
     },
     model,
+    mcpUrl: mcp?.url,
     processes: async () => {
       const backends = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(database.db);
       const pids = (p: PlatformProcess | undefined) => (p?.child.pid ? [p.child.pid] : []);
