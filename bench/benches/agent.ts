@@ -279,10 +279,10 @@ export const agentBench: Bench = {
       }
       if (!smoke) {
         log(`agent: counting PostgreSQL transactions per step (3 runs of each variant between quiet windows of ${STATS_DELAY_MS / 1000} s)`);
-        for (const variant of variants) {
-          const db = await databasePerStep(stack, 3, platform(variant, []));
-          result.values[`${variant.name}: PostgreSQL commits per step`] = round(db.commits);
-          result.values[`${variant.name}: PostgreSQL rows written per step`] = round(db.rowsWritten);
+        const counted = await databasePerStep(stack, 3, Object.fromEntries(variants.map((v) => [v.name, platform(v, [])])));
+        for (const [name, db] of Object.entries(counted)) {
+          result.values[`${name}: PostgreSQL commits per step`] = round(db.commits);
+          result.values[`${name}: PostgreSQL rows written per step`] = round(db.rowsWritten);
         }
       }
       log(`agent: per step, ${STEPS} steps a run (median run latency / ${STEPS}; CPU of the phase / all its steps)\n${formatTable(['mode', 'figure', 'side', 'value', 'floor', 'ratio', `≤ ${TARGET_RATIO}`], rows)}`);
@@ -343,23 +343,29 @@ function record(result: BenchResult, mode: Mode, variant: Variant, floorPhase: P
 
 /**
  * The database work of a run, per step: transactions committed (each statement outside a
- * transaction is one) and rows written, for `runs` runs one at a time, less what the idle
- * processes committed in a quiet window as long (pollers, the bench's own readings).
+ * transaction is one) and rows written, for `runs` runs of each kind one at a time, each batch
+ * followed by a quiet wait, less what the idle processes (pollers, the bench's own readings)
+ * did over as long, at the rate of a quiet window measured first.
  */
-async function databasePerStep(stack: BenchStack, runs: number, once: () => Promise<void>): Promise<DatabaseActivity> {
+async function databasePerStep(stack: BenchStack, runs: number, kinds: Record<string, () => Promise<void>>): Promise<Record<string, DatabaseActivity>> {
   await sleep(STATS_DELAY_MS);
-  const a = await databaseActivity(stack);
+  const quietStart = await databaseActivity(stack);
   await sleep(STATS_DELAY_MS);
-  const b = await databaseActivity(stack);
-  const began = performance.now();
-  await runPool(runs, 1, once);
-  await sleep(STATS_DELAY_MS);
-  const c = await databaseActivity(stack);
-  // The window counted holds the runs and the quiet wait after them: idle activity at the rate of the quiet window before.
-  const idleShare = (performance.now() - began) / STATS_DELAY_MS;
-  const steps = runs * STEPS;
-  const net = (key: keyof DatabaseActivity) => (c[key] - b[key] - (b[key] - a[key]) * idleShare) / steps;
-  return { commits: net('commits'), rowsWritten: net('rowsWritten') };
+  let previous = await databaseActivity(stack);
+  const idlePerMs = (key: keyof DatabaseActivity) => (previous[key] - quietStart[key]) / STATS_DELAY_MS;
+  const idle = { commits: idlePerMs('commits'), rowsWritten: idlePerMs('rowsWritten') };
+  const out: Record<string, DatabaseActivity> = {};
+  for (const [name, once] of Object.entries(kinds)) {
+    const began = performance.now();
+    await runPool(runs, 1, once);
+    await sleep(STATS_DELAY_MS);
+    const now = await databaseActivity(stack);
+    const elapsed = performance.now() - began;
+    const net = (key: keyof DatabaseActivity) => (now[key] - previous[key] - idle[key] * elapsed) / (runs * STEPS);
+    out[name] = { commits: net('commits'), rowsWritten: net('rowsWritten') };
+    previous = now;
+  }
+  return out;
 }
 
 function prefixed<T>(prefix: string, entries: Record<string, T>): Record<string, T> {
