@@ -232,15 +232,16 @@ export const agentBench: Bench = {
     let lastFloorId = '';
     const lastRunIds: Record<string, string> = {};
 
-    const floorOnce = async () => {
+    const floor = (heartbeat: boolean) => async () => {
       const handle = await stack.temporal.workflow.start(NOOP_ACTIVITIES_WORKFLOW, {
         taskQueue: stack.benchTaskQueue,
         workflowId: `bench-${tag}-agent-floor-${n++}`,
-        args: [{ activities: STEPS, local: 0 }],
+        args: [{ activities: STEPS, local: 0, heartbeat }],
       });
       await handle.result();
-      lastFloorId = handle.workflowId;
+      if (!heartbeat) lastFloorId = handle.workflowId;
     };
+    const floorOnce = floor(false);
     const platform = (variant: Variant, runIds: string[]) => async () => {
       const body = {
         prompt: `bench agent run ${n++}: call ${variant.tool}`,
@@ -276,6 +277,8 @@ export const agentBench: Bench = {
           rows.push(...record(result, mode, variant, floorPhase, phase));
           await waitForRunsToDrain(stack.db, undefined, log);
         }
+        await sleep(500);
+        rows.push(...recordHeartbeatFloor(result, mode, floorPhase, await measure(stack, mode, 'bench-worker', floor(true))));
       }
       if (!smoke) {
         log(`agent: counting PostgreSQL transactions per step (3 runs of each variant between quiet windows of ${STATS_DELAY_MS / 1000} s)`);
@@ -301,6 +304,12 @@ export const agentBench: Bench = {
   },
 };
 
+const FIGURES: [string, keyof PerStep][] = [
+  ['wall ms/step', 'wallMs'],
+  ['CPU ms/step, own processes', 'cpuOwnMs'],
+  ['CPU ms/step, with Temporal + PostgreSQL', 'cpuAllMs'],
+];
+
 /** Records one mode's figures and targets; returns its rows of the summary table. */
 function record(result: BenchResult, mode: Mode, variant: Variant, floorPhase: Phase, platformPhase: Phase): string[][] {
   const floor = perStep(floorPhase, mode.runs, FLOOR_OWN);
@@ -310,13 +319,8 @@ function record(result: BenchResult, mode: Mode, variant: Variant, floorPhase: P
   result.cpu[side] = platformPhase.cpu;
   result.latency[`${mode.name}: floor workflow, start → result`] = summarize(floorPhase.latencies);
   result.latency[`${side}: agent run, POST → completed`] = summarize(platformPhase.latencies);
-  const figures: [string, keyof PerStep][] = [
-    ['wall ms/step', 'wallMs'],
-    ['CPU ms/step, own processes', 'cpuOwnMs'],
-    ['CPU ms/step, with Temporal + PostgreSQL', 'cpuAllMs'],
-  ];
   const rows: string[][] = [];
-  for (const [label, key] of figures) {
+  for (const [label, key] of FIGURES) {
     const ratio = platform[key] / floor[key];
     result.values[`${side}: ${label}`] = round(platform[key]);
     result.values[`${mode.name}: floor: ${label}`] = round(floor[key]);
@@ -370,6 +374,22 @@ async function databasePerStep(stack: BenchStack, runs: number, kinds: Record<st
 
 function prefixed<T>(prefix: string, entries: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(entries).map(([k, v]) => [`${prefix}: ${k}`, v]));
+}
+
+/**
+ * Informative: the floor again with one heartbeat as each activity begins, as Runway's steps beat
+ * at once (activities/heartbeat.ts): how much of the gap that first beat accounts for.
+ */
+function recordHeartbeatFloor(result: BenchResult, mode: Mode, floorPhase: Phase, phase: Phase): string[][] {
+  const floor = perStep(floorPhase, mode.runs, FLOOR_OWN);
+  const beating = perStep(phase, mode.runs, FLOOR_OWN);
+  const side = `${mode.name}: floor + 1 heartbeat/activity`;
+  result.cpu[side] = phase.cpu;
+  result.latency[`${side}, start → result`] = summarize(phase.latencies);
+  return FIGURES.map(([label, key]) => {
+    result.values[`${side}: ${label}`] = round(beating[key]);
+    return [mode.name, label, 'floor + 1 heartbeat/activity', fmt(beating[key]), fmt(floor[key]), (beating[key] / floor[key]).toFixed(2), '(info)'];
+  });
 }
 
 function prefixedIds(runIds: Record<string, string>): Record<string, string> {
