@@ -298,6 +298,7 @@ export const agentBench: Bench = {
       `the model (fake OpenAI server in the bench process) answers at once; Runway: the tool (${MISSING_TOOL}) is not offered (the run's MCP server is a closed port, its listing fails at once), so each tool step records an error result at once; "Runway, MCP tool" (informative): ${MCP_NOOP_TOOL} on an MCP server in the bench process (official SDK, Streamable HTTP, stateless) that answers at once`,
       `Runway wall: POST /v1/runs → run workflow completed (admission, start, MCP listing, ${STEPS} steps, settle), per step; floor wall: workflow start → result, per step`,
       `CPU "own": Runway = ${PLATFORM_OWN.join(' + ')} processes, floor = ${FLOOR_OWN.join(' + ')}; "with servers" adds ${SERVERS.join(' + ')} to both (the floor uses no database)`,
+      'the floor + 1 heartbeat/activity (informative) is compared with the plain floor: what the beat each Runway step sends as it begins costs',
       ...Object.entries(result.cpu).map(([name, c]) => `${name}: machine ${Math.round(c.machineUtilization * 100)}% busy, other processes used ${c.otherMs} CPU ms`),
     );
     return result;
