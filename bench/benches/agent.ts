@@ -13,10 +13,10 @@ import type { BenchResult } from '../lib/results';
 import { waitForRunWorkflow } from '../lib/run-workflow';
 import { MCP_NOOP_TOOL } from '../lib/mcp-server';
 import { BENCH_AGENT_MODEL, type BenchStack } from '../lib/stack';
-import { freePort } from '../../src/temporal/dev-server';
 import { summarize } from '../lib/stats';
 import { formatTable } from '../lib/table';
 import { NOOP_ACTIVITIES_WORKFLOW } from '../worker/definitions';
+import { freePort } from '../../src/temporal/dev-server';
 import type { FakeBehaviour, RecordedMessage } from '../../test/helpers/fake-openai';
 
 /**
