@@ -1,3 +1,4 @@
+import { agentBench } from './benches/agent';
 import { eventLatencyBench } from './benches/event-latency';
 import { memoryBench } from './benches/memory';
 import { replayBench } from './benches/replay';
@@ -20,7 +21,7 @@ import { formatResult, formatTable } from './lib/table';
  * [--out DIR]`. Ordered so that the memory bench sees a fresh API process and the benches that
  * need the platform worker with a different demo delay come last.
  */
-const BENCHES: Bench[] = [memoryBench, replayBench, eventLatencyBench, startLatencyBench, throughputBench, webhooksBench, stopLatencyBench];
+const BENCHES: Bench[] = [memoryBench, replayBench, eventLatencyBench, startLatencyBench, throughputBench, agentBench, webhooksBench, stopLatencyBench];
 
 const log = (msg: string) => process.stdout.write(`[bench] ${msg}\n`);
 
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
   const needs: StackNeeds = {
     platformWorkerDelayMs: selected.find((b) => b.needs.platformWorkerDelayMs !== undefined)?.needs.platformWorkerDelayMs,
     benchWorker: selected.some((b) => b.needs.benchWorker),
+    fakeModel: selected.some((b) => b.needs.fakeModel),
   };
   const startedAt = new Date().toISOString();
   const before = snapshot();

@@ -9,7 +9,7 @@ import path from 'node:path';
  * figures of a smoke run mean nothing; the full benches are run by hand (README, Performance).
  */
 const ROOT = path.resolve(__dirname, '..');
-const BENCHES = ['memory', 'replay', 'events', 'start', 'throughput', 'webhooks', 'stop'];
+const BENCHES = ['memory', 'replay', 'events', 'start', 'throughput', 'agent', 'webhooks', 'stop'];
 const TIMEOUT_MS = 150_000;
 
 interface Outcome {

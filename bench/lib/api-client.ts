@@ -11,7 +11,7 @@ export function echoRunBody(words: number, maxTokens = words + 16): RunBody {
   return { prompt, model: 'demo/echo', maxTokens };
 }
 
-export async function createRun(baseUrl: string, apiKey: string, body: RunBody): Promise<string> {
+export async function createRun(baseUrl: string, apiKey: string, body: RunBody | Record<string, unknown>): Promise<string> {
   const res = await fetch(`${baseUrl}/v1/runs`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
@@ -29,4 +29,12 @@ export async function stopRun(baseUrl: string, apiKey: string, runId: string): P
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** GET /v1/runs/{id}: the run as the API shows it. */
+export async function getRun(baseUrl: string, apiKey: string, runId: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${baseUrl}/v1/runs/${runId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`GET /v1/runs/${runId} answered ${res.status}: ${JSON.stringify(json)}`);
+  return json;
 }

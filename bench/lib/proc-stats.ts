@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Resident memory of a process from /proc (Linux): total and anonymous (heap, stacks) in KB. */
 export function residentKb(pid: number): { rssKb: number; anonKb: number } {
@@ -12,16 +12,45 @@ let ticksPerSecond: number | undefined;
 
 /** CPU time (user + system) a process has used so far, in ms; undefined once it is gone. */
 export function cpuMs(pid: number): number | undefined {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+function statCpuMs(file: string): number | undefined {
   ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
   // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
+/**
+ * CPU ms used so far by each thread of a process, keyed by thread id, with the thread's name
+ * (Node's main thread, libuv and V8 helpers, worker threads, Temporal core's tokio threads).
+ */
+export function threadCpuMs(pid: number): Map<number, { name: string; ms: number }> {
+  const threads = new Map<number, { name: string; ms: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+    let name = '?';
+    try {
+      name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      // the thread ended between the two reads
+    }
+    if (ms !== undefined) threads.set(Number(tid), { name, ms });
+  }
+  return threads;
 }
 
 /** Busy and total CPU time of the whole machine so far (all cores), in ms, from /proc/stat. */

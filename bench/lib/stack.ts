@@ -7,9 +7,12 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database';
 import { connectClient, waitForNamespace } from '../../src/temporal/connection';
 import type { DevServer } from '../../src/temporal/dev-server';
+import { FakeOpenAi } from '../../test/helpers/fake-openai';
 import type { Cleanup } from './cleanup';
 import type { ProcessMap } from './cpu-meter';
+import { cpuProfileFlag } from './cpu-profile';
 import { createBenchDatabase } from './database';
+import { startBenchMcpServer } from './mcp-server';
 import { gcProbeEnv } from './gc-probe';
 import { startApi, startBenchWorker, startPlatformWorker, stopProcess, type PlatformProcess } from './processes';
 import { startBenchTemporal } from './temporal-server';
@@ -18,7 +21,16 @@ export interface StackNeeds {
   /** Start a platform worker with this RUNWAY_DEMO_DELAY_MS (omit: no platform worker). */
   platformWorkerDelayMs?: number;
   benchWorker?: boolean;
+  /**
+   * An OpenAI-compatible model server in the bench process (the test suite's fake), which the
+   * platform knows as BENCH_AGENT_MODEL and which the bench scripts; and an MCP server on
+   * 127.0.0.1 whose tool answers at once (RUNWAY_MCP_ALLOW_PRIVATE=true lets runs call it).
+   */
+  fakeModel?: boolean;
 }
+
+/** The model id the fake model server answers as (priced through RUNWAY_PRICES). */
+export const BENCH_AGENT_MODEL = 'openai/bench-agent';
 
 export interface BenchStack {
   db: Db;
@@ -32,6 +44,10 @@ export interface BenchStack {
   ensureBenchWorker(): Promise<void>;
   /** The stack's processes by component, for CPU accounting. */
   processes: ProcessMap;
+  /** The fake model server, when a bench asked for one. */
+  model: FakeOpenAi | undefined;
+  /** The bench's MCP server (plain http on 127.0.0.1), with the fake model. */
+  mcpUrl: string | undefined;
 }
 
 const NAMESPACE = 'runway';
@@ -58,6 +74,10 @@ export async function startBenchStack(
   const temporal = await connectClient(server.address, NAMESPACE);
   cleanup.add('temporal client', () => temporal.connection.close());
 
+  const model = needs.fakeModel ? await startFakeModel(cleanup) : undefined;
+  const mcp = needs.fakeModel ? await startBenchMcpServer() : undefined;
+  if (mcp) cleanup.add('bench MCP server', mcp.stop);
+
   const platformTaskQueue = 'runway-bench-platform';
   const benchTaskQueue = 'runway-bench-floor';
   const env: Record<string, string> = {
@@ -74,7 +94,11 @@ export async function startBenchStack(
     RUNWAY_MAX_STREAMS_PER_ACCOUNT: '100000',
     RUNWAY_WEBHOOK_ALLOW_PRIVATE: 'true', // the webhooks bench's receiver is on 127.0.0.1
     BENCH_TASK_QUEUE: benchTaskQueue,
+    ...(model ? { RUNWAY_OPENAI_BASE_URL: model.baseUrl, RUNWAY_PRICES: JSON.stringify({ [BENCH_AGENT_MODEL]: { input: 100, output: 1000 } }) } : {}),
+    ...(mcp ? { RUNWAY_MCP_ALLOW_PRIVATE: 'true' } : {}),
   };
+  const profile = cpuProfileFlags(workDir, log);
+  if (profile) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${profile}`.trim();
 
   let platformWorker: { proc: PlatformProcess; delayMs: number } | undefined;
   let benchWorker: PlatformProcess | undefined;
@@ -94,7 +118,7 @@ export async function startBenchStack(
   log('starting the API and worker processes');
   const started = await Promise.allSettled([
     // The API carries the memory probe (a full GC and a reading on SIGUSR2) for the memory bench.
-    startApi({ ...env, ...gcProbeEnv(workDir) }).then((proc) => void (api = proc)),
+    startApi(withProfile({ ...env, ...gcProbeEnv(workDir) }, profile)).then((proc) => void (api = proc)),
     needs.platformWorkerDelayMs !== undefined ? launchPlatformWorker(needs.platformWorkerDelayMs) : undefined,
     needs.benchWorker ? launchBenchWorker() : undefined,
   ]);
@@ -122,6 +146,8 @@ export async function startBenchStack(
     async ensureBenchWorker() {
       if (!benchWorker || benchWorker.child.exitCode !== null) await launchBenchWorker();
     },
+    model,
+    mcpUrl: mcp?.url,
     processes: async () => {
       const backends = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(database.db);
       const pids = (p: PlatformProcess | undefined) => (p?.child.pid ? [p.child.pid] : []);
@@ -135,4 +161,27 @@ export async function startBenchStack(
       };
     },
   };
+}
+
+async function startFakeModel(cleanup: Cleanup): Promise<FakeOpenAi> {
+  const model = new FakeOpenAi({ kind: 'stream', tokens: ['unscripted'] });
+  await model.start();
+  cleanup.add('fake model server', () => model.stop());
+  return model;
+}
+
+/**
+ * BENCH_CPU_PROF=DIR: the API and worker processes write V8 CPU profiles to DIR when they stop
+ * (open them in Chrome DevTools or speedscope), to find where a bench's time goes.
+ */
+function cpuProfileFlags(workDir: string, log: (msg: string) => void): string {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return '';
+  log(`the API and worker processes write CPU profiles to ${path.resolve(dir)} when they stop`);
+  return cpuProfileFlag(workDir, dir);
+}
+
+/** The API's NODE_OPTIONS carry the memory probe already: the profile flags are added to them. */
+function withProfile(env: Record<string, string>, profile: string): Record<string, string> {
+  return profile ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} ${profile}`.trim() } : env;
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
 import type { Db } from '../../src/db/database';
 import { OutputBatcher, type BatchOptions } from '../../src/streams/output-batcher';
 import { RunOutputWriter } from '../../src/streams/run-output-writer';
@@ -24,6 +25,11 @@ export function createBenchActivities(deps: { db: Db }) {
 
   return {
     async noop(): Promise<void> {},
+
+    /** A no-op that heartbeats once first: what the immediate beat of a step costs. */
+    async noopHeartbeat(): Promise<void> {
+      Context.current().heartbeat();
+    },
 
     /**
      * The execute activity's output path (RunOutputWriter on the worker's shared OutputBatcher:

@@ -25,4 +25,6 @@ export interface EmitDeltasInput {
 export interface NoopShape {
   activities: number;
   local: number;
+  /** Each activity heartbeats once as it begins (as Runway's steps do), then returns. */
+  heartbeat?: boolean;
 }

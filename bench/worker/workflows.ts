@@ -3,6 +3,8 @@ import type { BenchActivities } from './activities';
 import type { EmitDeltasInput, NoopShape } from './definitions';
 
 const { noop } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30 seconds' });
+// Its own options, so that the other floors' activities carry no heartbeat timeout.
+const { noopHeartbeat } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30 seconds', heartbeatTimeout: '10 seconds' });
 const { noop: localNoop } = proxyLocalActivities<BenchActivities>({ startToCloseTimeout: '30 seconds' });
 const { emitDeltas } = proxyActivities<BenchActivities>({ startToCloseTimeout: '10 minutes' });
 
@@ -15,7 +17,7 @@ export async function emptyWorkflow(): Promise<void> {}
  */
 export async function noopActivitiesWorkflow(shape: NoopShape): Promise<void> {
   if (shape.local > 0) await localNoop();
-  for (let i = 0; i < shape.activities; i++) await noop();
+  for (let i = 0; i < shape.activities; i++) await (shape.heartbeat ? noopHeartbeat() : noop());
   for (let i = 1; i < shape.local; i++) await localNoop();
 }
 
