@@ -10,4 +10,9 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   // sdk-typescript#928: the native runtime can keep the process alive after the last test.
   forceExit: true,
+  // One test file at a time (`npm test` passes --maxWorkers=1), in a worker process that is
+  // replaced once it holds more than this after a file: what a file's stacks, native Temporal
+  // runtimes and module registries leave behind no longer adds up across the whole suite (run in
+  // band, the one process ran out of its 4 GB heap).
+  workerIdleMemoryLimit: '1536MB',
 };

@@ -1,6 +1,7 @@
 import type { Db } from '../src/db/database';
-import { beginModelStep, finishedStepsBefore, finishModelStep, getRunStep } from '../src/db/run-steps';
-import type { RunRow } from '../src/db/schema';
+import { beginModelStepIn, finishedStepsBefore, finishModelStep, getRunStep } from '../src/db/run-steps';
+import type { Transaction } from 'kysely';
+import type { Database, RunRow } from '../src/db/schema';
 import { metrics } from '../src/metrics/metrics';
 import { costOf, outputTokensAffordable, type Price, type Usage } from '../src/pricing';
 import type { ModelMessage, ModelProvider, ToolCall, ToolSpec } from '../src/providers/types';
@@ -22,6 +23,14 @@ export interface AgentTurn {
   capReached: boolean;
   text: string[];
   toolCalls: ToolCall[];
+}
+
+/** The turn's step row begins with its attempt (in the attempt's transaction: one commit for both). */
+export function beginTurn(runId: string, step: number, attempt: number) {
+  return async (trx: Transaction<Database>): Promise<void> => {
+    await beginModelStepIn(trx, runId, step, attempt);
+    if (attempt === 1) metrics.agentSteps.inc({ kind: 'model' });
+  };
 }
 
 /** A turn recorded as finished (its activity's worker died before reporting it): its result, without calling the model again. */
@@ -47,7 +56,7 @@ const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inp
  * The turn at `step`: the run's context and transcript so far, its tools, and how much output
  * the reservation still pays for once the earlier turns and the tool steps are paid.
  */
-export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number, attempt: number): Promise<AgentTurn> {
+export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number): Promise<AgentTurn> {
   const steps = await finishedStepsBefore(db, run.id, step);
   const transcript = transcriptMessages(steps.map((s) => ({ kind: s.kind, data: s.data as ModelStepData | ToolStepData })));
   const messages = [...unavailableTools(run), ...context, ...transcript];
@@ -58,10 +67,6 @@ export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, 
   const remaining = run.estimate - costOf(price, base) - run.tool_cost;
   const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, remaining));
   const capReached = remaining <= 0 || allowed < 1;
-  if (!capReached) {
-    await beginModelStep(db, run.id, step, attempt);
-    if (attempt === 1) metrics.agentSteps.inc({ kind: 'model' });
-  }
   return { tools, messages, inputTokens, allowed, base, price, capReached, text: [], toolCalls: [] };
 }
 

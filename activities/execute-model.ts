@@ -15,7 +15,7 @@ import { unseal } from '../src/secrets/sealed-box';
 import { DEFAULT_BATCH, OutputBatcher } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';
 import { STOPPED_ERROR, type ExecuteResult, type SealedBox } from '../workflows/types';
-import { agentTurnOf, finishAgentTurn, recordedTurn, type AgentTurn } from './agent-turn';
+import { agentTurnOf, beginTurn, finishAgentTurn, recordedTurn, type AgentTurn } from './agent-turn';
 import type { RunSecrets } from './run-secrets';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
@@ -69,16 +69,18 @@ export function executeModelActivity(deps: ActivityDeps) {
     // An agent turn that finished already (its worker died before reporting it) is not called again.
     const recorded = input.step !== undefined ? await recordedTurn(deps.db, input.runId, input.step) : null;
     if (recorded) return recorded;
-    await enterRunStep(deps.db, input.runId, 'running', 'execute');
+    // An agent run's later turns find it running already: no transaction to say so again.
+    if (run.status !== 'running' || run.step !== 'execute') await enterRunStep(deps.db, input.runId, 'running', 'execute');
     // The workflow assumes a first attempt; only a retry costs it a signal (and a workflow task).
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
     if (input.step !== undefined) trace.getActiveSpan()?.setAttributes({ 'runway.run_id': input.runId, 'runway.step': input.step });
-    const call = await prepareCall(deps, input, run, attempt);
+    const call = await prepareCall(deps, input, run);
     if (call.agent?.capReached) return { truncated: false, toolCalls: 0, capReached: true };
     if (attempt > 1) metrics.providerRetries.inc({ provider: call.provider.prefix });
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
-    await writer.begin(attempt, call.agent?.base ?? { inputTokens: 0, outputTokens: 0 });
+    const turn = input.step !== undefined ? beginTurn(input.runId, input.step, attempt) : undefined;
+    await writer.begin(attempt, call.agent?.base ?? { inputTokens: 0, outputTokens: 0 }, turn);
     const stops = listenForStops(ctx, deps, input.runId);
     let truncated = false;
     /** Set when the call ended early on a stop: the activity's result. */
@@ -124,7 +126,7 @@ interface ModelCall {
   agent?: AgentTurn;
 }
 
-async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow, attempt: number): Promise<ModelCall> {
+async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow): Promise<ModelCall> {
   if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
     // The workflow sends this step to the host that prepared the workspace; anywhere else the
     // agent would work in an empty or foreign folder.
@@ -136,7 +138,7 @@ async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow,
   const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
   const messages = await buildModelMessages(deps.db, run, provider);
   if (input.step !== undefined) {
-    const agent = await agentTurnOf(deps.db, run, provider, messages, input.step, attempt);
+    const agent = await agentTurnOf(deps.db, run, provider, messages, input.step);
     return { model: run.model, provider, messages: agent.messages, inputTokens: agent.inputTokens, allowed: agent.allowed, secrets, agent };
   }
   const inputTokens = provider.estimateInputTokens(messages, run.model);

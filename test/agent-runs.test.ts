@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { registry } from '../src/metrics/metrics';
 import { isTerminal } from '../workflows/run-vocabulary';
 import { bearer, createAccount, expectLedgerConsistent, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeAnthropic } from './helpers/fake-anthropic';
@@ -122,6 +123,11 @@ describe('agent runs: the tool loop', () => {
     // Event ids are gapless.
     const ids = (await stack.db.selectFrom('run_events').select('id').where('run_id', '=', run.id).orderBy('id').execute()).map((r) => Number(r.id));
     expect(ids).toEqual(ids.map((_, i) => i + 1));
+
+    // Metrics count steps and tool calls by tool and outcome.
+    const exposed = await registry.metrics();
+    expect(exposed).toMatch(/runway_agent_steps_total\{kind="tool"\} [1-9]/);
+    expect(exposed).toMatch(/runway_tool_calls_total\{tool="edit_file",outcome="ok"\} [1-9]/);
 
     // The bill is the sum of the turns' costs; charged + refunded == estimate.
     const turnCosts = all.filter((s) => s.kind === 'model').reduce((sum, s) => sum + (s.cost as number), 0);
@@ -259,6 +265,9 @@ describe('agent runs: the tool loop', () => {
     const executions = [];
     for await (const e of stack.temporal.workflow.list({ query: `WorkflowId = '${run.id}'` })) executions.push(e);
     expect(executions.length).toBeGreaterThanOrEqual(3);
+    // Operators see the step count in the workflow's memo.
+    const described = await stack.temporal.workflow.getHandle(run.id).describe();
+    expect(await described.memo).toMatchObject({ steps: 2 * turns + 1 });
     expect(run.cost.charged + run.cost.refunded).toBe(run.cost.estimate);
   }, 300_000);
 });

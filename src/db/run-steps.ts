@@ -38,8 +38,13 @@ async function beginStep(
 
 /** A model turn begins (once; a retried turn finds its row). */
 export async function beginModelStep(db: Db, runId: string, index: number, attempt: number): Promise<void> {
+  await db.transaction().execute((trx) => beginModelStepIn(trx, runId, index, attempt));
+}
+
+/** The same in the caller's transaction (the turn's attempt begins in it). */
+export async function beginModelStepIn(trx: Transaction<Database>, runId: string, index: number, attempt: number): Promise<void> {
   const data: ModelStepData = { text: '', toolCalls: [], usage: { inputTokens: 0, outputTokens: 0 }, cost: 0, attempt };
-  await db.transaction().execute((trx) => beginStep(trx, runId, index, 'model', data, []));
+  await beginStep(trx, runId, index, 'model', data, []);
 }
 
 /** A model turn ended: its text, the calls it asked for, its usage and what it added to the bill. */

@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { Db } from '../db/database';
+import type { Database } from '../db/schema';
 import { appendEvents, runStream } from '../db/run-events';
 import { appendLogTruncated } from '../db/run-logs';
 import { liveOutputs, setRunAttempt } from '../db/run-output';
@@ -28,10 +30,12 @@ export class RunOutputWriter {
    * turns; zero for a plain run). When an earlier attempt left output, a `reset` event tells
    * clients to drop it: the run's output is the last attempt's text.
    */
-  async begin(attempt: number, base: Usage): Promise<void> {
+  async begin(attempt: number, base: Usage, first?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     this.base = base;
     this.turn = { inputTokens: 0, outputTokens: 0 };
     await this.db.transaction().execute(async (trx) => {
+      // What the attempt begins with (an agent turn's step), in the same transaction.
+      await first?.(trx);
       await setRunAttempt(trx, this.runId, attempt, base);
       // Only a retry can find an earlier attempt's output.
       if (attempt > 1 && (await liveOutputs(trx, [this.runId])).get(this.runId)) {
