@@ -77,6 +77,8 @@ export function executeModelActivity(deps: ActivityDeps) {
     if (input.step !== undefined) trace.getActiveSpan()?.setAttributes({ 'runway.run_id': input.runId, 'runway.step': input.step });
     const call = await prepareCall(deps, input, run);
     if (call.agent?.capReached) return { truncated: false, toolCalls: 0, capReached: true };
+    // A plain run whose cap (`maxCredits`) cannot pay for its input and one token is not sent at all.
+    if (!call.agent && call.allowed < 1) throw ApplicationFailure.nonRetryable('maxCredits does not pay for this run\'s input and one output token', 'spend_cap_reached');
     if (attempt > 1) metrics.providerRetries.inc({ provider: call.provider.prefix });
     const writer = new RunOutputWriter(deps.db, input.runId, DEFAULT_BATCH, batcher);
     const turn = input.step !== undefined ? beginTurn(input.runId, input.step, attempt) : undefined;

@@ -369,6 +369,23 @@ describe('agent runs: admission', () => {
     expect(await waitForRun(stack, account, capped.body.id, undefined, 60_000)).toMatchObject({ status: 'failed', error: { code: 'spend_cap_reached' }, cost: { charged: 0, refunded: 1 } });
   });
 
+  test('a plain run may set maxCredits: its output is capped by it, and too small a cap fails it before the model is called', async () => {
+    const requests = fake.requests.length;
+    const tiny = await startRun(stack, account, { prompt: 'too poor to answer', model: MODEL, maxTokens: 100, maxCredits: 1 });
+    expect(tiny.body.estimate).toBe(1);
+    const failed = await waitForRun(stack, account, tiny.body.id, undefined, 60_000);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'spend_cap_reached' }, cost: { charged: 0, refunded: 1 } });
+    expect(fake.requests.slice(requests).some((r) => r.body.messages.some((m) => m.content === 'too poor to answer'))).toBe(false);
+
+    fake.when('answer within three credits', { kind: 'stream', tokens: Array.from({ length: 20 }, (_, i) => `w${i} `), ignoreMaxTokens: true });
+    const capped = await startRun(stack, account, { prompt: 'answer within three credits', model: MODEL, maxTokens: 100, maxCredits: 3 });
+    const run = await waitForRun(stack, account, capped.body.id, undefined, 60_000);
+    expect(run.status).toBe('succeeded');
+    expect(run.truncated).toBe(true);
+    expect(run.cost.charged).toBeLessThanOrEqual(3);
+    expect(run.cost.charged + run.cost.refunded).toBe(3);
+  });
+
   test('a browser token gives runs tools only when its issuer allowed them', async () => {
     const issue = async (allow?: Record<string, boolean>) => {
       const res = await stack.http
