@@ -7,6 +7,7 @@ import { costOf, outputTokensAffordable, type Price, type Usage } from '../src/p
 import type { ModelMessage, ModelProvider, ToolCall, ToolSpec } from '../src/providers/types';
 import { toolSpecsOf, transcriptMessages } from '../src/tools/run-tools';
 import type { ModelStepData, ToolStepData } from '../src/tools/types';
+import { truncate } from '../src/text';
 import type { ExecuteResult } from '../workflows/types';
 
 /** One model turn of an agent run: what it is sent, what it may spend, what it collects. */
@@ -42,12 +43,15 @@ export async function recordedTurn(db: Db, runId: string, step: number): Promise
   return { truncated: data.truncated ?? false, toolCalls: data.toolCalls.length };
 }
 
-/** The model is told which MCP servers offered nothing (unreachable, refused, failing), so it need not guess. */
+/**
+ * The model is told which MCP servers offered nothing (unreachable, refused, failing), so it need
+ * not guess. A reason may quote the server: it is quoted as a JSON string, data and not instructions.
+ */
 function unavailableTools(run: RunRow): ModelMessage[] {
   const errors = run.mcp_tools?.errors ?? [];
   if (errors.length === 0) return [];
-  const lines = errors.map((e) => `- MCP server ${e.server}: ${e.error}`);
-  return [{ role: 'system', content: `Some tools are unavailable:\n${lines.join('\n')}` }];
+  const lines = errors.map((e) => `- MCP server ${e.server}: ${JSON.stringify(e.error)}`);
+  return [{ role: 'system', content: `Some tools are unavailable (each reason quoted):\n${lines.join('\n')}` }];
 }
 
 const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens });
@@ -89,7 +93,8 @@ export async function finishAgentTurn(
   const toolCalls = asked.map((call, i) => {
     const id = call.id && !seen.has(call.id) && call.id.length <= 200 ? call.id : `call_${step}_${i}`;
     seen.add(id);
-    return { id, name: call.name, arguments: call.arguments };
+    // A hostile provider's name may be long: no tool has such a name, and it is stored and shown.
+    return { id, name: truncate(call.name, 128), arguments: call.arguments };
   });
   const cost = costOf(turn.price, sum(turn.base, usage)) - costOf(turn.price, turn.base);
   await finishModelStep(db, runId, step, { text: turn.text.join(''), toolCalls, usage, cost, attempt, truncated });

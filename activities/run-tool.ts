@@ -6,10 +6,12 @@ import { getRunById } from '../src/db/runs';
 import { beginToolStep, finishToolStep, getRunStep } from '../src/db/run-steps';
 import type { RunRow } from '../src/db/schema';
 import { metrics } from '../src/metrics/metrics';
+import { costOf } from '../src/pricing';
 import { unseal } from '../src/secrets/sealed-box';
 import { callMcpTool } from '../src/tools/mcp-tools';
 import { WORKSPACE_TOOL_NAMES, type McpServerSpec, type ModelStepData, type ToolOutcome, type ToolStepData } from '../src/tools/types';
 import { WorkspaceTools } from '../src/tools/workspace-tools';
+import { freeSpaceMb } from '../src/workspaces/disk';
 import { workspaceLayout } from '../src/workspaces/layout';
 import type { SealedBox, ToolStepResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
@@ -54,19 +56,29 @@ export function runToolActivity(deps: ActivityDeps) {
     ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
     const unwatch = deps.stops?.watch(input.runId, () => abort.abort(new Error('the run was stopped')));
     const started = performance.now();
+    const left = creditsLeft(run);
     let outcome: ToolOutcome;
     try {
-      outcome = await withHeartbeat(ctx, { everyMs: TOOL_HEARTBEAT_MS }, () => executeTool(deps, workspaceTools, run, input, call, abort.signal));
+      outcome = run.tool_price > 0 && left <= 0
+        ? refused('the run\'s spend cap (maxCredits) leaves nothing for tool time')
+        : await withHeartbeat(ctx, { everyMs: TOOL_HEARTBEAT_MS }, () => executeTool(deps, workspaceTools, run, input, call, abort.signal));
     } finally {
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       unwatch?.();
     }
     if (abort.signal.aborted) throw new CancelledFailure('the run was stopped');
-    const cost = Math.ceil((outcome.sandboxMs * run.tool_price) / 1000);
+    // Tool time is billed within the reservation only: the run's cap holds for its tools too.
+    const cost = Math.min(Math.ceil((outcome.sandboxMs * run.tool_price) / 1000), Math.max(0, left));
     const recorded = await finishToolStep(deps.db, input.runId, input.step, { ...outcome, durationMs: Math.round(performance.now() - started), cost });
     metrics.toolCalls.inc({ tool: toolLabel(call.name), outcome: recorded.error !== undefined ? 'error' : 'ok' });
     return { error: recorded.error !== undefined };
   };
+}
+
+/** What the run's reservation has left once its turns so far and its tool steps are paid. */
+function creditsLeft(run: RunRow): number {
+  const price = { input: run.price_input, output: run.price_output };
+  return run.estimate - costOf(price, { inputTokens: run.input_tokens, outputTokens: run.output_tokens }) - run.tool_cost;
 }
 
 /** Metric labels stay a bounded set: MCP tools are named by the tenant. */
@@ -85,6 +97,8 @@ async function executeTool(
   const tools = run.tools ?? [];
   if (tools.some((t) => t.type === 'workspace' && t.name === call.name)) {
     if (!input.workspacePath) return refused(`the tool ${call.name} needs a workspace, and this run has none`);
+    // A disk the workspaces share that is nearly full takes no more tool work (a run's tools could fill it for every tenant).
+    if ((await freeSpaceMb(deps.workspacesDir)) < deps.workspaces.minFreeMb) return refused('the workspaces disk is nearly full: the tool was not run');
     const home = workspaceLayout(deps.workspacesDir, path.basename(input.workspacePath)).home;
     await mkdir(home, { recursive: true });
     return workspaceTools.execute(call.name, call.arguments, { workspace: input.workspacePath, home, signal });

@@ -276,6 +276,24 @@ describe('agent runs across worker crashes', () => {
     expect(run.cost.charged).toBe(turns + (steps[1]?.cost ?? 0));
   }, 120_000);
 
+  test('tool time is billed within the reservation: a cap that cannot pay for a command\'s seconds charges no more than it', async () => {
+    const prompt = `sleep past the cap ${process.pid}`;
+    script(prompt, (n) => [calls(command('sleep 2', 'p'), command('sleep 2', 'q')), answer('never')][n] as FakeBehaviour);
+    await liveWorker();
+    // Enough for the first turn and a little tool time, far from 2 s at 1000 credits a second.
+    const res = await agentRun(prompt, { maxCredits: 1500 });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(stack, account, res.body.id as string, (r) => isTerminal(r.status) && r.step === 'done', 90_000);
+    expect(run.cost.charged + run.cost.refunded).toBe(1500);
+    expect(run.cost.charged).toBeLessThanOrEqual(1500);
+    const row = await stack.db.selectFrom('runs').select(['overrun']).where('id', '=', run.id).executeTakeFirstOrThrow();
+    expect(row.overrun).toBe(0);
+    // The second command is refused: nothing is left for its time.
+    const steps = (await stack.http.get(`/v1/runs/${run.id}/steps`).set(bearer(account))).body.data as { kind: string; error: string | null }[];
+    expect(steps[2]).toMatchObject({ kind: 'tool', error: expect.stringMatching(/spend cap/) });
+    await expectLedgerConsistent(stack, account);
+  }, 120_000);
+
   test('a final turn cut at maxTokens, recorded before its worker died, is reported truncated by the retry', async () => {
     // The crash window here (between recording the turn and reporting it to Temporal) is a few
     // milliseconds: no kill lands in it reliably, so this asks what a retry would find.

@@ -146,7 +146,7 @@ describe('agent runs with MCP servers', () => {
     const run = await waitForRun(stack, account, res.body.id, undefined, 60_000);
     expect(run).toMatchObject({ status: 'succeeded', output: 'no tools then' });
     expect(Date.now() - started).toBeLessThan(20_000);
-    expect(system).toMatch(/Some tools are unavailable:\n- MCP server 0: /);
+    expect(system).toMatch(/Some tools are unavailable \(each reason quoted\):\n- MCP server 0: "/);
     expect(system).not.toContain('MCP server 1');
   });
 

@@ -168,18 +168,21 @@ describe('agent runs: the tool loop', () => {
         call('write_file', { path: '-rf', content: 'x' }),
         call('read_file', { path: 'app\u0000.txt' }),
         call('no_such_tool', {}),
+        call(`long_${'n'.repeat(5_000)}`, {}),
         answer('gave up'),
       ][n] as FakeBehaviour;
     });
     const res = await workspaceRun(prompt);
     const run = await waitForRun(stack, account, res.body.id, undefined, 60_000);
     expect(run).toMatchObject({ status: 'succeeded', output: 'gave up' });
-    expect(told).toHaveLength(5);
+    expect(told).toHaveLength(6);
     for (const text of [told[0], told[1], told[3], told[4]]) expect(text).toMatch(/^Error: /);
     expect(told.join('\n')).not.toContain('root:');
     // An option-like name is a file name, never an option.
     const tools = (await steps(run.id)).filter((s) => s.kind === 'tool');
-    expect(tools.map((s) => s.error !== null)).toEqual([true, true, false, true, true]);
+    expect(tools.map((s) => s.error !== null)).toEqual([true, true, false, true, true, true]);
+    // A name no tool has is kept short: it is stored and shown.
+    expect((tools[5]?.name as string).length).toBeLessThanOrEqual(128);
     expect(readFileSync(path.join(workspacesDir, run.id, '-rf'), 'utf8')).toBe('x');
   });
 
@@ -323,7 +326,7 @@ describe('agent runs: MCP address policy', () => {
     const run = await waitForRun(stack, account, res.body.id, undefined, 60_000);
     expect(run).toMatchObject({ status: 'succeeded', output: 'no tools' });
     expect(offered).toBe(0);
-    for (const server of [0, 1, 2]) expect(system).toMatch(new RegExp(`MCP server ${server}: refused by the MCP address policy`));
+    for (const server of [0, 1, 2]) expect(system).toMatch(new RegExp(`MCP server ${server}: "refused by the MCP address policy`));
     // The refusal names the policy and the host the tenant gave, not the address it resolved to.
     const resolved = system.split('\n').find((line) => line.includes('MCP server 1')) ?? '';
     expect(resolved).toContain('localhost resolves to a loopback');

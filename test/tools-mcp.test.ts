@@ -294,3 +294,32 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000): Prom
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('listing bounds', () => {
+  test('a server offering more than 256 KiB of tool definitions is cut there, with an error entry', async () => {
+    // Twelve tools of about 25 KiB of schema each: each under the per-tool bound, 300 KiB together.
+    const fields = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`field_${i}_${'x'.repeat(40)}`, z.string()]));
+    const big = http.createServer((req, res) => {
+      void (async () => {
+        const server = new McpServer({ name: 'big', version: '1.0.0' });
+        for (let i = 0; i < 12; i++) server.registerTool(`big_${i}`, { description: 'big', inputSchema: fields }, async () => ({ content: [] }));
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        await server.connect(transport);
+        await transport.handleRequest(req, res);
+      })().catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/mcp`;
+      const { tools, errors } = await listMcpTools([{ url }], open);
+      const bytes = tools.reduce((sum, t) => sum + Buffer.byteLength(JSON.stringify(t)), 0);
+      expect(tools.length).toBeGreaterThan(5);
+      expect(tools.length).toBeLessThan(12);
+      expect(bytes).toBeLessThanOrEqual(256 * 1024);
+      expect(errors.some((e) => /256 KiB per server/.test(e.error))).toBe(true);
+    } finally {
+      big.closeAllConnections();
+      await new Promise((resolve) => big.close(resolve));
+    }
+  });
+});

@@ -66,6 +66,13 @@ describe('workspace tools in the sandbox', () => {
     expect(workspaceToolSpecs(['run_command', 'run_command']).map((s) => s.name)).toEqual(['run_command']);
   });
 
+  test('a command longer in bytes than the kernel takes is an error result, never a failed step', async () => {
+    const space = makeSpace({});
+    // 44,000 three-byte characters: under the character limit, over the kernel's 128 KiB per argument.
+    const outcome = await call(space, 'run_command', { command: `echo ${'€'.repeat(44_000)}` });
+    expect(outcome.error).toMatch(/at most 65536 bytes/);
+  });
+
   test('read_file returns numbered lines, from an offset, up to a limit', async () => {
     const space = makeSpace({ 'a.txt': 'one\ntwo\nthree\n', 'empty.txt': '' });
     const all = await call(space, 'read_file', { path: 'a.txt' });

@@ -37,6 +37,12 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const MAX_DESCRIPTION = 2048;
 /** A tool's input schema, as JSON: it is sent to the model with every turn. */
 const MAX_SCHEMA_BYTES = 32 * 1024;
+/**
+ * What a run's listing may hold in all (it is stored with the run and sent with every turn): a
+ * server offering more is cut there, with an error entry, and so is the run.
+ */
+const MAX_LISTING_BYTES_PER_SERVER = 256 * 1024;
+const MAX_LISTING_BYTES = 1024 * 1024;
 const MAX_ERROR = 500;
 /** How long a client stays open after a stop or a timeout, for the cancellation to reach the server. */
 const CANCEL_GRACE_MS = 500;
@@ -168,7 +174,13 @@ async function serverTools(client: Client, request: RequestOptions, allowed: Set
  */
 function toSpec(tool: Tool, server: number): McpToolSpec | string {
   if (!TOOL_NAME.test(tool.name)) return `a tool name is not 1-64 letters, digits, _ or - (${JSON.stringify(truncate(tool.name, 64, '…'))}): tool dropped`;
-  const parameters = safeJson(tool.inputSchema);
+  let parameters: string;
+  try {
+    parameters = safeJson(tool.inputSchema);
+  } catch {
+    // Nested too deeply to serialize (a hostile server): the stack would overflow.
+    return `tool ${tool.name}: input schema not serializable: tool dropped`;
+  }
   if (Buffer.byteLength(parameters) > MAX_SCHEMA_BYTES) return `tool ${tool.name}: input schema larger than ${MAX_SCHEMA_BYTES} bytes: tool dropped`;
   const description = sanitize(truncate(tool.description ?? tool.title ?? '', MAX_DESCRIPTION, '…'));
   return { name: tool.name, description, parameters: JSON.parse(parameters) as Record<string, unknown>, server };
@@ -189,17 +201,24 @@ export async function listMcpTools(servers: McpServerSpec[], options: McpListOpt
   const tools: McpToolSpec[] = [];
   const errors: { server: number; error: string }[] = [];
   const taken = new Set<string>(options.reservedNames ?? WORKSPACE_TOOL_NAMES);
+  let listed = 0;
   answers.forEach((answer, server) => {
     const spec = servers[server] as McpServerSpec;
     if ('error' in answer) return errors.push({ server, error: answer.error });
     if (answer.note) errors.push({ server, error: answer.note });
+    let fromServer = 0;
     for (const tool of answer.tools) {
       const result = toSpec(tool, server);
+      const bytes = typeof result === 'string' ? 0 : Buffer.byteLength(JSON.stringify(result));
       if (typeof result === 'string') errors.push({ server, error: result });
       else if (taken.has(result.name)) errors.push({ server, error: `tool ${result.name}: the name is taken by an earlier tool: tool dropped` });
-      else {
+      else if (fromServer + bytes > MAX_LISTING_BYTES_PER_SERVER || listed + bytes > MAX_LISTING_BYTES) {
+        errors.push({ server, error: `tool ${result.name}: the tools listed pass ${MAX_LISTING_BYTES_PER_SERVER / 1024} KiB per server or ${MAX_LISTING_BYTES / 1024} KiB per run: tool dropped` });
+      } else {
         tools.push(result);
         taken.add(result.name);
+        fromServer += bytes;
+        listed += bytes;
       }
     }
     const offered = new Set(answer.tools.map((t) => t.name));

@@ -61,7 +61,10 @@ export const WORKSPACE_TOOL_ARGS = {
     regex: z.boolean().optional(),
   }),
   run_command: z.object({
-    command: storable('command', MAX_COMMAND_CHARS).refine((s) => s.trim().length > 0, 'command must not be empty'),
+    command: storable('command', MAX_COMMAND_CHARS)
+      .refine((s) => s.trim().length > 0, 'command must not be empty')
+      // 64 Ki UTF-16 units may be 192 KiB of UTF-8: the kernel's limit is on bytes.
+      .refine((s) => Buffer.byteLength(s) <= MAX_COMMAND_CHARS, `command must be at most ${MAX_COMMAND_CHARS} bytes of UTF-8`),
   }),
 } satisfies Record<WorkspaceToolName, z.ZodType>;
 

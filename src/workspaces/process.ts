@@ -89,12 +89,21 @@ export function runProcess(argv: string[], options: ProcessOptions): Promise<Pro
       resolve({ exitCode: null, signal: null, killed: 'aborted', tail: '' });
       return;
     }
-    const child = spawn(file, args, {
-      cwd: options.cwd,
-      env: options.env,
-      detached: true, // setsid(): the child leads a new process group we can kill as a whole
-      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...Array<'pipe'>(options.pipes ?? 0).fill('pipe')],
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(file, args, {
+        cwd: options.cwd,
+        env: options.env,
+        detached: true, // setsid(): the child leads a new process group we can kill as a whole
+        stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...Array<'pipe'>(options.pipes ?? 0).fill('pipe')],
+      });
+    } catch (err) {
+      // Refused before any process existed (an argument over the kernel's 128 KiB, E2BIG): an
+      // outcome like any other failure to start, never a throw out of the promise.
+      options.finish?.();
+      resolve({ exitCode: null, signal: null, killed: null, tail: '', spawnError: err as Error });
+      return;
+    }
 
     let graceTimer: NodeJS.Timeout | undefined;
     const kill = (why: NonNullable<ProcessOutcome['killed']>) => {
