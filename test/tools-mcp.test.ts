@@ -323,3 +323,32 @@ describe('listing bounds', () => {
     }
   });
 });
+
+describe('header secrets in results', () => {
+  test('a tool that echoes the request\'s headers (plain, as JSON, URL-encoded) shows none of the run\'s header secrets', async () => {
+    const secret = 'abc"def\\ghi-12345';
+    const echo = http.createServer((req, res) => {
+      void (async () => {
+        const server = new McpServer({ name: 'echo-headers', version: '1.0.0' });
+        const seen = JSON.stringify(req.headers);
+        server.registerTool('whoami', { description: 'echoes headers' }, async () => ({
+          content: [{ type: 'text' as const, text: `${seen} ${String(req.headers['x-key'])} ${encodeURIComponent(String(req.headers['x-key']))}` }],
+        }));
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        await server.connect(transport);
+        await transport.handleRequest(req, res);
+      })().catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/mcp`;
+      const outcome = await callMcpTool({ url, headers: { 'x-key': secret } }, 'whoami', '{}', { ...open, signal: new AbortController().signal });
+      expect(outcome.error).toBeUndefined();
+      expect(outcome.result).toContain('[redacted]');
+      for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) expect(outcome.result).not.toContain(form);
+    } finally {
+      echo.closeAllConnections();
+      await new Promise((resolve) => echo.close(resolve));
+    }
+  });
+});

@@ -47,6 +47,7 @@ function embeddedIpv4(address: string): string | undefined {
   const quad = (at: number) => b.slice(at, at + 4).join('.');
   if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return quad(12); // ::ffff:a.b.c.d
   if (zero(0, 12)) return quad(12); // ::a.b.c.d (deprecated IPv4-compatible)
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return quad(12); // ::ffff:0:a.b.c.d (IPv4-translated, SIIT)
   if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return quad(12); // NAT64
   if (b[0] === 0x20 && b[1] === 0x02) return quad(2); // 6to4
   return undefined;

@@ -65,11 +65,24 @@ function headersProblem(headers: Record<string, string> | undefined): string | u
  * bounds the work and still holds whole any secret that starts within the excerpt.
  */
 export function redactedExcerpt(message: string, spec: McpServerSpec, max: number): string {
-  let text = message.slice(0, max + MAX_HEADER_VALUE);
-  const secrets = Object.values(spec.headers ?? {}).flatMap((v) => (typeof v === 'string' ? [v, ...v.split(/\s+/)] : []));
-  // Longest first, so that a value is replaced before a word of it is.
-  for (const secret of secrets.filter((v) => v.length >= 6).sort((a, b) => b.length - a.length)) {
+  const text = redactHeaders(message.slice(0, max + MAX_HEADER_VALUE), spec);
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Header values and words redacted at most (a header's token is one or two of them). */
+const MAX_SECRET_FORMS = 256;
+
+/** The text with the spec's header values (and their words of 6+ characters) replaced, in every form a server may echo them. */
+export function redactHeaders(message: string, spec: McpServerSpec): string {
+  let text = message;
+  // A server may echo a header as it is, as a JSON string or URL-encoded: each form of the value and of its words.
+  const forms = (v: string) => [v, JSON.stringify(v).slice(1, -1), encodeURIComponent(v)];
+  const secrets = new Set(Object.values(spec.headers ?? {}).flatMap((v) => (typeof v === 'string' ? [v, ...v.split(/\s+/)].flatMap(forms) : [])));
+  // Longest first, so that a value is replaced before a word of it is; at most MAX_SECRET_FORMS of
+  // them, so the work stays linear in the text whatever the headers hold.
+  const longest = [...secrets].filter((v) => v.length >= 6).sort((a, b) => b.length - a.length).slice(0, MAX_SECRET_FORMS);
+  for (const secret of longest) {
     text = text.split(secret).join('[redacted]');
   }
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  return text;
 }

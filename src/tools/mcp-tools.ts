@@ -6,7 +6,7 @@ import { BlockedAddress, type Resolver } from '../net/address-policy';
 import { safeJson, sanitize, truncate } from '../text';
 import { policyFetch } from './mcp-fetch';
 import { boundText, resultText } from './mcp-result';
-import { mcpSpecProblem, redactedExcerpt, TOOL_NAME } from './mcp-spec';
+import { mcpSpecProblem, redactedExcerpt, redactHeaders, TOOL_NAME } from './mcp-spec';
 import { WORKSPACE_TOOL_NAMES, type McpServerSpec, type McpToolSpec, type ToolOutcome } from './types';
 
 export { mcpSpecProblem } from './mcp-spec';
@@ -276,7 +276,9 @@ export async function callMcpTool(server: McpServerSpec, name: string, arguments
     const result = await withServer(server, options, options.signal, (client, request) =>
       client.request({ method: 'tools/call', params: { name, arguments: args } }, CallToolResultSchema, request),
     );
-    const { text, truncated } = boundText(resultText(result));
+    // What the tool returns is shown to the run's readers (an end user's token too): never the tenant's header secrets.
+    const bounded = boundText(resultText(result));
+    const { text, truncated } = { text: redactHeaders(bounded.text, server), truncated: bounded.truncated };
     if (result.isError) return failed(text === '' ? 'the tool reported an error' : text);
     return { result: text, truncated, sandboxMs: 0 };
   } catch (err) {
