@@ -1,12 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import { bearer, createAccount, expectLedgerConsistent, startRun, waitForRun, type TestAccount } from './helpers/api';
 import { FakeOpenAi, type FakeBehaviour, type RecordedRequest } from './helpers/fake-openai';
+import { startMcpServer, type TestMcpServer } from './helpers/mcp-server';
 import { startStack, type TestStack } from './helpers/stack';
 
 const PRICE = { input: 100, output: 1000 };
@@ -37,29 +35,10 @@ function buildServer(): McpServer {
   return server;
 }
 
-async function startMcpServer(): Promise<http.Server> {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const httpServer = http.createServer((req, res) => {
-    void (async () => {
-      if (req.headers.authorization !== TOKEN) return res.writeHead(401).end('unauthorized');
-      const sid = req.headers['mcp-session-id'];
-      let transport = typeof sid === 'string' ? sessions.get(sid) : undefined;
-      if (!transport && sid !== undefined) return res.writeHead(404).end('no such session');
-      if (!transport) {
-        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void sessions.set(id, created) });
-        transport = created;
-        await buildServer().connect(created);
-      }
-      await transport.handleRequest(req, res);
-    })().catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  return httpServer;
-}
 
 let stack: TestStack;
 let account: TestAccount;
-let mcp: http.Server;
+let mcp: TestMcpServer;
 let mcpUrl: string;
 let hung: net.Server;
 let hungUrl: string;
@@ -68,8 +47,8 @@ const fake = new FakeOpenAi({ kind: 'stream', tokens: ['unscripted'] });
 
 beforeAll(async () => {
   await fake.start();
-  mcp = await startMcpServer();
-  mcpUrl = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}/mcp`;
+  mcp = await startMcpServer(buildServer, { token: TOKEN });
+  mcpUrl = mcp.url;
   hung = net.createServer((socket) => {
     hungSockets.add(socket);
     socket.resume();
@@ -91,8 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await fake.stop();
-  mcp?.closeAllConnections();
-  await new Promise((resolve) => mcp?.close(resolve));
+  await mcp?.stop();
   for (const socket of hungSockets) socket.destroy();
   await new Promise((resolve) => hung?.close(resolve));
 });

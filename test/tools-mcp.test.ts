@@ -1,13 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import { boundText, resultText } from '../src/tools/mcp-result';
 import { callMcpTool, listMcpTools } from '../src/tools/mcp-tools';
 import { TOOL_RESULT_MAX_BYTES, TRUNCATION_MARKER, type McpServerSpec } from '../src/tools/types';
+import { startMcpServer, startStatelessMcpServer, type TestMcpServer } from './helpers/mcp-server';
 
 /**
  * A real MCP server (the official SDK, Streamable HTTP, stateful sessions) on 127.0.0.1, which
@@ -43,28 +42,8 @@ function buildServer(): McpServer {
   return server;
 }
 
-async function startMcpServer(): Promise<http.Server> {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const httpServer = http.createServer((req, res) => {
-    void (async () => {
-      // The 401 echoes the header it got: the client must not show it.
-      if (req.headers.authorization !== TOKEN) return res.writeHead(401).end(`unauthorized: ${req.headers.authorization ?? ''}`);
-      const sid = req.headers['mcp-session-id'];
-      let transport = typeof sid === 'string' ? sessions.get(sid) : undefined;
-      if (!transport && sid !== undefined) return res.writeHead(404).end('no such session');
-      if (!transport) {
-        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void sessions.set(id, created) });
-        transport = created;
-        await buildServer().connect(created);
-      }
-      await transport.handleRequest(req, res);
-    })().catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  return httpServer;
-}
 
-let mcp: http.Server;
+let mcp: TestMcpServer;
 let hung: net.Server;
 const hungSockets = new Set<net.Socket>();
 let url: string;
@@ -72,8 +51,8 @@ let hungUrl: string;
 const open = { allowPrivate: true };
 
 beforeAll(async () => {
-  mcp = await startMcpServer();
-  url = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}/mcp`;
+  mcp = await startMcpServer(buildServer, { token: TOKEN });
+  url = mcp.url;
   hung = net.createServer((socket) => {
     // Reads (so that it sees the client's close), never answers.
     hungSockets.add(socket);
@@ -87,8 +66,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const timer of state.sleepers) clearTimeout(timer);
   for (const socket of hungSockets) socket.destroy();
-  mcp.closeAllConnections();
-  await new Promise((resolve) => mcp.close(resolve));
+  await mcp.stop();
   await new Promise((resolve) => hung.close(resolve));
 });
 
@@ -143,7 +121,7 @@ describe('listMcpTools', () => {
   });
 
   it('refuses loopback servers unless private addresses are allowed, naming the policy, not the address', async () => {
-    const port = (mcp.address() as AddressInfo).port;
+    const port = (mcp.server.address() as AddressInfo).port;
     const { tools, errors } = await listMcpTools([spec(), spec({ url: `http://localhost:${port}/mcp` })], { allowPrivate: false });
     expect(tools).toEqual([]);
     expect(errors.map((e) => e.server)).toEqual([0, 1]);
@@ -152,7 +130,7 @@ describe('listMcpTools', () => {
   });
 
   it('connects to the address the policy checked: its own resolution, not a second one', async () => {
-    const port = (mcp.address() as AddressInfo).port;
+    const port = (mcp.server.address() as AddressInfo).port;
     const resolve = async () => [{ address: '127.0.0.1', family: 4 }];
     const server = spec({ url: `http://mcp.runway.test:${port}/mcp`, allowedTools: ['add'] });
     expect((await listMcpTools([server], { allowPrivate: true, resolve })).tools.map((t) => t.name)).toEqual(['add']);
@@ -249,7 +227,7 @@ describe('callMcpTool', () => {
   });
 
   it('refuses a loopback server unless private addresses are allowed', async () => {
-    const port = (mcp.address() as AddressInfo).port;
+    const port = (mcp.server.address() as AddressInfo).port;
     for (const server of [spec(), spec({ url: `http://localhost:${port}/mcp` })]) {
       const outcome = await call('add', '{"a": 1, "b": 2}', { server, allowPrivate: false });
       expect(outcome.error).toMatch(/^refused by the MCP address policy/);
@@ -261,7 +239,7 @@ describe('callMcpTool', () => {
 
   it('leaves no connection open', async () => {
     await call('add', '{"a": 1, "b": 2}');
-    await waitFor(async () => (await new Promise<number>((resolve) => mcp.getConnections((_e, n) => resolve(n)))) === 0);
+    await waitFor(async () => (await new Promise<number>((resolve) => mcp.server.getConnections((_e, n) => resolve(n)))) === 0);
   });
 });
 
@@ -299,27 +277,20 @@ describe('listing bounds', () => {
   test('a server offering more than 256 KiB of tool definitions is cut there, with an error entry', async () => {
     // Twelve tools of about 25 KiB of schema each: each under the per-tool bound, 300 KiB together.
     const fields = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`field_${i}_${'x'.repeat(40)}`, z.string()]));
-    const big = http.createServer((req, res) => {
-      void (async () => {
-        const server = new McpServer({ name: 'big', version: '1.0.0' });
-        for (let i = 0; i < 12; i++) server.registerTool(`big_${i}`, { description: 'big', inputSchema: fields }, async () => ({ content: [] }));
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-        await server.connect(transport);
-        await transport.handleRequest(req, res);
-      })().catch(() => res.destroy());
+    const big = await startStatelessMcpServer(() => {
+      const server = new McpServer({ name: 'big', version: '1.0.0' });
+      for (let i = 0; i < 12; i++) server.registerTool(`big_${i}`, { description: 'big', inputSchema: fields }, async () => ({ content: [] }));
+      return server;
     });
-    await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
     try {
-      const url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/mcp`;
-      const { tools, errors } = await listMcpTools([{ url }], open);
+      const { tools, errors } = await listMcpTools([{ url: big.url }], open);
       const bytes = tools.reduce((sum, t) => sum + Buffer.byteLength(JSON.stringify(t)), 0);
       expect(tools.length).toBeGreaterThan(5);
       expect(tools.length).toBeLessThan(12);
       expect(bytes).toBeLessThanOrEqual(256 * 1024);
       expect(errors.some((e) => /256 KiB per server/.test(e.error))).toBe(true);
     } finally {
-      big.closeAllConnections();
-      await new Promise((resolve) => big.close(resolve));
+      await big.stop();
     }
   });
 });
@@ -327,28 +298,21 @@ describe('listing bounds', () => {
 describe('header secrets in results', () => {
   test('a tool that echoes the request\'s headers (plain, as JSON, URL-encoded) shows none of the run\'s header secrets', async () => {
     const secret = 'abc"def\\ghi-12345';
-    const echo = http.createServer((req, res) => {
-      void (async () => {
-        const server = new McpServer({ name: 'echo-headers', version: '1.0.0' });
-        const seen = JSON.stringify(req.headers);
-        server.registerTool('whoami', { description: 'echoes headers' }, async () => ({
-          content: [{ type: 'text' as const, text: `${seen} ${String(req.headers['x-key'])} ${encodeURIComponent(String(req.headers['x-key']))}` }],
-        }));
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-        await server.connect(transport);
-        await transport.handleRequest(req, res);
-      })().catch(() => res.destroy());
+    const echo = await startStatelessMcpServer((req) => {
+      const server = new McpServer({ name: 'echo-headers', version: '1.0.0' });
+      const seen = JSON.stringify(req.headers);
+      server.registerTool('whoami', { description: 'echoes headers' }, async () => ({
+        content: [{ type: 'text' as const, text: `${seen} ${String(req.headers['x-key'])} ${encodeURIComponent(String(req.headers['x-key']))}` }],
+      }));
+      return server;
     });
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     try {
-      const url = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/mcp`;
-      const outcome = await callMcpTool({ url, headers: { 'x-key': secret } }, 'whoami', '{}', { ...open, signal: new AbortController().signal });
+      const outcome = await callMcpTool({ url: echo.url, headers: { 'x-key': secret } }, 'whoami', '{}', { ...open, signal: new AbortController().signal });
       expect(outcome.error).toBeUndefined();
       expect(outcome.result).toContain('[redacted]');
       for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) expect(outcome.result).not.toContain(form);
     } finally {
-      echo.closeAllConnections();
-      await new Promise((resolve) => echo.close(resolve));
+      await echo.stop();
     }
   });
 });
