@@ -1,5 +1,5 @@
 import type { Db } from '../src/db/database';
-import { beginModelStepIn, finishedStepsBefore, finishModelStep, getRunStep } from '../src/db/run-steps';
+import { beginModelStepIn, finishedStepsBefore, finishModelStep, type RunStepRow } from '../src/db/run-steps';
 import type { Transaction } from 'kysely';
 import type { Database, RunRow } from '../src/db/schema';
 import { metrics } from '../src/metrics/metrics';
@@ -34,13 +34,31 @@ export function beginTurn(runId: string, step: number, attempt: number) {
   };
 }
 
-/** A turn recorded as finished (its activity's worker died before reporting it): its result, without calling the model again. */
-export async function recordedTurn(db: Db, runId: string, step: number): Promise<ExecuteResult | null> {
-  const row = await getRunStep(db, runId, step);
-  if (!row?.finished_at || row.kind !== 'model') return null;
+/** The run's finished steps up to and including `step`: one read for the turn's check and its conversation. */
+export function finishedStepsThrough(db: Db, runId: string, step: number): Promise<RunStepRow[]> {
+  return finishedStepsBefore(db, runId, step + 1);
+}
+
+/**
+ * The turn at `step` if it is recorded as finished (its activity's worker died before reporting
+ * it): its result, without calling the model again. `steps`: the finished steps through `step`.
+ */
+export function recordedTurnIn(steps: RunStepRow[], step: number): ExecuteResult | null {
+  const row = steps[steps.length - 1];
+  if (row?.index !== step || row.kind !== 'model') return null;
   const data = row.data as ModelStepData;
   // A final turn cut at its cap settles the run as truncated, whichever attempt reports it.
   return { truncated: data.truncated ?? false, toolCalls: data.toolCalls.length };
+}
+
+/** The same, read from the database. */
+export async function recordedTurn(db: Db, runId: string, step: number): Promise<ExecuteResult | null> {
+  return recordedTurnIn(await finishedStepsThrough(db, runId, step), step);
+}
+
+/** What the run's reservation has left once `used` tokens and its tool steps are paid. */
+export function creditsLeft(run: RunRow, used: Usage): number {
+  return run.estimate - costOf({ input: run.price_input, output: run.price_output }, used) - run.tool_cost;
 }
 
 /**
@@ -57,18 +75,18 @@ function unavailableTools(run: RunRow): ModelMessage[] {
 const sum = (a: Usage, b: Usage): Usage => ({ inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens });
 
 /**
- * The turn at `step`: the run's context and transcript so far, its tools, and how much output
- * the reservation still pays for once the earlier turns and the tool steps are paid.
+ * The turn at `step`: the run's context and transcript so far (`steps`: its finished steps before
+ * this turn), its tools, and how much output the reservation still pays for once the earlier
+ * turns and the tool steps are paid.
  */
-export async function agentTurnOf(db: Db, run: RunRow, provider: ModelProvider, context: ModelMessage[], step: number): Promise<AgentTurn> {
-  const steps = await finishedStepsBefore(db, run.id, step);
+export function agentTurnOf(run: RunRow, provider: ModelProvider, context: ModelMessage[], steps: RunStepRow[]): AgentTurn {
   const transcript = transcriptMessages(steps.map((s) => ({ kind: s.kind, data: s.data as ModelStepData | ToolStepData })));
   const messages = [...unavailableTools(run), ...context, ...transcript];
   const tools = toolSpecsOf(run.tools ?? [], run.mcp_tools);
   const base = steps.filter((s) => s.kind === 'model').reduce((acc, s) => sum(acc, (s.data as ModelStepData).usage), { inputTokens: 0, outputTokens: 0 });
   const price = { input: run.price_input, output: run.price_output };
   const inputTokens = provider.estimateInputTokens(messages, run.model, tools);
-  const remaining = run.estimate - costOf(price, base) - run.tool_cost;
+  const remaining = creditsLeft(run, base);
   const allowed = Math.min(run.max_tokens, outputTokensAffordable(price, inputTokens, remaining));
   const capReached = remaining <= 0 || allowed < 1;
   return { tools, messages, inputTokens, allowed, base, price, capReached, text: [], toolCalls: [] };

@@ -11,12 +11,12 @@ import { estimateByBytes } from '../src/providers/estimate-tokens';
 import { ProviderError, type ModelMessage, type ModelProvider } from '../src/providers/types';
 import type { RunRow } from '../src/db/schema';
 import { buildModelMessages } from '../src/sessions/model-messages';
-import { unseal } from '../src/secrets/sealed-box';
 import { DEFAULT_BATCH, OutputBatcher } from '../src/streams/output-batcher';
 import { RunOutputWriter } from '../src/streams/run-output-writer';
 import { STOPPED_ERROR, type ExecuteResult, type SealedBox } from '../workflows/types';
-import { agentTurnOf, beginTurn, finishAgentTurn, recordedTurn, type AgentTurn } from './agent-turn';
-import type { RunSecrets } from './run-secrets';
+import { agentTurnOf, beginTurn, finishAgentTurn, finishedStepsThrough, recordedTurnIn, type AgentTurn } from './agent-turn';
+import type { RunStepRow } from '../src/db/run-steps';
+import { runSecretsOf, type RunSecrets } from './run-secrets';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 
@@ -67,7 +67,8 @@ export function executeModelActivity(deps: ActivityDeps) {
     };
     if (deps.stops && (run.status === 'stopping' || run.status === 'stopped')) return stoppedEarly(true);
     // An agent turn that finished already (its worker died before reporting it) is not called again.
-    const recorded = input.step !== undefined ? await recordedTurn(deps.db, input.runId, input.step) : null;
+    const steps = input.step !== undefined ? await finishedStepsThrough(deps.db, input.runId, input.step) : [];
+    const recorded = input.step !== undefined ? recordedTurnIn(steps, input.step) : null;
     if (recorded) return recorded;
     // An agent run's later turns find it running already: no transaction to say so again.
     if (run.status !== 'running' || run.step !== 'execute') await enterRunStep(deps.db, input.runId, 'running', 'execute');
@@ -75,7 +76,7 @@ export function executeModelActivity(deps: ActivityDeps) {
     if (attempt > 1) void deps.reportProgress(input.runId, { step: 'execute', attempt });
 
     if (input.step !== undefined) trace.getActiveSpan()?.setAttributes({ 'runway.run_id': input.runId, 'runway.step': input.step });
-    const call = await prepareCall(deps, input, run);
+    const call = await prepareCall(deps, input, run, steps);
     if (call.agent?.capReached) return { truncated: false, toolCalls: 0, capReached: true };
     // A plain run whose cap (`maxCredits`) cannot pay for its input and one token is not sent at all.
     if (!call.agent && call.allowed < 1) throw ApplicationFailure.nonRetryable('maxCredits does not pay for this run\'s input and one output token', 'spend_cap_reached');
@@ -128,7 +129,8 @@ interface ModelCall {
   agent?: AgentTurn;
 }
 
-async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow): Promise<ModelCall> {
+/** `steps`: an agent run's finished steps before this turn. */
+async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow, steps: RunStepRow[]): Promise<ModelCall> {
   if (input.workspacePath && !(await isLocalWorkspace(deps.workspacesDir, input.workspacePath))) {
     // The workflow sends this step to the host that prepared the workspace; anywhere else the
     // agent would work in an empty or foreign folder.
@@ -137,10 +139,10 @@ async function prepareCall(deps: ActivityDeps, input: ExecuteInput, run: RunRow)
   const price = { input: run.price_input, output: run.price_output };
   const provider = deps.providers.find(run.model);
   if (!provider) throw ApplicationFailure.nonRetryable(`no provider serves ${run.model}`, 'unknown_model');
-  const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
+  const secrets = runSecretsOf(deps.secretsKey, input.runId, input.sealedSecrets);
   const messages = await buildModelMessages(deps.db, run, provider);
   if (input.step !== undefined) {
-    const agent = await agentTurnOf(deps.db, run, provider, messages, input.step);
+    const agent = agentTurnOf(run, provider, messages, steps);
     return { model: run.model, provider, messages: agent.messages, inputTokens: agent.inputTokens, allowed: agent.allowed, secrets, agent };
   }
   const inputTokens = provider.estimateInputTokens(messages, run.model);

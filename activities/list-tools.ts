@@ -1,12 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { getRunById } from '../src/db/runs';
 import { recordMcpListing } from '../src/db/run-steps';
-import { unseal } from '../src/secrets/sealed-box';
 import { listMcpTools } from '../src/tools/mcp-tools';
-import type { McpListing, McpServerSpec, RunTool } from '../src/tools/types';
+import type { McpListing, RunTool } from '../src/tools/types';
 import type { SealedBox } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import type { RunSecrets } from './run-secrets';
+import { mcpServersOf, runSecretsOf } from './run-secrets';
 
 /**
  * Reads what an agent run's MCP servers offer, once, at its start: the listing is stored with the
@@ -23,11 +22,6 @@ export function listRunToolsActivity(deps: ActivityDeps) {
 }
 
 async function listNow(deps: ActivityDeps, tools: RunTool[], input: { runId: string; sealedSecrets: SealedBox | null }): Promise<McpListing> {
-  const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
-  const servers: McpServerSpec[] = tools.flatMap((t) => (t.type === 'mcp' ? [{ url: t.url, allowedTools: t.allowedTools }] : []));
-  servers.forEach((s, i) => {
-    const headers = secrets.mcpHeaders?.[String(i)];
-    if (headers) s.headers = headers;
-  });
+  const servers = mcpServersOf(tools, runSecretsOf(deps.secretsKey, input.runId, input.sealedSecrets));
   return listMcpTools(servers, { allowPrivate: false, ...deps.mcp });
 }

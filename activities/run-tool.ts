@@ -6,17 +6,16 @@ import { getRunById } from '../src/db/runs';
 import { beginToolStep, finishToolStep, getRunStep } from '../src/db/run-steps';
 import type { RunRow } from '../src/db/schema';
 import { metrics } from '../src/metrics/metrics';
-import { costOf } from '../src/pricing';
-import { unseal } from '../src/secrets/sealed-box';
 import { callMcpTool } from '../src/tools/mcp-tools';
-import { WORKSPACE_TOOL_NAMES, type McpServerSpec, type ModelStepData, type ToolOutcome, type ToolStepData } from '../src/tools/types';
+import { WORKSPACE_TOOL_NAMES, type ModelStepData, type ToolOutcome, type ToolStepData } from '../src/tools/types';
 import { WorkspaceTools } from '../src/tools/workspace-tools';
 import { freeSpaceMb } from '../src/workspaces/disk';
 import { workspaceLayout } from '../src/workspaces/layout';
 import type { SealedBox, ToolStepResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { creditsLeft } from './agent-turn';
 import { withHeartbeat } from './heartbeat';
-import type { RunSecrets } from './run-secrets';
+import { mcpServersOf, runSecretsOf } from './run-secrets';
 
 /** The model turn `turn` asked for call number `call`; it is the run's step `step`. */
 export interface RunToolInput {
@@ -56,7 +55,8 @@ export function runToolActivity(deps: ActivityDeps) {
     ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
     const unwatch = deps.stops?.watch(input.runId, () => abort.abort(new Error('the run was stopped')));
     const started = performance.now();
-    const left = creditsLeft(run);
+    // The row's usage is every finished turn's (the turn that asked for this call has ended).
+    const left = creditsLeft(run, { inputTokens: run.input_tokens, outputTokens: run.output_tokens });
     let outcome: ToolOutcome;
     try {
       outcome = run.tool_price > 0 && left <= 0
@@ -73,12 +73,6 @@ export function runToolActivity(deps: ActivityDeps) {
     metrics.toolCalls.inc({ tool: toolLabel(call.name), outcome: recorded.error !== undefined ? 'error' : 'ok' });
     return { error: recorded.error !== undefined };
   };
-}
-
-/** What the run's reservation has left once its turns so far and its tool steps are paid. */
-function creditsLeft(run: RunRow): number {
-  const price = { input: run.price_input, output: run.price_output };
-  return run.estimate - costOf(price, { inputTokens: run.input_tokens, outputTokens: run.output_tokens }) - run.tool_cost;
 }
 
 /** Metric labels stay a bounded set: MCP tools are named by the tenant. */
@@ -104,12 +98,9 @@ async function executeTool(
     return workspaceTools.execute(call.name, call.arguments, { workspace: input.workspacePath, home, signal });
   }
   const offered = run.mcp_tools?.tools.find((t) => t.name === call.name);
-  const servers = tools.filter((t) => t.type === 'mcp');
-  const server = offered ? servers[offered.server] : undefined;
+  const server = offered ? mcpServersOf(tools, runSecretsOf(deps.secretsKey, input.runId, input.sealedSecrets))[offered.server] : undefined;
   if (!offered || !server) return refused(`there is no tool named ${JSON.stringify(call.name.slice(0, 100))}`);
-  const secrets = input.sealedSecrets ? unseal<RunSecrets>(deps.secretsKey, input.runId, input.sealedSecrets) : {};
-  const spec: McpServerSpec = { url: server.url, headers: secrets.mcpHeaders?.[String(offered.server)] };
-  return callMcpTool(spec, offered.name, call.arguments, { allowPrivate: false, ...deps.mcp, signal });
+  return callMcpTool(server, offered.name, call.arguments, { allowPrivate: false, ...deps.mcp, signal });
 }
 
 function refused(error: string): ToolOutcome {

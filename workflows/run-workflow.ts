@@ -23,9 +23,10 @@ interface RunContext {
 
 /**
  * One admitted run (the API reserved its credits before starting it), as a saga: prepare →
- * execute (one model call, or an agent's loop of model turns and tool calls) → settle → cleanup. Each step that leaves something behind pushes its compensation; on
- * failure or stop they run in reverse order, out of reach of cancellation, so a stopped run is
- * always refunded and cleaned.
+ * execute (one model call, or an agent's loop of model turns and tool calls) → settle →
+ * cleanup. Each step that leaves something behind pushes its compensation; on failure or stop
+ * they run in reverse order, out of reach of cancellation, so a stopped run is always refunded
+ * and cleaned.
  */
 export async function runWorkflow(input: RunWorkflowInput): Promise<RunResult> {
   const link = input.sessionId ? new SessionLink(input.runId, input.sessionId, input.seq) : undefined;

@@ -4,10 +4,11 @@ import type { Usage } from '../pricing';
 
 /**
  * The output of a run's current attempt, from its event log: the text of its `delta` events after
- * its last `reset` or, in an agent run, the start of its last model turn (the run's output is
- * the final answer; earlier turns' text stays in their steps), as an SQL expression of the run's id. A running run's output lives only there
- * (the batcher appends events, never rewrites a growing text column, which would copy the whole
- * output at every batch); settling copies it to `runs.output` once, in its own UPDATE.
+ * its last `reset` or, in an agent run, the start of its last model turn (the run's output is the
+ * final answer; earlier turns' text stays in their steps), as an SQL expression of the run's id.
+ * A running run's output lives only there (the batcher appends events, never rewrites a growing
+ * text column, which would copy the whole output at every batch); settling copies it to
+ * `runs.output` once, in its own UPDATE.
  */
 export function outputOfRunSql(runId: Expression<string> | string) {
   const id = typeof runId === 'string' ? sql`${runId}` : runId;

@@ -165,11 +165,7 @@ export async function getSessionRequestRun(db: Db, sessionId: string, requestId:
     .executeTakeFirst();
 }
 
-/**
- * The session's earlier turns for a request's model input, newest kept first within the budget
- * (in the provider's estimated tokens), returned oldest first.
- */
-/** An earlier request of a session, as its context: an agent run's `steps` are its transcript's length. */
+/** An earlier request of a session, as its context: an agent run's `step_count` is its transcript's length. */
 export interface SessionTurn {
   id: string;
   prompt: string;
@@ -177,6 +173,10 @@ export interface SessionTurn {
   step_count: number;
 }
 
+/**
+ * The session's earlier turns for a request's model input, newest kept first within the budget
+ * (in the provider's estimated tokens), returned oldest first.
+ */
 export async function sessionTurnsBefore(
   db: Db,
   sessionId: string,

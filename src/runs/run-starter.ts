@@ -47,6 +47,13 @@ export interface SessionRequestIds {
   hasWorkspace: boolean;
 }
 
+/** What a run takes from the session it joins (nothing, outside a session). */
+interface JoinedSession {
+  contextTokens: number;
+  user?: string;
+  hasWorkspace: boolean;
+}
+
 export interface StartedRun {
   id: string;
   status: RunRow['status'];
@@ -101,10 +108,10 @@ export class RunStarter {
   ): Promise<StartedRun> {
     if (options.token) assertTokenAllows(options.token.limits, request);
     assertValidWorkspace(request.workspace, this.deps.workspaces);
-    const joined = options.session ?? (await this.sessionJoinedBy(account, request));
+    const joined: JoinedSession = options.session ?? (await this.sessionJoinedBy(account, request));
     const contextTokens = joined.contextTokens;
     // A run in a session serves the session's end user (admission decides the same under its lock).
-    if ('user' in joined && joined.user) request = { ...request, user: joined.user };
+    if (joined.user) request = { ...request, user: joined.user };
     const agent = agentAdmissionOf(request, {
       hasWorkspace: Boolean(request.workspace) || joined.hasWorkspace,
       toolPricePerSecond: this.deps.agents?.toolPricePerSecond ?? 0,
@@ -176,7 +183,7 @@ export class RunStarter {
    * under the session's row lock in admission; read here for its context budget and end user), uses the
    * session's workspace, and pays for the session's context like any of its requests.
    */
-  private async sessionJoinedBy(account: AccountRow, request: CreateRunRequest): Promise<{ contextTokens: number; user?: string; hasWorkspace: boolean }> {
+  private async sessionJoinedBy(account: AccountRow, request: CreateRunRequest): Promise<JoinedSession> {
     if (!request.sessionId) return { contextTokens: 0, hasWorkspace: false };
     if (request.workspace) {
       throw new InvalidWorkspace([{ path: 'workspace', message: "a run in a session uses the session's workspace: send either workspace or sessionId" }]);

@@ -24,8 +24,10 @@ export async function buildModelMessages(db: Db, run: RunRow, provider: ModelPro
   // Newest first: a recent transcript is worth more than an old one.
   for (const turn of [...turns].reverse()) {
     const short: ModelMessage[] = [{ role: 'user', content: turn.prompt }, { role: 'assistant', content: turn.output }];
-    const full = await transcriptOf(db, turn);
-    const extra = full ? provider.estimateInputTokens(full, run.model) - estimate(turn.prompt) - estimate(turn.output) : 0;
+    // Nothing left of the budget: no transcript can fit, and none is read.
+    const full = spare > 0 ? await transcriptOf(db, turn) : null;
+    // The transcript stands for the final answer (the prompt is sent either way).
+    const extra = full ? provider.estimateInputTokens(full, run.model) - estimate(turn.output) : 0;
     if (full && extra <= spare) {
       spare -= extra;
       context.unshift([{ role: 'user', content: turn.prompt }, ...full]);

@@ -32,7 +32,7 @@ export function transcriptMessages(steps: { kind: 'model' | 'tool'; data: ModelS
 }
 
 /** A finished step as the model sees it again: its own turn, or a tool's answer. */
-export function messagesOfStep(kind: 'model' | 'tool', data: ModelStepData | ToolStepData): ModelMessage[] {
+function messagesOfStep(kind: 'model' | 'tool', data: ModelStepData | ToolStepData): ModelMessage[] {
   if (kind === 'model') {
     const turn = data as ModelStepData;
     return [{ role: 'assistant', content: turn.text, ...(turn.toolCalls.length > 0 ? { toolCalls: turn.toolCalls } : {}) }];
